@@ -1,0 +1,15 @@
+"""Models: batched Equinox networks with `standard`, `ntk` and `mup` parameterizations."""
+
+from ._activations import ACTIVATIONS as ACTIVATIONS
+from ._activations import activation as activation
+from ._dense import PARAMETERIZATIONS as PARAMETERIZATIONS
+from ._dense import Dense as Dense
+from ._frozen import Frozen as Frozen
+from ._frozen import functional as functional
+from ._frozen import param_count as param_count
+from ._frozen import partition as partition
+from ._scaled import Scaled as Scaled
+from ._scaled import scaled as scaled
+from .cnn import CNN as CNN
+from .cnn import Conv as Conv
+from .mlp import MLP as MLP

@@ -1,0 +1,83 @@
+"""A dense layer whose parameterization is a pair of multipliers.
+
+`y = w_mult · x Wᵀ + b_mult · b`. The three parameterizations differ only in where the
+1/sqrt(fan_in) sits (in the initial variance or in the forward multiplier):
+
+| parameterization | W init                | w_mult              | b init      | b_mult |
+|------------------|-----------------------|---------------------|-------------|--------|
+| `standard`       | N(0, σ_w²/fan_in)     | 1                   | N(0, σ_b²)  | 1      |
+| `ntk`            | N(0, 1)               | σ_w/sqrt(fan_in)    | N(0, 1)     | σ_b    |
+| `mup` hidden     | N(0, 1)               | σ_w/sqrt(fan_in)    | N(0, 1)     | σ_b    |
+| `mup` readout    | N(0, 1)               | σ_w/fan_in          | N(0, 1)     | σ_b    |
+
+`mup` is the mean-field scaling of the γ paper (PAPERS.md §1): `h1 = W0 x/sqrt(D)`,
+`h_{l+1} = W_l φ(h_l)/sqrt(N)`, `f = w_L·φ(h_L)/N`.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Float, PRNGKeyArray
+
+from ..errors import require
+
+Parameterization = Literal["standard", "ntk", "mup"]
+PARAMETERIZATIONS = ("standard", "ntk", "mup")
+
+
+def check_parameterization(name: str) -> None:
+    require(
+        name in PARAMETERIZATIONS,
+        f"unknown parameterization {name!r}: choose one of {', '.join(PARAMETERIZATIONS)}",
+    )
+
+
+def multipliers(
+    parameterization: str, fan_in: int, *, readout: bool, sigma_w: float, sigma_b: float
+) -> tuple[float, float, float, float]:
+    """`(w_std, w_mult, b_std, b_mult)` for one layer."""
+    check_parameterization(parameterization)
+    if parameterization == "standard":
+        return sigma_w / fan_in**0.5, 1.0, sigma_b, 1.0
+    scale = fan_in ** (1.0 if (readout and parameterization == "mup") else 0.5)
+    return 1.0, sigma_w / scale, 1.0, sigma_b
+
+
+class Dense(eqx.Module):
+    """Batched affine layer `y = w_mult · x Wᵀ + b_mult · b` (x of shape `(n, fan_in)`)."""
+
+    weight: Float[Array, "out fan_in"]
+    bias: Float[Array, " out"] | None
+    w_mult: float = eqx.field(static=True)
+    b_mult: float = eqx.field(static=True)
+
+    def __init__(
+        self,
+        fan_in: int,
+        fan_out: int,
+        *,
+        parameterization: str = "mup",
+        readout: bool = False,
+        use_bias: bool = False,
+        sigma_w: float = 1.0,
+        sigma_b: float = 1.0,
+        dtype=None,
+        key: PRNGKeyArray,
+    ):
+        w_std, self.w_mult, b_std, self.b_mult = multipliers(
+            parameterization, fan_in, readout=readout, sigma_w=sigma_w, sigma_b=sigma_b
+        )
+        wkey, bkey = jax.random.split(key)
+        dtype = dtype or jnp.result_type(float)
+        self.weight = w_std * jax.random.normal(wkey, (fan_out, fan_in), dtype)
+        self.bias = b_std * jax.random.normal(bkey, (fan_out,), dtype) if use_bias else None
+
+    def __call__(self, x: Float[Array, "n fan_in"]) -> Float[Array, "n out"]:
+        y = self.w_mult * (x @ self.weight.T)
+        if self.bias is not None:
+            y = y + self.b_mult * self.bias
+        return y

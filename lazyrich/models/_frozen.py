@@ -1,0 +1,65 @@
+"""Non-trainable arrays and the `(params, apply)` view of a model."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
+
+import equinox as eqx
+import jax
+
+T = TypeVar("T")
+
+
+class Frozen(eqx.Module, Generic[T]):
+    """Wraps a pytree that belongs to a model but is never trained.
+
+    Fixed random matrices (RevMLP's `C` and `U`), the frozen initial copy of a centred
+    network and the output scale γ live inside a `Frozen`. `functional` and `partition`
+    put them in the static half of the model, so optimizers and kernels never see them,
+    while they stay ordinary array leaves (γ can still be vmapped over).
+    """
+
+    value: T
+
+
+def _is_frozen(x: Any) -> bool:
+    return isinstance(x, Frozen)
+
+
+def _trainable(x: Any) -> bool:
+    return (not _is_frozen(x)) and eqx.is_inexact_array(x)
+
+
+def partition(model: Any) -> tuple[Any, Any]:
+    """Split a model into `(params, rest)`: trainable floating arrays, and everything else.
+
+    `eqx.combine(params, rest)` rebuilds the model. Leaves inside `Frozen` go to `rest`.
+    """
+    return eqx.partition(model, _trainable, is_leaf=_is_frozen)
+
+
+def functional(model: Any) -> tuple[Any, Callable[[Any, jax.Array], jax.Array]]:
+    """The pure-function view of a batched model.
+
+    **Arguments:**
+
+    - `model`: an `eqx.Module` with `model(x)` mapping a batch `(n, ...)` to `(n, k)`.
+
+    **Returns:**
+
+    `(params, apply)` where `params` holds exactly the trainable leaves and
+    `apply(params, x) = model_with(params)(x)` is pure (jit/grad/vmap-safe).
+    """
+    params, rest = partition(model)
+
+    def apply(params: Any, x: jax.Array) -> jax.Array:
+        return eqx.combine(params, rest)(x)
+
+    return params, apply
+
+
+def param_count(model: Any) -> int:
+    """Number of trainable scalars in `model`."""
+    params, _ = partition(model)
+    return sum(int(x.size) for x in jax.tree.leaves(params))
