@@ -19,6 +19,7 @@ from lazyrich.measures.information import (
     mu,
     mutual_information,
 )
+from lazyrich.measures.linear import fit_logistic, logistic_loss
 
 
 def _brute_cmi(x, y, z):
@@ -159,3 +160,66 @@ def test_bad_inputs_raise_config_error():
         mi(jnp.array([0, 3, 1, 0]), y, num_values=2)
     with pytest.raises(ConfigError, match="no samples"):
         mi(jnp.array([], dtype=int), jnp.array([], dtype=int))
+
+
+# ------------------------------------------------- the best linear classifier L (measures.linear)
+
+
+def _gaussians(key, n, d, delta, k=2):
+    """k classes with means delta * e_c (identity covariance)."""
+    k1, k2 = jax.random.split(key)
+    y = jax.random.randint(k1, (n,), 0, k)
+    means = delta * jnp.eye(k, d)
+    return means[y] + jax.random.normal(k2, (n, d)), y
+
+
+def test_logistic_matches_scipy_minimum(x64):
+    import scipy.optimize
+
+    x, y = _gaussians(jax.random.key(0), 2000, 6, 1.5, k=3)  # same shapes: one compile
+    l2 = 1e-2
+    params, predict = fit_logistic(x, y, num_classes=3, l2=l2, standardize=False)
+    xn, yn = np.asarray(x), np.asarray(y)
+
+    def objective(theta):
+        w, b = theta[:18].reshape(6, 3), theta[18:]
+        z = xn @ w + b
+        zmax = z.max(1, keepdims=True)
+        lse = zmax[:, 0] + np.log(np.exp(z - zmax).sum(1))
+        p = np.exp(z - lse[:, None])
+        nll = np.mean(lse - z[np.arange(len(yn)), yn])
+        g = (p - np.eye(3)[yn]) / len(yn)
+        grad = np.concatenate([(xn.T @ g + l2 * w).ravel(), g.sum(0)])
+        return nll + 0.5 * l2 * np.sum(w**2), grad
+
+    ref = scipy.optimize.minimize(
+        objective, np.zeros(21), jac=True, method="L-BFGS-B", options={"gtol": 1e-12, "ftol": 0}
+    )
+    assert abs(float(params["loss"]) - ref.fun) < 1e-9, (float(params["loss"]), ref.fun)
+    assert float(params["grad_norm"]) < 1e-6
+    np.testing.assert_allclose(np.asarray(params["w"]), ref.x[:18].reshape(6, 3), atol=1e-4)
+    assert float(logistic_loss(params, x, y, l2)) == pytest.approx(ref.fun, abs=1e-9)
+    assert predict(x).shape == (2000,) and predict(x).dtype == jnp.int32
+
+
+def test_logistic_reaches_bayes_accuracy(x64):
+    # three unit-variance Gaussians at delta * e_c: the Bayes rule is argmax_c x_c
+    delta = 1.5
+    x, y = _gaussians(jax.random.key(1), 2000, 6, delta, k=3)
+    xt, yt = _gaussians(jax.random.key(2), 20000, 6, delta, k=3)
+    _, predict = fit_logistic(x * 10.0 + 3.0, y, num_classes=3)  # standardisation undoes this
+    acc = float(jnp.mean(predict(xt * 10.0 + 3.0) == yt))
+    bayes = float(jnp.mean(jnp.argmax(xt[:, :3], -1) == yt))
+    assert bayes - 0.015 < acc < bayes + 0.005, (acc, bayes)
+    chance_level = 1 / 3
+    assert bayes > chance_level + 0.3
+
+
+def test_logistic_bad_inputs():
+    x = jnp.zeros((4, 2))
+    with pytest.raises(ConfigError, match="samples"):
+        fit_logistic(x, jnp.array([0, 1, 0]), num_classes=2)
+    with pytest.raises(ConfigError, match="integer"):
+        fit_logistic(x, jnp.array([0.0, 1.0, 0.0, 1.0]), num_classes=2)
+    with pytest.raises(ConfigError, match="num_classes"):
+        fit_logistic(x, jnp.array([0, 1, 2, 1]), num_classes=2)
