@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -21,6 +23,15 @@ def one_hot(labels: Int[Array, " n"], num_classes: int) -> Float[Array, "n c"]:
     **Returns:** float array of shape `(n, c)` (default float dtype) with a single 1 per row.
     """
     return jax.nn.one_hot(labels, num_classes, dtype=jnp.result_type(float))
+
+
+@functools.partial(jax.jit, static_argnums=(2, 3))
+def _noisy_labels(key: PRNGKeyArray, y: Int[Array, " n"], count: int, num_classes: int):
+    """`y` with `count` entries, chosen without replacement, redrawn uniformly from the classes."""
+    pkey, lkey = jax.random.split(key)
+    chosen = jax.random.permutation(pkey, y.shape[0])[:count]
+    new = jax.random.randint(lkey, (count,), 0, num_classes, dtype=y.dtype)
+    return y.at[chosen].set(new)
 
 
 class Dataset(eqx.Module):
@@ -149,10 +160,7 @@ class Dataset(eqx.Module):
             0.0 <= float(fraction) <= 1.0, f"label-noise fraction must be in [0, 1], got {fraction}"
         )
         count = int(round(float(fraction) * self.n_train))
-        pkey, lkey = jax.random.split(key)
-        chosen = jax.random.permutation(pkey, self.n_train)[:count]
-        new = jax.random.randint(lkey, (count,), 0, self.num_classes, dtype=self.y_train.dtype)
-        y_train = self.y_train.at[chosen].set(new)
+        y_train = _noisy_labels(key, self.y_train, count, self.num_classes)
         return Dataset(
             self.x_train,
             y_train,

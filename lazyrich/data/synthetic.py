@@ -73,16 +73,21 @@ def _check_dim(dim: int) -> None:
     require(isinstance(dim, int) and dim >= 1, f"input dimension must be an int >= 1, got {dim}")
 
 
-@functools.partial(jax.jit, static_argnums=(2, 3, 4))
-def _output_moments(teacher: MLP, key: PRNGKeyArray, dim: int, chunk: int, n_chunks: int):
-    """Mean and standard deviation of each teacher output over `chunk · n_chunks` inputs."""
+@functools.partial(jax.jit, static_argnums=range(1, 8))
+def _build_teacher(key, dim, width, depth, out_dim, activation, chunk, n_chunks):
+    """The ntk-parameterized teacher MLP, and the mean and standard deviation of each of its
+    outputs over `chunk · n_chunks` Gaussian inputs (one compiled program)."""
+    tkey, ekey = jax.random.split(key)
+    teacher = MLP(
+        dim, width, depth, out_dim, activation=activation, parameterization="ntk", key=tkey
+    )
 
     def outputs(k):
         return teacher(jax.random.normal(k, (chunk, dim), dtype=jnp.result_type(float)))
 
-    f = jax.lax.map(outputs, jax.random.split(key, n_chunks)).reshape(chunk * n_chunks, -1)
+    f = jax.lax.map(outputs, jax.random.split(ekey, n_chunks)).reshape(chunk * n_chunks, -1)
     std = jnp.std(f, axis=0)
-    return jnp.mean(f, axis=0), jnp.where(std > 0, std, 1.0)
+    return teacher, jnp.mean(f, axis=0), jnp.where(std > 0, std, 1.0)
 
 
 class TeacherTask(Task):
@@ -128,15 +133,11 @@ class TeacherTask(Task):
         _check_dim(dim)
         require(noise >= 0.0 and math.isfinite(noise), f"noise must be >= 0, got {noise}")
         require(n_estimate >= 2, f"n_estimate must be >= 2, got {n_estimate}")
-        tkey, ekey = jax.random.split(key)
-        self.teacher = MLP(
-            dim, width, depth, out_dim, activation=activation, parameterization="ntk", key=tkey
+        chunk = min(n_estimate, 1024)
+        self.teacher, self.shift, self.scale = _build_teacher(
+            key, dim, width, depth, out_dim, activation, chunk, -(-n_estimate // chunk)
         )
         self.dim, self.k, self.noise = dim, out_dim, float(noise)
-        chunk = min(n_estimate, 1024)
-        self.shift, self.scale = _output_moments(
-            self.teacher, ekey, dim, chunk, -(-n_estimate // chunk)
-        )
 
     @property
     def out_dim(self) -> int:
@@ -239,14 +240,20 @@ def online_batch(
     return task.sample(jax.random.fold_in(key, step), batch)
 
 
+@eqx.filter_jit
+def _sample(task: Task, key: PRNGKeyArray, n: int):
+    return task.sample(key, n)
+
+
 def fixed_set(task: Task, n_train: int, n_test: int, *, key: PRNGKeyArray) -> Dataset:
-    """A finite regression `Dataset` (num_classes 0) of `n_train` + `n_test` draws from `task`."""
+    """A finite regression `Dataset` (num_classes 0): `task.sample(key, n_train + n_test)`,
+    the first `n_train` draws for training and the rest for testing."""
     require(n_train >= 1, f"n_train must be >= 1, got {n_train}")
     require(n_test >= 1, f"n_test must be >= 1, got {n_test}")
-    train_key, test_key = jax.random.split(key)
-    x_train, y_train = task.sample(train_key, n_train)
-    x_test, y_test = task.sample(test_key, n_test)
-    return Dataset(x_train, y_train, x_test, y_test, name=task.name, num_classes=0)
+    x, y = _sample(task, key, n_train + n_test)
+    return Dataset(
+        x[:n_train], y[:n_train], x[n_train:], y[n_train:], name=task.name, num_classes=0
+    )
 
 
 def make_task(name: str, dim: int, *, key: PRNGKeyArray, **kw) -> Task:
