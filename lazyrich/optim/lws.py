@@ -1,0 +1,236 @@
+"""Layer-wise sparse SGD (PAPERS.md §4): train only some layers, statically or at random.
+
+**Layers** are defined as in `lazyrich.measures.active`: each module holding array leaves
+(for `MLP` each `Dense` in `.layers`, weight and bias together; for `CNN` `conv1`, `conv2`,
+`fc`, `readout`), in input-to-output order. Index 0 is the bottom layer, −1 the top (readout).
+
+**Static LWS-SGD.** `layer_mask(params, layers)` marks the trained leaves; `masked(opt, mask)`
+applies `opt` to them and zero updates to the rest (no optimizer state is kept for frozen
+leaves); `lws_value_and_grad(loss_fn, mask)` differentiates with respect to the trained leaves
+only, with the frozen ones under `stop_gradient`. JAX's autodiff then never forms cotangents
+for the frozen layers below the lowest trained one (their tangents are symbolic zeros), so the
+backward pass stops at the lowest trained layer; between trained layers it still propagates
+activation gradients but skips the frozen weights' gradients. Frozen gradients are returned as
+zeros so the result composes with any optax transformation.
+
+**Probabilistic LWS-SGD.** `plws_step` updates the top layers every step and, with probability
+`p` (a float in [0, 1] or a schedule `step ↦ p`), the whole network. The two steps are two
+branches of one `lax.cond` inside one compiled program: XLA executes only the taken branch, so
+a top-only step costs a truncated backward pass (measured in `benchmarks/lws.py`). We use
+`lax.cond` rather than a Python coin flip so the step can sit inside `lax.scan` training loops
+with one compilation; under `jax.vmap` over the coin `lax.cond` turns into `select` and runs
+both branches, so do not vmap `plws_step` over keys (vmap the outer sweep by running
+separate programs, or use `top_step`/`full_step` with a Python coin flip).
+**Optimizer state of layers not updated:** the optimizer keeps two states, one for the top
+group and one for the rest. A top-only step advances only the top state; the rest's state
+(momentum, Adam moments and step count) is left untouched, not decayed, until the next full
+step, which continues it as if the top-only steps had not happened for those layers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any, NamedTuple
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import optax
+from jaxtyping import Array, PRNGKeyArray
+
+from ..errors import require
+from ..measures.active import layer_groups, layer_tree
+
+PRESETS = ("top", "bottom", "top+bottom", "all")
+
+
+def layer_indices(params: Any, layers: str | int | Iterable[int]) -> list[int]:
+    """The sorted layer indices named by `layers` (an index, a set of indices or a preset)."""
+    n = len(layer_groups(params))
+    require(n >= 1, "the parameter pytree has no array leaves: pass model parameters")
+    if isinstance(layers, str):
+        require(layers in PRESETS, f"unknown layer set {layers!r}: use indices or one of {PRESETS}")
+        chosen = {"top": {n - 1}, "bottom": {0}, "top+bottom": {0, n - 1}, "all": set(range(n))}
+        return sorted(chosen[layers])
+    if isinstance(layers, int):
+        layers = [layers]
+    layers = list(layers)
+    require(len(layers) > 0, "the layer set is empty: name at least one layer, e.g. 'top'")
+    for i in layers:
+        require(
+            isinstance(i, int) and -n <= i < n,
+            f"layer index {i!r} out of range for {n} layers: use 0..{n - 1} or negatives",
+        )
+    return sorted({i % n for i in layers})
+
+
+def layer_mask(params: Any, layers: str | int | Iterable[int]) -> Any:
+    """Boolean pytree like `params`: True on the leaves of the chosen layers.
+
+    **Arguments:**
+
+    - `params`: model parameters (e.g. `lazyrich.functional(model)[0]`).
+    - `layers`: a layer index, a set of indices (negative counts from the top), or
+      `"top"`, `"bottom"`, `"top+bottom"`, `"all"`.
+    """
+    chosen = set(layer_indices(params, layers))
+    return jax.tree.map(lambda i: i in chosen, layer_tree(params))
+
+
+def masked(optimizer: optax.GradientTransformation, mask: Any) -> optax.GradientTransformation:
+    """`optimizer` on the leaves where `mask` is True, zero updates elsewhere.
+
+    Unlike `optax.masked`, which passes the raw gradient through on unmasked leaves, frozen
+    leaves get exactly zero updates. Optimizer state exists only for the trained leaves.
+    """
+    labels = jax.tree.map(lambda m: "train" if m else "frozen", mask)
+    # a callable: a labels tree that is itself an eqx.Module (callable) would be called by optax
+    return optax.multi_transform(
+        {"train": optimizer, "frozen": optax.set_to_zero()}, lambda _: labels
+    )
+
+
+def lws_value_and_grad(
+    loss_fn: Callable[..., Array], mask: Any
+) -> Callable[..., tuple[Array, Any]]:
+    """`value_and_grad` of `loss_fn(params, *args)` with respect to the masked leaves only.
+
+    **Returns:** `f(params, *args) -> (loss, grads)`, `grads` shaped like `params` with zeros on
+    frozen leaves; the backward pass is truncated below the lowest trained layer.
+    """
+
+    def f(params, *args):
+        trained, frozen = eqx.partition(params, mask)
+        frozen = jax.lax.stop_gradient(frozen)
+
+        def inner(t):
+            return loss_fn(eqx.combine(t, frozen), *args)
+
+        value, g = jax.value_and_grad(inner)(trained)
+        grads = eqx.combine(g, jax.tree.map(jnp.zeros_like, frozen))
+        return value, grads
+
+    return f
+
+
+# --------------------------------------------------------------------------- probabilistic
+
+
+class PLWSState(NamedTuple):
+    """Optimizer states of the top group and of the rest, and the step count."""
+
+    top: Any
+    rest: Any
+    step: Array
+
+
+def _split(params, top_mask):
+    return eqx.partition(params, top_mask)
+
+
+def init_plws(optimizer: optax.GradientTransformation, params: Any, top_mask: Any) -> PLWSState:
+    """Separate optimizer states for the top layers (`top_mask`) and the rest."""
+    top, rest = _split(params, top_mask)
+    return PLWSState(optimizer.init(top), optimizer.init(rest), jnp.zeros((), jnp.int32))
+
+
+def top_step(loss_fn, optimizer, top_mask, params, state: PLWSState, *args):
+    """Update only the top layers (truncated backward pass); the rest's state is untouched."""
+    top, rest = _split(params, top_mask)
+    rest = jax.lax.stop_gradient(rest)
+    value, g = jax.value_and_grad(lambda t: loss_fn(eqx.combine(t, rest), *args))(top)
+    updates, top_state = optimizer.update(g, state.top, top)
+    params = eqx.combine(optax.apply_updates(top, updates), rest)
+    return params, PLWSState(top_state, state.rest, state.step + 1), value
+
+
+def full_step(loss_fn, optimizer, top_mask, params, state: PLWSState, *args):
+    """Update every layer (full backward pass); both optimizer states advance."""
+    value, g = jax.value_and_grad(loss_fn)(params, *args)
+    top, rest = _split(params, top_mask)
+    g_top, g_rest = _split(g, top_mask)
+    u_top, top_state = optimizer.update(g_top, state.top, top)
+    u_rest, rest_state = optimizer.update(g_rest, state.rest, rest)
+    params = eqx.combine(optax.apply_updates(top, u_top), optax.apply_updates(rest, u_rest))
+    return params, PLWSState(top_state, rest_state, state.step + 1), value
+
+
+def check_probability(p: float | Callable) -> None:
+    """ConfigError unless `p` is a schedule or a number in [0, 1]."""
+    if callable(p):
+        return
+    require(
+        isinstance(p, (int, float)) and 0.0 <= p <= 1.0,
+        f"full-update probability p={p} must be in [0, 1]: e.g. p=0.1",
+    )
+
+
+def plws_step(
+    loss_fn: Callable[..., Array],
+    optimizer: optax.GradientTransformation,
+    top_mask: Any,
+    p: float | Callable[[Array], Array],
+    params: Any,
+    state: PLWSState,
+    *args: Any,
+    key: PRNGKeyArray,
+) -> tuple[Any, PLWSState, Array, Array]:
+    """One probabilistic LWS-SGD step (jittable with `loss_fn`, `optimizer`, `p` static).
+
+    **Arguments:**
+
+    - `loss_fn`: `loss_fn(params, *args) -> scalar`.
+    - `optimizer`: any optax transformation (applied separately to top and rest).
+    - `top_mask`: the top layers, e.g. `layer_mask(params, "top")`.
+    - `p`: probability of a full update, a number in [0, 1] or a schedule `step ↦ p`
+      (values are clipped to [0, 1]).
+    - `params`, `state`: current parameters and `init_plws(...)` state; `*args`: the batch.
+    - `key`: PRNG key for the coin (keyword-only).
+
+    **Returns:** `(params, state, loss, full)` with `full` True where the whole net was updated.
+    """
+    check_probability(p)
+    prob = p(state.step) if callable(p) else p
+    full = jax.random.bernoulli(key, jnp.clip(jnp.asarray(prob, jnp.float32), 0.0, 1.0))
+
+    def do_full(ops):
+        return full_step(loss_fn, optimizer, top_mask, *ops)
+
+    def do_top(ops):
+        return top_step(loss_fn, optimizer, top_mask, *ops)
+
+    params, state, value = jax.lax.cond(full, do_full, do_top, (params, state, *args))
+    return params, state, value, full
+
+
+class PLWS(NamedTuple):
+    """`plws(...)`: `init(params)` and a jitted `step(params, state, *batch, key=)`."""
+
+    init: Callable[[Any], PLWSState]
+    step: Callable[..., tuple[Any, PLWSState, Array, Array]]
+    top_mask: Any
+
+
+def plws(
+    loss_fn: Callable[..., Array],
+    optimizer: optax.GradientTransformation,
+    params: Any,
+    *,
+    p: float | Callable[[Array], Array],
+    top: str | int | Iterable[int] = "top",
+) -> PLWS:
+    """Probabilistic LWS-SGD bound to a loss, an optimizer and the layer structure of `params`.
+
+    `top` names the layers updated every step (default the readout); see `plws_step`.
+    """
+    check_probability(p)
+    top_mask = layer_mask(params, top)
+
+    def init(params):
+        return init_plws(optimizer, params, top_mask)
+
+    @jax.jit
+    def step(params, state, *args, key):
+        return plws_step(loss_fn, optimizer, top_mask, p, params, state, *args, key=key)
+
+    return PLWS(init, step, top_mask)
