@@ -1,0 +1,143 @@
+"""Time per step: exact GN (RevMLP) vs Adam vs NTK-space GN, side by side in one process.
+
+Default: a reduced CPU configuration (d = 64, h = 512, batch 256, 2 blocks). `--paper` uses the
+paper's MNIST configuration (d = 784, h = 8000, batch 1000, 2 blocks), meant for the GPU.
+
+    uv run python -m benchmarks.gauss_newton            # reduced, CPU
+    uv run python -m benchmarks.gauss_newton --paper    # paper config (GPU)
+
+Prints one line per result and writes benchmarks/results/gauss_newton.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from lazyrich.models._frozen import functional
+from lazyrich.models.revmlp import RevMLP
+from lazyrich.optim.gauss_newton import exact_gauss_newton, ntk_gauss_newton, output_error
+
+
+def _time(fn, *args, repeats: int) -> tuple[float, float]:
+    """(compile+first call seconds, median seconds per call afterwards)."""
+    t0 = time.perf_counter()
+    jax.block_until_ready(fn(*args))
+    first = time.perf_counter() - t0
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        jax.block_until_ready(fn(*args))
+        times.append(time.perf_counter() - t0)
+    times.sort()
+    return first, times[len(times) // 2]
+
+
+def main(argv=None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--paper", action="store_true", help="d=784, h=8000, batch 1000, 2 blocks")
+    p.add_argument("--in-dim", type=int, default=64)
+    p.add_argument("--hidden", type=int, default=512)
+    p.add_argument("--batch", type=int, default=256)
+    p.add_argument("--blocks", type=int, default=2)
+    p.add_argument("--out-dim", type=int, default=10)
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--ntk-method", choices=["dense", "cg", "skip"], default="cg")
+    p.add_argument("--cg-maxiter", type=int, default=50)
+    p.add_argument("--out", default="benchmarks/results/gauss_newton.json")
+    a = p.parse_args(argv)
+    if a.paper:
+        a.in_dim, a.hidden, a.batch, a.blocks = 784, 8000, 1000, 2
+
+    model = RevMLP(
+        a.in_dim, num_blocks=a.blocks, hidden=a.hidden, out_dim=a.out_dim, key=jax.random.key(0)
+    )
+    x = jax.random.normal(jax.random.key(1), (a.batch, a.in_dim))
+    y = jax.nn.one_hot(jax.random.randint(jax.random.key(2), (a.batch,), 0, a.out_dim), a.out_dim)
+    params, apply = functional(model)
+
+    gn = exact_gauss_newton(model, 0.5, loss="mse")
+    gn_state = gn.init(params)
+
+    @jax.jit
+    def gn_step(params, state, x, y):
+        upd, state = gn.update(None, state, params, x=x, y=y)
+        return optax.apply_updates(params, upd), state
+
+    adam = optax.adam(1e-4)
+    adam_state = adam.init(params)
+
+    @jax.jit
+    def adam_step(params, state, x, y):
+        g = jax.grad(lambda p: jnp.mean(jnp.sum((apply(p, x) - y) ** 2, axis=-1)))(params)
+        upd, state = adam.update(g, state, params)
+        return optax.apply_updates(params, upd), state
+
+    @jax.jit
+    def ntk_step(params, x, y):
+        eps = output_error(apply(params, x), y, "mse")
+        d = ntk_gauss_newton(
+            apply, params, x, eps, damping=1e-6, method=a.ntk_method, maxiter=a.cg_maxiter
+        )
+        return jax.tree.map(lambda p_, d_: p_ - 0.5 * d_, params, d)
+
+    results = []
+    runs = [
+        ("exact_gn", gn_step, (params, gn_state, x, y)),
+        ("adam", adam_step, (params, adam_state, x, y)),
+    ]
+    if a.ntk_method != "skip":
+        runs.append((f"ntk_gn_{a.ntk_method}", ntk_step, (params, x, y)))
+    for name, fn, args in runs:
+        first, med = _time(fn, *args, repeats=a.repeats)
+        results.append({"name": name, "seconds_per_step": med, "first_call_seconds": first})
+    base = results[1]["seconds_per_step"]
+    for r in results:
+        r["ratio_to_adam"] = r["seconds_per_step"] / base
+        print(
+            f"{r['name']:>14}: {r['seconds_per_step'] * 1e3:9.2f} ms/step "
+            f"({r['ratio_to_adam']:.1f}x Adam; first call {r['first_call_seconds']:.2f} s)"
+        )
+    dev = jax.devices()[0]
+    out = {
+        "config": {
+            "in_dim": a.in_dim,
+            "hidden": a.hidden,
+            "batch": a.batch,
+            "blocks": a.blocks,
+            "out_dim": a.out_dim,
+            "repeats": a.repeats,
+            "ntk_method": a.ntk_method,
+            "cg_maxiter": a.cg_maxiter,
+            "dtype": str(x.dtype),
+        },
+        "results": results,
+        "machine": {
+            "platform": platform.platform(),
+            "processor": platform.processor(),
+            "cpu_count": os.cpu_count(),
+            "jax_version": jax.__version__,
+            "backend": jax.default_backend(),
+            "device": dev.device_kind,
+            "num_devices": jax.device_count(),
+        },
+    }
+    path = Path(a.out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(out, indent=2))
+    tmp.replace(path)
+    print(f"wrote {path}")
+    return out
+
+
+if __name__ == "__main__":
+    main()
