@@ -176,8 +176,9 @@ def load_mnist(
         arrays[("t10k", "images")][0][..., None],
         standardize,
     )
-    y_train = _labels(*arrays[("train", "labels")], x_train.shape[0])
-    y_test = _labels(*arrays[("t10k", "labels")], x_test.shape[0])
+    (ytr, ytr_path), (yte, yte_path) = arrays[("train", "labels")], arrays[("t10k", "labels")]
+    y_train = _labels(ytr, ytr_path, x_train.shape[0])
+    y_test = _labels(yte, yte_path, x_test.shape[0])
     name = "fashion-mnist" if fashion else "mnist"
     return Dataset(x_train, y_train, x_test, y_test, name=name, num_classes=10)
 

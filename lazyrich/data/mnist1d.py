@@ -25,10 +25,9 @@ def _generate(num_samples: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """
     from mnist1d.data import get_dataset_args, get_templates, make_dataset
 
-    args = get_dataset_args()
-    args.num_samples = num_samples
-    args.seed = seed
-    args.train_split = 1.0  # we split ourselves: everything lands in 'x'
+    args = get_dataset_args(as_dict=False)
+    # we split ourselves: train_split 1 puts everything in 'x'
+    vars(args).update(num_samples=num_samples, seed=seed, train_split=1.0)
     np_state, py_state = np.random.get_state(), random.getstate()  # noqa: NPY002
     try:
         data = make_dataset(args, template=get_templates())
