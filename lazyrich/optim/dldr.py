@@ -123,7 +123,9 @@ def dldr_subspace(
 
     With `X` the samples centred by their mean, `X Xᵀ = U Λ Uᵀ` (eigenvalues descending);
     the principal directions are `P_i = Xᵀ u_i / sqrt(λ_i)`, i.e. the right singular vectors
-    of `X`. Cost `O(t² D)`; no `D×D` matrix is ever formed.
+    of `X`. Cost `O(t² D)`; no `D×D` matrix is ever formed. The PCA runs in float64 (x64
+    enabled only inside this call), so it holds a float64 copy of the samples, `8·t·D` bytes;
+    `P` is returned in the samples' dtype.
 
     **Arguments:**
 
@@ -136,33 +138,42 @@ def dldr_subspace(
     samples), and the ratio `λ_i / Σλ` of all `t − 1` components, descending (its first `d`
     entries belong to `P`; `cumsum` gives explained variance versus d).
     """
-    samples = jnp.asarray(samples)
-    require(samples.ndim == 2, f"samples must have shape (t, D), got {samples.shape}")
+    require(
+        getattr(samples, "ndim", 0) == 2, f"samples must have shape (t, D), got {samples.shape}"
+    )
     t = samples.shape[0]
     require(d >= 1, f"d must be >= 1, got {d}")
     require(
         d <= t - 1,
         f"d={d} exceeds samples−1={t - 1}; sample more often or lower d",
     )
-    x = samples - jnp.mean(samples, axis=0, keepdims=True)
-    gram = jnp.matmul(x, x.T, precision=jax.lax.Precision.HIGHEST)
-    lam, u = jnp.linalg.eigh(gram)
-    lam, u = lam[::-1], u[:, ::-1]
-    lam = jnp.clip(lam[: t - 1], 0.0)
-    total = jnp.sum(lam)
-    require(
-        bool(total > 0),
-        "all samples are identical: record parameters while training, not before",
-    )
-    eps = jnp.finfo(samples.dtype).eps
-    rank = int(jnp.sum(lam > t * eps * lam[0]))
+    out_dtype = jnp.asarray(samples[:1]).dtype
+    # float64 throughout (scoped): the Gram matrix squares the condition number, so in float32
+    # directions with σ_i/σ_0 below ~3e-4 (common on smooth SGD trajectories) would be lost.
+    with jax.enable_x64(True):
+        p, lam = _gram_pca(jnp.asarray(samples, jnp.float64), d)
+        lam = np.asarray(lam)
+        p = p.astype(out_dtype)
+    total = float(lam.sum())
+    require(total > 0, "all samples are identical: record parameters while training, not before")
+    rank = int(np.sum(lam > t * np.finfo(np.float64).eps * lam[0]))
     require(
         d <= rank,
         f"d={d} exceeds the {rank} independent directions in the samples; lower d",
     )
-    p = jnp.matmul(u[:, :d].T, x, precision=jax.lax.Precision.HIGHEST)
+    return p, jnp.asarray(lam / total, out_dtype)
+
+
+@jax.jit(static_argnums=1)
+def _gram_pca(samples, d):
+    t = samples.shape[0]
+    x = samples - jnp.mean(samples, axis=0, keepdims=True)
+    lam, u = jnp.linalg.eigh(x @ x.T)
+    lam, u = lam[::-1], u[:, ::-1]
+    lam = jnp.clip(lam[: t - 1], 0.0)
+    p = u[:, :d].T @ x
     p = p / jnp.linalg.norm(p, axis=1, keepdims=True)
-    return p, lam / total
+    return p, lam
 
 
 # --------------------------------------------------------------------------- P-SGD
