@@ -1,0 +1,46 @@
+"""Losses and metrics on batches. Targets: float `(n, k)` or integer class labels `(n,)`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Float
+
+from ..errors import require
+
+
+def _as_targets(y: Array, k: int, dtype) -> Array:
+    if jnp.issubdtype(y.dtype, jnp.integer):
+        return jax.nn.one_hot(y, k, dtype=dtype)
+    return y.astype(dtype).reshape(y.shape[0], -1)
+
+
+def mse(pred: Float[Array, "n k"], y: Array) -> Float[Array, ""]:
+    """Mean squared error, averaged over batch × outputs (one-hot targets for labels)."""
+    return jnp.mean((pred - _as_targets(y, pred.shape[-1], pred.dtype)) ** 2)
+
+
+def cross_entropy(logits: Float[Array, "n k"], y: Array) -> Float[Array, ""]:
+    """Softmax cross-entropy, averaged over the batch (labels or one-hot/soft targets)."""
+    targets = _as_targets(y, logits.shape[-1], logits.dtype)
+    return -jnp.mean(jnp.sum(targets * jax.nn.log_softmax(logits), axis=-1))
+
+
+def accuracy(pred: Float[Array, "n k"], y: Array) -> Float[Array, ""]:
+    """Fraction of correct argmax predictions; for one output, sign agreement; NaN for
+    real-valued multi-output regression targets."""
+    if jnp.issubdtype(y.dtype, jnp.integer):
+        return jnp.mean(jnp.argmax(pred, -1) == y)
+    if pred.shape[-1] == 1:
+        return jnp.mean(jnp.sign(pred[:, 0]) == jnp.sign(y.reshape(-1)))
+    return jnp.asarray(jnp.nan, pred.dtype)
+
+
+LOSSES: dict[str, Callable[[Array, Array], Array]] = {"mse": mse, "xent": cross_entropy}
+
+
+def get_loss(name: str) -> Callable[[Array, Array], Array]:
+    require(name in LOSSES, f"unknown loss {name!r}: choose one of {', '.join(LOSSES)}")
+    return LOSSES[name]

@@ -1,0 +1,133 @@
+"""The vmapped sweep engine against plain single runs; divergence masking; results store."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from lazyrich.errors import ConfigError
+from lazyrich.models import MLP, functional, scaled
+from lazyrich.results import StudyDir, read_dataset, write_dataset
+from lazyrich.train import Grid, OnlineSetup, log_steps, mse, run_sweep
+
+D, N = 5, 16
+W_TEACHER = jnp.linspace(-1.0, 1.0, D)
+
+
+def sample(key, n):
+    x = jax.random.normal(key, (n, D))
+    return x, jnp.tanh(x @ W_TEACHER)[:, None]
+
+
+def make_setup(**kw):
+    tx, ty = sample(jax.random.key(99), 64)
+    net = lambda k: MLP(D, N, 2, 1, key=k)
+    return OnlineSetup(
+        make_model=lambda k, g: scaled(net(k), gamma=g),
+        sample=sample,
+        test_x=tx,
+        test_y=ty,
+        batch=8,
+        lr_multiplier=float(N),
+        **kw,
+    )
+
+
+def reference_run(gamma, eta, seed, steps):
+    """One run written plainly: a Python loop of SGD steps on the same stream."""
+    key = jax.random.key(seed)
+    model = scaled(MLP(D, N, 2, 1, key=jax.random.fold_in(key, 0)), gamma=gamma)
+    params, apply = functional(model)
+    data_key = jax.random.fold_in(key, 1)
+    grad = jax.jit(jax.value_and_grad(lambda p, x, y: mse(apply(p, x), y)))
+    losses = []
+    for t in range(steps):
+        x, y = sample(jax.random.fold_in(data_key, t), 8)
+        loss, g = grad(params, x, y)
+        losses.append(float(loss))
+        params = jax.tree.map(lambda p, d: p - eta * N * d, params, g)
+    tx, ty = sample(jax.random.key(99), 64)
+    return np.array(losses), float(mse(apply(params, tx), ty))
+
+
+def test_vmapped_sweep_equals_single_runs(x64):
+    grid = Grid.of([0.3, 3.0], [0.05, 0.2], [0, 1])
+    steps = [3, 10]
+    res = run_sweep(make_setup(), grid, steps, chunk_size=3, progress=False)
+    assert res["test_loss"].shape == (2, 2, 2, 2)
+    for gi, g in enumerate(grid.gammas):
+        for ei, e in enumerate(grid.etas):
+            for si, s in enumerate(grid.seeds):
+                losses, test = reference_run(g, e, int(s), 10)
+                np.testing.assert_allclose(res["test_loss"][gi, ei, si, -1], test, rtol=1e-9)
+                # window means of the train loss between recordings
+                np.testing.assert_allclose(
+                    res["train_loss"][gi, ei, si], [losses[:3].mean(), losses[3:].mean()], rtol=1e-9
+                )
+
+
+def test_chunking_does_not_change_results():
+    grid = Grid.of([0.5, 2.0], [0.01, 0.1, 1.0], [3])
+    a = run_sweep(make_setup(), grid, [5, 20], chunk_size=2, progress=False)
+    b = run_sweep(make_setup(), grid, [5, 20], chunk_size=6, progress=False)
+    np.testing.assert_allclose(a["test_loss"], b["test_loss"], rtol=1e-5)
+
+
+def test_divergent_runs_are_frozen_and_marked_others_unaffected():
+    grid = Grid.of([1.0], [1e-3, 1e-2, 1e3, 1e6], [0])
+    res = run_sweep(make_setup(threshold=1e3), grid, log_steps(40, 6), progress=False)
+    div = res["diverged"][0, :, 0]
+    assert div.tolist() == [False, False, True, True]
+    assert np.all(res["diverged_step"][0, 2:, 0] >= 0) and np.all(
+        res["diverged_step"][0, :2, 0] == -1
+    )
+    # every cell recorded; stable runs have finite, decreasing-ish losses
+    assert np.all(np.isfinite(res["test_loss"][0, :2, 0]))
+    alone = run_sweep(
+        make_setup(threshold=1e3),
+        Grid.of([1.0], [1e-3, 1e-2], [0]),
+        log_steps(40, 6),
+        progress=False,
+    )
+    np.testing.assert_allclose(res["test_loss"][0, :2], alone["test_loss"][0], rtol=1e-5)
+    # frozen: the diverged runs' test loss stops changing after divergence
+    frozen = res["test_loss"][0, 3, 0]
+    assert frozen[-1] == frozen[-2]
+
+
+def test_float64_per_gamma():
+    grid = Grid.of([1e-3, 1.0], [1e-4], [0])
+    res = run_sweep(make_setup(), grid, [4], x64=lambda g: bool(g.min() < 1e-2), progress=False)
+    assert np.all(np.isfinite(res["test_loss"]))
+
+
+def test_grid_validation():
+    with pytest.raises(ConfigError, match="gamma grid is empty"):
+        Grid.of([], [0.1], [0])
+    with pytest.raises(ConfigError, match="eta values must be > 0"):
+        Grid.of([1.0], [0.0], [0])
+    with pytest.raises(ConfigError, match="batch size must be >= 1"):
+        make_setup().__class__(**{**make_setup().__dict__, "batch": 0})
+
+
+def test_results_roundtrip_and_atomic_chunks(tmp_path):
+    import xarray as xr
+
+    ds = xr.Dataset(
+        {
+            "loss": (("gamma", "step"), np.arange(6.0).reshape(2, 3)),
+            "div": ("gamma", np.array([True, False])),
+        },
+        coords={"gamma": [0.1, 1.0], "step": [1, 2, 3]},
+    )
+    write_dataset(tmp_path / "r.nc", ds)
+    back = read_dataset(tmp_path / "r.nc")
+    np.testing.assert_array_equal(back.loss.values, ds.loss.values)
+    assert back.div.values.tolist() == [1, 0]
+    store = StudyDir(tmp_path, "s").prepare()
+    store.save_chunk(0, {"a": np.ones(3)})
+    assert store.load_chunk(0)["a"].tolist() == [1, 1, 1]
+    assert store.load_chunk(1) is None
+    store.chunk_path(2).write_bytes(b"truncated")  # a corrupt chunk is recomputed, not trusted
+    assert store.load_chunk(2) is None
+    assert not list(store.chunks.glob("*.tmp"))
