@@ -1,5 +1,8 @@
 """Training: losses, recording schedules, vmapped online sweeps."""
 
+from .loop import evaluate as evaluate
+from .loop import fit as fit
+from .loop import sgd_step as sgd_step
 from .losses import accuracy as accuracy
 from .losses import cross_entropy as cross_entropy
 from .losses import get_loss as get_loss

@@ -238,9 +238,9 @@ def run_sweep(
       is the length of every run.
     - `chunk_size`: runs per compiled program (default: all runs in one chunk). The last
       chunk is padded to this size so every chunk reuses the same compiled program.
-    - `x64`: run in float64 — `None` (the current `jax_enable_x64` setting), `True`, `False`, or a function of γ values (e.g.
-      `lambda g: g.min() < 1e-2`, the γ paper's rule), applied per run; chunks never mix
-      precisions.
+    - `x64`: run in float64: `None` (the current `jax_enable_x64` setting), `True`, `False`,
+      or a function of γ values (e.g. `lambda g: g.min() < 1e-2`, the γ paper's rule),
+      applied per run; chunks never mix precisions.
     - `store`: if given, each finished chunk is saved there and loaded instead of recomputed.
     - `progress`: show a tqdm bar over chunks with an ETA.
 
