@@ -43,34 +43,49 @@ SampleFn = Callable[[jax.Array, int], tuple[jax.Array, jax.Array]]  # (key, n) -
 
 @dataclass(frozen=True)
 class Grid:
-    """A flattened γ × η × seed grid (γ-major, then η, then seed)."""
+    """A flattened γ × η × seed grid (γ-major, then η, then seed).
+
+    `etas` is either one η list shared by every γ, shape `(n_eta,)`, or a per-γ list,
+    shape `(n_gamma, n_eta)` (e.g. a window of η below each γ's divergence boundary).
+    """
 
     gammas: np.ndarray
     etas: np.ndarray
     seeds: np.ndarray
 
     @staticmethod
-    def of(gammas: Sequence[float], etas: Sequence[float], seeds: Sequence[int]) -> Grid:
-        g, e, s = (np.asarray(v) for v in (gammas, etas, seeds))
+    def of(
+        gammas: Sequence[float], etas: Sequence[float] | np.ndarray, seeds: Sequence[int]
+    ) -> Grid:
+        g, e, s = (np.asarray(v, dtype=float) for v in (gammas, etas, seeds))
         for name, v in (("gamma", g), ("eta", e)):
             require(v.size >= 1, f"the {name} grid is empty: give at least one value")
             require(bool(np.all(np.isfinite(v))), f"{name} values must be finite, got {v.tolist()}")
             require(bool(np.all(v > 0)), f"{name} values must be > 0, got {v.tolist()}")
+        require(g.ndim == 1, "gamma values must be a 1-D list")
+        require(
+            e.ndim == 1 or (e.ndim == 2 and e.shape[0] == g.size),
+            f"eta must be a list or a (n_gamma, n_eta) array, got shape {e.shape}",
+        )
         require(s.size >= 1, "the seed list is empty: give at least one seed")
         return Grid(g.astype(np.float64), e.astype(np.float64), s.astype(np.int64))
 
     @property
     def shape(self) -> tuple[int, int, int]:
-        return (self.gammas.size, self.etas.size, self.seeds.size)
+        return (self.gammas.size, self.etas.shape[-1], self.seeds.size)
 
     @property
     def num_runs(self) -> int:
         return math.prod(self.shape)
 
+    def eta_table(self) -> np.ndarray:
+        """η per (γ, η-index), shape `(n_gamma, n_eta)`."""
+        return np.broadcast_to(self.etas, (self.gammas.size, self.etas.shape[-1]))
+
     def runs(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per-run γ, η and seed index, flattened γ-major."""
         gi, ei, si = np.meshgrid(*(np.arange(n) for n in self.shape), indexing="ij")
-        return self.gammas[gi.ravel()], self.etas[ei.ravel()], si.ravel()
+        return self.gammas[gi.ravel()], self.eta_table()[gi.ravel(), ei.ravel()], si.ravel()
 
 
 @dataclass(frozen=True)
