@@ -1,5 +1,12 @@
 """Measures: information measures, sharpness and the best linear classifier."""
 
+from .active import activity as activity
+from .active import layer_report as layer_report
+from .active import reset as reset
+from .active import select_active as select_active
+from .active import select_least as select_least
+from .active import select_random as select_random
+from .active import unit_activity as unit_activity
 from .information import cmi as cmi
 from .information import conditional_mutual_information as conditional_mutual_information
 from .information import entropy as entropy

@@ -13,3 +13,5 @@ from ._scaled import scaled as scaled
 from .cnn import CNN as CNN
 from .cnn import Conv as Conv
 from .mlp import MLP as MLP
+from .revmlp import RevBlock as RevBlock
+from .revmlp import RevMLP as RevMLP
