@@ -138,12 +138,13 @@ def test_frozen_layers_do_not_move_under_masked_optimizer():
     assert float(jnp.abs(u.layers[1].weight).max()) == 0.0
 
 
-def test_plws_p0_trains_top_only_and_p1_equals_full_sgd():
+@pytest.mark.parametrize("mode", ["python", "cond"])
+def test_plws_p0_trains_top_only_and_p1_equals_full_sgd(mode):
     params, loss, x, y = _mlp_problem()
     opt = optax.sgd(0.1, momentum=0.9)
     key = jax.random.key(3)
 
-    only_top = plws(loss, opt, params, p=0.0)
+    only_top = plws(loss, opt, params, p=0.0, mode=mode)
     p, s = params, only_top.init(params)
     for i in range(4):
         p, s, _, full = only_top.step(p, s, x, y, key=jax.random.fold_in(key, i))
@@ -153,7 +154,7 @@ def test_plws_p0_trains_top_only_and_p1_equals_full_sgd():
     # the rest's momentum was never touched
     chex.assert_trees_all_equal(s.rest, only_top.init(params).rest)
 
-    always = plws(loss, opt, params, p=1.0)
+    always = plws(loss, opt, params, p=1.0, mode=mode)
     p, s = params, always.init(params)
     ref, ref_state = params, opt.init(params)
     for i in range(4):

@@ -18,7 +18,9 @@ zeros so the result composes with any optax transformation.
 branches of one `lax.cond` inside one compiled program: XLA executes only the taken branch, so
 a top-only step costs a truncated backward pass (measured in `benchmarks/lws.py`). We use
 `lax.cond` rather than a Python coin flip so the step can sit inside `lax.scan` training loops
-with one compilation; under `jax.vmap` over the coin `lax.cond` turns into `select` and runs
+with one compilation (but see `plws(mode=...)`: on XLA:CPU convolutions inside a `cond` branch
+are much slower, so the `plws` factory defaults to a host-side coin flip between two jitted
+programs); under `jax.vmap` over the coin `lax.cond` turns into `select` and runs
 both branches, so do not vmap `plws_step` over keys (vmap the outer sweep by running
 separate programs, or use `top_step`/`full_step` with a Python coin flip).
 **Optimizer state of layers not updated:** the optimizer keeps two states, one for the top
@@ -218,19 +220,43 @@ def plws(
     *,
     p: float | Callable[[Array], Array],
     top: str | int | Iterable[int] = "top",
+    mode: str = "python",
 ) -> PLWS:
     """Probabilistic LWS-SGD bound to a loss, an optimizer and the layer structure of `params`.
 
     `top` names the layers updated every step (default the readout); see `plws_step`.
+    `mode="python"` (default) flips the coin on the host and calls one of two jitted programs
+    (top-only or full); `mode="cond"` jits `plws_step` (one program, `lax.cond`). Measured on
+    XLA:CPU (jax 0.10): the CNN's full step inside a `lax.cond` branch ran ~25× slower than the
+    same step jitted on its own (convolution gradients in a conditional lose the fast path),
+    while for MLPs both modes match; hence the Python coin by default.
     """
     check_probability(p)
+    require(mode in ("python", "cond"), f"mode must be 'python' or 'cond', got {mode!r}")
     top_mask = layer_mask(params, top)
 
     def init(params):
         return init_plws(optimizer, params, top_mask)
 
-    @jax.jit
+    if mode == "cond":
+
+        @jax.jit
+        def cond_step(params, state, *args, key):
+            return plws_step(loss_fn, optimizer, top_mask, p, params, state, *args, key=key)
+
+        return PLWS(init, cond_step, top_mask)
+
+    full_j = jax.jit(
+        lambda params, state, *args: full_step(loss_fn, optimizer, top_mask, params, state, *args)
+    )
+    top_j = jax.jit(
+        lambda params, state, *args: top_step(loss_fn, optimizer, top_mask, params, state, *args)
+    )
+
     def step(params, state, *args, key):
-        return plws_step(loss_fn, optimizer, top_mask, p, params, state, *args, key=key)
+        prob = float(p(int(state.step))) if callable(p) else p
+        full = bool(jax.random.bernoulli(key, min(max(prob, 0.0), 1.0)))
+        params, state, value = (full_j if full else top_j)(params, state, *args)
+        return params, state, value, jnp.asarray(full)
 
     return PLWS(init, step, top_mask)
