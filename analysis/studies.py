@@ -17,6 +17,7 @@ from lazyrich.errors import ConfigError
 
 STUDIES: dict[str, str] = {
     "gamma-eta": "analysis.gamma_eta",
+    "dldr": "analysis.dldr",
 }
 
 # The order in which `lazyrich demo` runs the quick presets.
