@@ -17,6 +17,7 @@ from lazyrich.errors import ConfigError
 
 STUDIES: dict[str, str] = {
     "gamma-eta": "analysis.gamma_eta",
+    "complexity": "analysis.complexity",
     "dldr": "analysis.dldr",
 }
 
