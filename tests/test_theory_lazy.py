@@ -1,4 +1,4 @@
-"""Closed-form lazy dynamics against neural-tangents' predictor, iterated GD and a linearized net."""
+"""Closed-form lazy dynamics vs neural-tangents' predictor, iterated GD and a linearized net."""
 
 import chex
 import jax

@@ -251,8 +251,8 @@ def ntk_vector_product(
     apply: Apply,
     params: Any,
     x: Float[Array, "n ..."],
-    v: Float[Array, "n *o"],
-) -> Float[Array, "n *o"]:
+    v: Float[Array, "n k"],
+) -> Float[Array, "n k"]:
     """`Θ v` for the full (untraced) NTK on `x`, without forming `Θ`: `J (Jᵀ v)`.
 
     One VJP (`Jᵀ v`, a parameter-shaped vector) and one JVP. Cost ≈ three forward passes.
@@ -275,6 +275,7 @@ def ntk_vector_product(
     return _ntvp(apply, params, x, v)
 
 
+@functools.partial(jax.jit, static_argnums=0)
 def _ntvp(apply, params, x, v):
     f = lambda p: apply(p, x)  # noqa: E731
     _, vjp = jax.vjp(f, params)

@@ -1,0 +1,107 @@
+"""Closed-form lazy dynamics: lazyrich against `nt.predict.gradient_descent_mse_ensemble`.
+
+Infinite-width NTK of a ReLU MLP (stax), P train and Q test points, T times, k outputs.
+Both sides include the kernel evaluation (the same `kernel_fn`) and the solve; we report the
+median wall time over repeats after one warm-up call, and the largest relative difference of
+the test predictions.
+
+    uv run python -m benchmarks.lazy_dynamics             # CPU: P=1000, Q=250, T=20, k=10
+    python3 -m benchmarks.lazy_dynamics --paper           # GPU: P=4000, Q=1000, T=20, k=10
+
+Prints one line per result and writes benchmarks/results/lazy_dynamics.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+
+from lazyrich.kernels._nt_compat import nt
+from lazyrich.kernels.infinite import stax_twin
+from lazyrich.models import MLP
+from lazyrich.theory import kernel_gd_predictions
+
+
+def _median_time(fn, repeats: int):
+    out = jax.block_until_ready(fn())  # warm-up (compilation, caches)
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        out = jax.block_until_ready(fn())
+        times.append(time.perf_counter() - t0)
+    times.sort()
+    return times[len(times) // 2], out
+
+
+def main(argv=None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--paper", action="store_true", help="P=4000, Q=1000, T=20, k=10")
+    p.add_argument("--train", type=int, default=1000)
+    p.add_argument("--test", type=int, default=250)
+    p.add_argument("--times", type=int, default=20)
+    p.add_argument("--outputs", type=int, default=10)
+    p.add_argument("--in-dim", type=int, default=32)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--x64", action="store_true", help="float64 (default float32)")
+    p.add_argument("--out", default="benchmarks/results/lazy_dynamics.json")
+    a = p.parse_args(argv)
+    if a.paper:
+        a.train, a.test, a.times, a.outputs = 4000, 1000, 20, 10
+    if a.x64:
+        jax.config.update("jax_enable_x64", True)
+
+    keys = jax.random.split(jax.random.key(0), 3)
+    x_train = jax.random.normal(keys[0], (a.train, a.in_dim))
+    x_test = jax.random.normal(keys[1], (a.test, a.in_dim))
+    y_train = jax.random.normal(keys[2], (a.train, a.outputs))
+    times = jnp.logspace(-1, 3, a.times)
+    model = MLP(a.in_dim, 64, 2, a.outputs, parameterization="ntk", key=jax.random.key(1))
+    kernel_fn = jax.jit(stax_twin(model).kernel_fn, static_argnames="get")
+
+    def ours():
+        k_train = kernel_fn(x_train, None, "ntk")
+        k_test = kernel_fn(x_test, x_train, "ntk")
+        return kernel_gd_predictions(k_train, k_test, y_train, times).test
+
+    def theirs():
+        predict = nt.predict.gradient_descent_mse_ensemble(kernel_fn, x_train, y_train)
+        return predict(t=times, x_test=x_test, get="ntk")
+
+    dev = jax.devices()[0]
+    info = {
+        "machine": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "jax": jax.__version__,
+        "device": f"{dev.platform}:{getattr(dev, 'device_kind', '')}",
+        "dtype": str(x_train.dtype),
+    }
+    print(f"# {info}")
+    t_ours, out_ours = _median_time(ours, a.repeats)
+    t_nt, out_nt = _median_time(theirs, a.repeats)
+    diff = float(jnp.max(jnp.abs(out_ours - out_nt)) / jnp.max(jnp.abs(out_nt)))
+    results = [
+        {"name": "lazyrich_closed_form", "seconds": t_ours, "speedup_vs_nt": t_nt / t_ours},
+        {"name": "nt_gradient_descent_mse_ensemble", "seconds": t_nt, "speedup_vs_nt": 1.0},
+    ]
+    size = f"P={a.train} Q={a.test} T={a.times} k={a.outputs}"
+    for r in results:
+        print(
+            f"{size} {r['name']:34s} {r['seconds']:9.3f} s  {r['speedup_vs_nt']:6.2f}x vs nt  "
+            f"(max rel diff of test predictions {diff:.1e})"
+        )
+    out = {"info": info, "config": vars(a), "max_rel_diff": diff, "results": results}
+    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(a.out).write_text(json.dumps(out, indent=2))
+    return out
+
+
+if __name__ == "__main__":
+    main()
