@@ -19,6 +19,7 @@ STUDIES: dict[str, str] = {
     "gamma-eta": "analysis.gamma_eta",
     "complexity": "analysis.complexity",
     "dldr": "analysis.dldr",
+    "exact-gn": "analysis.exact_gn",
 }
 
 # The order in which `lazyrich demo` runs the quick presets.
