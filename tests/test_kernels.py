@@ -26,7 +26,7 @@ def dense_ntk(apply, params, x1, x2, trace):
     """Oracle: flattened `jax.jacrev` Jacobians, `J1 J2ᵀ`, traced as a mean over the logits."""
 
     def jac(x):
-        j = jax.jacrev(lambda p: apply(p, x))(params)
+        j = jax.jit(jax.jacrev(lambda p: apply(p, x)))(params)
         n, k = apply(params, x).shape
         return jnp.concatenate([leaf.reshape(n, k, -1) for leaf in jax.tree.leaves(j)], axis=-1)
 
@@ -159,9 +159,17 @@ def test_bad_inputs_raise_one_line_config_errors():
 # ---------------------------------------------------------------- infinite-width twins
 
 
-@pytest.mark.parametrize("parameterization", ["standard", "ntk", "mup"])
-@pytest.mark.parametrize("kind", ["mlp", "cnn"])
-@pytest.mark.parametrize("use_bias", [False, True])
+@pytest.mark.parametrize(
+    "parameterization, kind, use_bias",
+    [
+        ("standard", "mlp", True),
+        ("standard", "cnn", False),
+        ("ntk", "mlp", False),
+        ("ntk", "cnn", True),
+        ("mup", "mlp", True),
+        ("mup", "cnn", False),
+    ],
+)
 def test_twin_is_the_same_network(x64, parameterization, kind, use_bias):
     """Same parameters → same outputs and same empirical NTK in neural-tangents' stax."""
     key = jax.random.PRNGKey(7)
@@ -171,8 +179,8 @@ def test_twin_is_the_same_network(x64, parameterization, kind, use_bias):
         m = MLP(6, 5, 2, 2, activation=act, key=key, **kw)
         x = jax.random.normal(jax.random.PRNGKey(1), (4, 6))
     else:
-        m = CNN((8, 1), 2, 2, activation=act, key=key, **kw)
-        x = jax.random.normal(jax.random.PRNGKey(1), (4, 8, 1))
+        m = CNN((4, 1), 2, 2, activation=act, key=key, **kw)
+        x = jax.random.normal(jax.random.PRNGKey(1), (3, 4, 1))
     sig = dict(sigma_w=1.3, sigma_b=0.4) if parameterization == "standard" else {}
     twin = stax_twin(scaled(m, gamma=0.3), **sig)
     params, apply = functional(m)
@@ -296,9 +304,9 @@ def test_linear_cka_known_answers(x64):
 
 
 def test_debiased_cka_matches_brute_force_unbiased_hsic(x64):
-    x = jax.random.normal(jax.random.PRNGKey(0), (9, 4))
+    x = jax.random.normal(jax.random.PRNGKey(0), (7, 4))
     y = x[:, :2] @ jax.random.normal(jax.random.PRNGKey(1), (2, 3)) + 0.5 * jax.random.normal(
-        jax.random.PRNGKey(2), (9, 3)
+        jax.random.PRNGKey(2), (7, 3)
     )
 
     def hsic_u(k, l):  # noqa: E741  Song et al. (2012), sums over distinct index tuples
