@@ -28,7 +28,8 @@ def kernel_distance(k0: Float[Array, "..."], kt: Float[Array, "..."]) -> Float[A
     """
     require(
         k0.shape == kt.shape,
-        f"kernels have mismatched shapes {k0.shape} and {kt.shape}: compare kernels on the same inputs",
+        f"kernels have mismatched shapes {k0.shape} and {kt.shape}: "
+        "compare kernels on the same inputs",
     )
     return 1.0 - _frob_cos(k0, kt)
 
