@@ -312,7 +312,8 @@ def make_epoch(c: Config, kind: str, lr: float, n: int, batch: int):
             opt = exact_gauss_newton(
                 eqx.combine(params, rest), lr, loss=c.loss, rtol=c.rtol, atol=c.atol
             )
-            updates, state = opt.update(None, state, params, x=xb, y=yb)
+            # the GN step reads the batch, not a gradient: its `updates` argument is unused
+            updates, state = opt.update(None, state, params, x=xb, y=yb)  # pyright: ignore[reportArgumentType]
         else:
             grads = jax.grad(lambda p: loss_fn(_apply(p, rest, xb), yb))(params)
             updates, state = _optimizer(kind, lr).update(grads, state, params)
