@@ -1,11 +1,17 @@
-"""The γ–η study: optimal learning rate across feature-learning strength (PAPERS.md §1).
+"""The γ–η study: optimal learning rate across feature-learning strength (PAPERS.md §1, issue 4).
 
-A γ × η × seed sweep of a centred μP MLP trained by online SGD on a synthetic teacher task,
-with the learning rate `η0·N` (the swept η is η0). Every run is one slice of a vmapped program.
+Per case (task × loss × depth L), a centred μP MLP f = (f_θ − f_θ0)/γ is trained by one-pass
+SGD at learning rate η0·N over a γ grid, with the paper's η protocol (`_gamma_eta_protocol`):
+a short probe over the whole η range finds each γ's divergence boundary, then the main sweep
+runs a per-γ window of η (a `(n_gamma, n_eta)` grid) below it, as one vmapped program per
+chunk, in float64 where γ < 1e-2. From it: η*(γ) and η_max(γ) with Bayesian broken-power-law
+fits, the sharpness at η*(γ) along training, the ultra-rich loss curves with their plateaus,
+drops and time collapse, and the deep-linear toy theory against its simulation.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -13,44 +19,54 @@ import jax
 import numpy as np
 import xarray as xr
 
-from lazyrich.data import make_task
 from lazyrich.errors import require
-from lazyrich.models import MLP, scaled
 from lazyrich.results import StudyDir, write_dataset
-from lazyrich.train import Grid, OnlineSetup, log_steps, run_sweep
+from lazyrich.train import Grid, log_steps, run_sweep
 
-from . import _plots
+from . import _gamma_eta_figures as figs
+from . import _gamma_eta_protocol as proto
+from ._gamma_eta_analysis import analyse_case
+from ._gamma_eta_setup import CLASSIFICATION, initial_loss, make_setup, make_stream
+from ._gamma_eta_toy import toy_summary
 
 NAME = "gamma-eta"
 TITLE = "Feature-learning strength γ and the optimal learning rate"
 DESCRIPTION = (
-    "Centred μP MLPs f = (f_θ − f_θ0)/γ trained by one-pass SGD with learning rate η0·N on a "
-    "synthetic teacher task, over a grid of γ and η0 and several seeds. Small γ is the lazy "
-    "(kernel) regime, large γ the rich one. η* is the η0 with the lowest final loss (mean over "
-    "seeds of the test loss over the last 10% of steps); a diverged run marks every larger η0 "
-    "at the same γ and seed diverged (the paper's rule). Theory: η* ∝ γ² for γ ≪ 1 and "
-    "η* ∝ γ^(2/L) for γ ≫ 1."
+    "Centred μP MLPs f = (f_θ − f_θ0)/γ trained by one-pass SGD with learning rate η0·N, over "
+    "a γ grid, per task and depth L. η protocol (the paper's): a short probe over the whole η0 "
+    "range, from large to small on a lattice, finds per γ the first stable η0 (a diverged run "
+    "marks every larger η0 diverged); the main sweep then runs a window of "
+    "window_decades below it, in float64 where γ < 1e-2. η*(γ) is the η0 with the lowest "
+    "final loss (seed-mean test loss over the last 10% of steps) among η0 stable for every "
+    "seed; η_max(γ) the largest such η0. Broken power laws (numpyro NUTS, posterior mean and "
+    "90% interval) are fitted to η*(γ), η_max(γ) and the sharpness at the end of training "
+    "(top Hessian eigenvalue by Lanczos at η*). Theory: slope 2 for γ ≪ 1 and 2/L for γ ≫ 1 "
+    "(−2 and −2/L for the sharpness); rich-regime loss curves collapse in τ = η0 γ^(−2/L) t."
 )
+
+Task = Literal["teacher", "single-index", "staircase", "mnist1d"]
 
 
 @dataclass(frozen=True)
 class Config:
     """Options of the γ–η sweep."""
 
-    task: Literal["teacher", "single-index", "staircase"] = "teacher"
-    """Synthetic online task (Gaussian inputs)."""
-    dim: int = 32
-    """Input dimension D."""
-    width: int = 64
-    """Hidden width N."""
-    depth: int = 3
-    """Number of hidden layers L."""
+    task: tuple[Task, ...] = ("teacher",)
+    """Online tasks (synthetic Gaussian-input streams, or mnist1d resampled from a pool)."""
+    loss: tuple[Literal["mse", "xent"], ...] = ("mse",)
+    """Losses; cross-entropy (xent) is run for classification tasks (mnist1d) only."""
+    dim: int = 16
+    """Input dimension D of the synthetic tasks (mnist1d has 40)."""
+    width: int = 32
+    """Hidden width N (the learning rate is η0·N)."""
+    depth: tuple[int, ...] = (2, 3)
+    """Depths L (numbers of hidden layers; also the toy theory's L), one case each."""
     activation: Literal["relu", "tanh", "erf", "linear"] = "relu"
     """Hidden activation."""
     batch: int = 32
     """Batch size (a fresh batch every step)."""
-    steps: int = 500
-    """SGD steps per run."""
+    steps: int = 400
+    """SGD steps per run of the main sweep."""
     gamma_min: float = 1e-3
     """Smallest γ."""
     gamma_max: float = 1e3
@@ -58,31 +74,54 @@ class Config:
     gamma_per_decade: float = 1.0
     """γ grid points per decade."""
     eta_min: float = 1e-7
-    """Smallest η0 (the learning rate is η0·N)."""
+    """Smallest η0 the probe searches (windows may extend below it)."""
     eta_max: float = 1e2
-    """Largest η0."""
-    eta_per_decade: float = 1.0
-    """η0 grid points per decade."""
+    """Largest η0 the probe searches (top of the η lattice)."""
+    eta_per_decade: float = 2.0
+    """η lattice points per decade (the paper: 2)."""
+    window_decades: float = 3.0
+    """Decades of η0 the main sweep runs below each γ's first stable η0 (the paper: about 3)."""
+    probe_steps: int = 40
+    """Steps of the probe runs that locate the divergence boundary."""
+    probe_seeds: int = 1
+    """Seeds of the probe."""
     seeds: int = 2
-    """Number of seeds (initialisation and data stream)."""
-    records: int = 25
+    """Number of seeds of the main sweep (initialisation and data stream)."""
+    records: int = 30
     """Number of log-spaced recording steps."""
     n_test: int = 512
     """Held-out examples for the test loss."""
-    chunk_size: int = 64
-    """Runs per compiled program (memory bound; results do not depend on it)."""
+    chunk_size: int = 0
+    """Runs per compiled program; 0 = automatic (whole γ rows, no padding)."""
     float64: Literal["auto", "always", "never"] = "auto"
-    """float64 for chunks containing γ < 1e-2 (auto, as in the paper), always, or never."""
+    """float64 for γ < 1e-2 (auto, as in the paper), always, or never."""
     threshold: float = 1e6
     """A batch loss above this (or non-finite) marks the run diverged."""
+    rich_gammas: tuple[float, ...] = (10.0, 100.0, 1000.0)
+    """γ ≫ 1 whose loss curves are compared (the nearest grid γ > 1 within half a grid step)."""
+    sharpness_batch: int = 256
+    """Size of the fixed batch whose training-loss Hessian is measured."""
+    sharpness_iters: int = 20
+    """Lanczos steps per sharpness measurement."""
+    sharpness_points: int = 3
+    """Sharpness checkpoints after initialisation (log-spaced, the last at the end)."""
+    fit_samples: int = 300
+    """NUTS warm-up and posterior samples per broken-power-law fit."""
+    mnist1d_pool: int = 20_000
+    """mnist1d examples generated for the online stream to resample from."""
 
 
+# quick: one task, L = 2 and 3, small width, 7 γ over 6 decades, float32 throughout (at
+# γ >= 1e-3 the centred output's float32 cancellation error is ~1e-4 relative; the paper's
+# float64 rule matters for its γ down to 1e-5 and stays on in the paper preset)
 PRESETS = {
-    "quick": Config(),
+    "quick": Config(float64="never"),
     "paper": Config(
+        task=("single-index", "staircase", "teacher", "mnist1d"),
+        loss=("mse", "xent"),
         dim=784,
         width=1000,
-        depth=3,
+        depth=(2, 3, 4),
         batch=64,
         steps=10_000,
         gamma_min=1e-5,
@@ -91,10 +130,17 @@ PRESETS = {
         eta_min=1e-12,
         eta_max=1e2,
         eta_per_decade=2.0,
+        window_decades=3.0,
+        probe_steps=500,
+        probe_seeds=1,
         seeds=3,
         records=60,
         n_test=4096,
-        chunk_size=1024,
+        sharpness_batch=1024,
+        sharpness_iters=30,
+        sharpness_points=5,
+        fit_samples=1000,
+        mnist1d_pool=50_000,
     ),
 }
 
@@ -105,7 +151,11 @@ def _logspace(lo: float, hi: float, per_decade: float, what: str) -> np.ndarray:
             np.isfinite(v) and v > 0,
             f"--{name.replace('_', '-')} must be a finite number > 0, got {v}",
         )
-    require(hi >= lo, f"--{what}-max ({hi}) must be >= --{what}-min ({lo})")
+    require(
+        hi >= lo,
+        f"the {what} grid is empty: --{what}-max ({hi}) is below --{what}-min ({lo}); "
+        f"pass --{what}-max >= --{what}-min",
+    )
     require(
         np.isfinite(per_decade) and per_decade > 0,
         f"--{what}-per-decade must be > 0, got {per_decade}",
@@ -115,165 +165,209 @@ def _logspace(lo: float, hi: float, per_decade: float, what: str) -> np.ndarray:
 
 
 def validate(c: Config) -> tuple[np.ndarray, np.ndarray]:
-    """Check every option; return the γ and η grids."""
-    for name in (
-        "dim",
-        "width",
-        "depth",
-        "batch",
-        "steps",
-        "seeds",
-        "records",
-        "n_test",
-        "chunk_size",
-    ):
+    """Check every option; return the γ grid and the probe's η lattice offsets."""
+    for name in ("dim", "width", "batch", "steps", "seeds", "records", "n_test", "probe_steps"):
         v = getattr(c, name)
         require(v >= 1, f"--{name.replace('_', '-')} must be >= 1, got {v}")
+    for name in ("probe_seeds", "sharpness_batch", "sharpness_iters", "sharpness_points"):
+        v = getattr(c, name)
+        require(v >= 1, f"--{name.replace('_', '-')} must be >= 1, got {v}")
+    require(c.chunk_size >= 0, f"--chunk-size must be >= 0 (0 = automatic), got {c.chunk_size}")
+    require(c.fit_samples >= 10, f"--fit-samples must be >= 10, got {c.fit_samples}")
+    require(c.mnist1d_pool >= 10, f"--mnist1d-pool must be >= 10, got {c.mnist1d_pool}")
+    require(len(c.task) >= 1, "no task given: pass --task teacher (or several)")
+    require(len(c.loss) >= 1, "no loss given: pass --loss mse (or mse xent)")
+    require(len(c.depth) >= 1, "no depth given: pass --depth 2 3")
+    for d in c.depth:
+        require(d >= 1, f"--depth must be >= 1, got {d}")
+        require(
+            d >= 2,
+            f"--depth {d}: the deep-linear toy theory needs L >= 2 (a depth-1 model has no "
+            "plateau and no rich-regime slope 2/L); pass --depth 2 or more",
+        )
+    if "xent" in c.loss:
+        require(
+            any(t in CLASSIFICATION for t in c.task),
+            "--loss xent needs a classification task: add --task mnist1d or use --loss mse",
+        )
     require(
         np.isfinite(c.threshold) and c.threshold > 0, f"--threshold must be > 0, got {c.threshold}"
     )
-    return _logspace(c.gamma_min, c.gamma_max, c.gamma_per_decade, "gamma"), _logspace(
-        c.eta_min, c.eta_max, c.eta_per_decade, "eta"
+    require(
+        np.isfinite(c.window_decades) and c.window_decades >= 0,
+        f"--window-decades must be >= 0, got {c.window_decades}",
     )
+    for g in c.rich_gammas:
+        require(np.isfinite(g) and g > 1, f"--rich-gammas must be finite and > 1, got {g}")
+    gammas = _logspace(c.gamma_min, c.gamma_max, c.gamma_per_decade, "gamma")
+    _logspace(c.eta_min, c.eta_max, c.eta_per_decade, "eta")
+    return gammas, proto.probe_offsets(c.eta_min, c.eta_max, c.eta_per_decade)
 
 
-def final_loss(test_loss: np.ndarray, steps: np.ndarray) -> np.ndarray:
-    """Mean test loss over the recordings in the last 10% of steps: (..., step) → (...)."""
-    tail = steps >= 0.9 * steps[-1]
-    return test_loss[..., tail].mean(-1)
+class _Offset(StudyDir):
+    """The study's chunk store with shifted chunk numbers, so several sweeps share it."""
+
+    def __init__(self, base: StudyDir, offset: int):
+        super().__init__(base.root, base.name)
+        self.offset = offset
+
+    def chunk_path(self, index: int):
+        return super().chunk_path(index + self.offset)
 
 
-def divergence_rule(diverged: np.ndarray) -> np.ndarray:
-    """The paper's rule on (γ, η, seed): a diverged run marks every larger η diverged."""
-    return np.logical_or.accumulate(diverged, axis=1)
+def _chunk(c: Config, gammas: np.ndarray, per_gamma: int, x64) -> int:
+    """Explicit --chunk-size, or whole γ rows sized so neither precision needs padding."""
+    if c.chunk_size:
+        return c.chunk_size
+    n64 = sum(bool(x64(np.array([g]))) if callable(x64) else bool(x64) for g in gammas)
+    return per_gamma * math.gcd(n64, gammas.size - n64)
 
 
-def eta_star(
-    loss: np.ndarray, marked: np.ndarray, etas: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per γ: η with the lowest seed-mean final loss among η stable for every seed, and η_max
-    (the largest such η). NaN where no η is stable."""
-    stable = ~marked.any(-1)  # (γ, η)
-    mean = np.where(stable, loss.mean(-1), np.inf)
-    best = np.where(stable.any(1), etas[np.argmin(mean, axis=1)], np.nan)
-    largest = np.array([etas[s][-1] if s.any() else np.nan for s in stable])
-    return best, largest
-
-
-def _slope(x: np.ndarray, y: np.ndarray) -> float | None:
-    ok = np.isfinite(x) & np.isfinite(y)
-    if ok.sum() < 2:
-        return None
-    return float(np.polyfit(np.log10(x[ok]), np.log10(y[ok]), 1)[0])
+def cases_of(c: Config) -> list[tuple[str, str, int]]:
+    """(task, loss, depth) of every case; cross-entropy only for classification tasks."""
+    return [
+        (t, loss, d)
+        for t in c.task
+        for loss in c.loss
+        if loss == "mse" or t in CLASSIFICATION
+        for d in c.depth
+    ]
 
 
 def run(c: Config, store: StudyDir, *, progress: bool = True) -> dict:
-    """Run the sweep, write results.nc and figures into `store`, return the summary."""
-    gammas, etas = validate(c)
-    task = make_task(c.task, c.dim, key=jax.random.key(12345))
-    test_x, test_y = task.sample(jax.random.key(54321), c.n_test)
-    net = lambda k: MLP(c.dim, c.width, c.depth, task.out_dim, activation=c.activation, key=k)
-    setup = OnlineSetup(
-        make_model=lambda k, g: scaled(net(k), gamma=g, centre=True),
-        sample=task.sample,
-        test_x=test_x,
-        test_y=test_y,
-        batch=c.batch,
-        loss="mse",
-        lr_multiplier=float(c.width),
-        threshold=c.threshold,
-    )
-    grid = Grid.of(gammas, etas, np.arange(c.seeds))
+    """Run every case, write results.nc and figures into `store`, return the summary."""
+    gammas, probe_k = validate(c)
     x64 = {"auto": lambda g: bool(g.min() < 1e-2), "always": True, "never": False}[c.float64]
     steps = log_steps(c.steps, c.records)
-    res = run_sweep(
-        setup,
-        grid,
-        steps,
-        chunk_size=c.chunk_size,
-        x64=x64,
-        store=store,
-        progress=progress,
-        description=NAME,
-    )
-    marked = divergence_rule(res["diverged"])
-    loss = final_loss(res["test_loss"], steps)
-    best, largest = eta_star(np.where(marked, np.inf, loss), marked, etas)
+    probe_steps = min(c.probe_steps, c.steps)
+    n_win = proto.window_size(c.window_decades, c.eta_per_decade)
+    streams = {}
+    results, total_runs, total_steps = [], 0, 0
+    for ci, (task, loss, depth) in enumerate(cases_of(c)):
+        if task not in streams:
+            streams[task] = make_stream(task, c.dim, c.n_test, pool=c.mnist1d_pool)
+        stream = streams[task]
+        setup = make_setup(
+            stream,
+            width=c.width,
+            depth=depth,
+            activation=c.activation,
+            batch=c.batch,
+            loss=loss,
+            threshold=c.threshold,
+        )
+        label = f"{task} {loss} L={depth}"
+        probe_grid = Grid.of(
+            gammas, proto.lattice(c.eta_max, c.eta_per_decade, probe_k), np.arange(c.probe_seeds)
+        )
+        probe = run_sweep(
+            setup,
+            probe_grid,
+            [probe_steps],
+            chunk_size=_chunk(c, gammas, probe_k.size * c.probe_seeds, x64),
+            x64=x64,
+            store=_Offset(store, 100_000 * ci + 50_000),
+            progress=progress,
+            description=f"{label} probe",
+        )
+        first, censored = proto.first_stable(probe["diverged"])
+        k_win = proto.window_offsets(first, n_win)
+        etas = proto.lattice(c.eta_max, c.eta_per_decade, k_win)
+        grid = Grid.of(gammas, etas, np.arange(c.seeds))
+        main = run_sweep(
+            setup,
+            grid,
+            steps,
+            chunk_size=_chunk(c, gammas, n_win * c.seeds, x64),
+            x64=x64,
+            store=_Offset(store, 100_000 * ci),
+            progress=progress,
+            description=label,
+        )
+        total_runs += probe_grid.num_runs + grid.num_runs
+        total_steps += probe_grid.num_runs * probe_steps + grid.num_runs * c.steps
+        fixed = stream.sample(jax.random.key(777), c.sharpness_batch)  # type: ignore[operator]
+        results.append(
+            analyse_case(
+                c,
+                setup,
+                label=label,
+                depth=depth,
+                gammas=gammas,
+                steps=steps,
+                probe_k=probe_k,
+                probe=probe,
+                censored=censored,
+                k_win=k_win,
+                etas=etas,
+                main=main,
+                fixed=fixed,
+                loss0=initial_loss(setup, stream.out_dim),
+            )
+        )
 
-    dims4, dims3 = ("gamma", "eta", "seed", "step"), ("gamma", "eta", "seed")
-    ds = xr.Dataset(
-        {
-            "train_loss": (dims4, res["train_loss"]),
-            "test_loss": (dims4, res["test_loss"]),
-            "test_accuracy": (dims4, res["test_accuracy"]),
-            "diverged": (dims3, res["diverged"]),
-            "diverged_step": (dims3, res["diverged_step"]),
-            "diverged_marked": (dims3, marked),
-            "final_loss": (dims3, loss),
-            "eta_star": (("gamma",), best),
-            "eta_max": (("gamma",), largest),
-        },
-        coords={"gamma": gammas, "eta": etas, "seed": np.arange(c.seeds), "step": steps},
-        attrs={
-            "study": NAME,
-            "eta_star_rule": "lowest seed-mean test loss over final 10% of steps",
-        },
-    )
-    write_dataset(store.results_path, ds)
-    _figures(ds, store, c)
-
-    small, large = gammas < 1, gammas > 1
-    best_loss = np.where(marked.any(-1), np.inf, loss.mean(-1)).min(axis=1)  # per γ
-    best_idx = int(np.argmin(best_loss))
+    toy = {d: toy_summary(d) for d in sorted(set(c.depth))}
+    write_dataset(store.results_path, _dataset(c, gammas, steps, probe_k, results))
+    figs.heatmaps(results, store.figure("loss_heatmap"))
+    figs.loss_curves(results, store.figure("loss_curves"))
+    figs.eta_fits(results, store.figure("eta_star_fit"))
+    figs.sharpness(results, store.figure("sharpness"))
+    figs.ultra_rich(results, store.figure("ultra_rich"))
+    figs.toy({d: v[1] for d, v in toy.items()}, store.figure("toy_theory"))
     return {
-        "eta_star": {
-            f"{g:.3g}": (None if not np.isfinite(e) else float(e))
-            for g, e in zip(gammas, best, strict=True)
+        "cases": {r["label"]: r["summary"] for r in results},
+        "toy_theory": {f"L={d}": v[0] for d, v in toy.items()},
+        "protocol": {
+            "eta_star_rule": "lowest seed-mean test loss over the final 10% of steps, among "
+            "eta stable for every seed",
+            "eta_max_rule": "largest eta stable for every seed after the divergence rule",
+            "probe_steps": probe_steps,
+            "window_points": n_win,
+            "depth_convention": "L = number of hidden layers (L + 1 weight matrices)",
         },
-        "eta_max": {
-            f"{g:.3g}": (None if not np.isfinite(e) else float(e))
-            for g, e in zip(gammas, largest, strict=True)
-        },
-        "eta_star_slope_small_gamma": _slope(gammas[small], best[small]),
-        "eta_star_slope_large_gamma": _slope(gammas[large], best[large]),
-        "theory_slopes": {"small_gamma": 2.0, "large_gamma": 2.0 / c.depth},
-        "best_gamma": float(gammas[best_idx]) if np.isfinite(best_loss[best_idx]) else None,
-        "best_loss": float(best_loss[best_idx]) if np.isfinite(best_loss[best_idx]) else None,
-        "diverged_fraction": float(marked.mean()),
-        "runs": int(grid.num_runs),
-        "run_steps": int(grid.num_runs * c.steps),
+        "runs": int(total_runs),
+        "run_steps": int(total_steps),
     }
 
 
-def _figures(ds: xr.Dataset, store: StudyDir, c: Config) -> None:
-    gammas, etas = ds.gamma.values, ds.eta.values
-    fig, ax = _plots.figure()
-    marked = ds.diverged_marked.values.any(-1)
-    _plots.log_heatmap(
-        ax, gammas, etas, ds.final_loss.values.mean(-1), mask=marked, label="final test loss"
+def _dataset(c: Config, gammas, steps, probe_k, results) -> xr.Dataset:
+    stack = lambda key: np.stack([r["arrays"][key] for r in results])
+    c5 = ("case", "gamma", "window", "seed", "step")
+    c4, c3 = c5[:4], c5[:3]
+    n_sharp = c.sharpness_points + 1
+    return xr.Dataset(
+        {
+            "eta": (c3, stack("eta")),
+            "train_loss": (c5, stack("train_loss")),
+            "test_loss": (c5, stack("test_loss")),
+            "test_accuracy": (c5, stack("test_accuracy")),
+            "diverged": (c4, stack("diverged")),
+            "diverged_step": (c4, stack("diverged_step")),
+            "diverged_marked": (c4, stack("diverged_marked")),
+            "final_loss": (c4, stack("final_loss")),
+            "eta_star": (("case", "gamma"), stack("eta_star")),
+            "eta_max": (("case", "gamma"), stack("eta_max")),
+            "eta_max_censored": (("case", "gamma"), stack("censored")),
+            "probe_diverged": (
+                ("case", "gamma", "probe_eta", "probe_seed"),
+                stack("probe_diverged"),
+            ),
+            "sharpness": (("case", "gamma", "checkpoint"), stack("sharpness")),
+            "sharpness_step": (("checkpoint",), results[0]["arrays"]["sharpness_step"]),
+        },
+        coords={
+            "case": np.arange(len(results)),
+            "gamma": gammas,
+            "window": np.arange(results[0]["arrays"]["eta"].shape[1]),
+            "seed": np.arange(c.seeds),
+            "step": steps,
+            "probe_eta": proto.lattice(c.eta_max, c.eta_per_decade, probe_k),
+            "probe_seed": np.arange(c.probe_seeds),
+            "checkpoint": np.arange(n_sharp),
+        },
+        attrs={
+            "study": NAME,
+            "cases": "; ".join(r["label"] for r in results),
+            "eta_star_rule": "lowest seed-mean test loss over final 10% of steps",
+        },
     )
-    ok = np.isfinite(ds.eta_star.values)
-    ax.plot(np.log10(gammas[ok]), np.log10(ds.eta_star.values[ok]), "w-o", ms=4, label="η*")
-    ax.plot(np.log10(gammas[ok]), np.log10(ds.eta_max.values[ok]), "r--", lw=1, label="η_max")
-    ax.set(xlabel="log10 γ", ylabel="log10 η0", title=f"final loss, μP MLP N={c.width} L={c.depth}")
-    ax.legend(loc="lower right", fontsize=8)
-    _plots.save(fig, store.figure("loss_heatmap"))
-
-    fig, ax = _plots.figure()
-    steps = ds.step.values
-    picks = np.unique(np.linspace(0, len(gammas) - 1, 5).round().astype(int))
-    cmap = _plots.plt.get_cmap("plasma")
-    for n, i in enumerate(picks):
-        if not ok[i]:
-            continue
-        j = int(np.argmin(np.abs(etas - ds.eta_star.values[i])))
-        curve = ds.test_loss.values[i, j].mean(0)
-        ax.loglog(
-            steps,
-            curve,
-            color=cmap(n / max(len(picks) - 1, 1)),
-            label=f"γ={gammas[i]:.2g}, η*={etas[j]:.1g}",
-        )
-    ax.set(xlabel="step", ylabel="test loss", title="loss curves at η*(γ)")
-    ax.legend(fontsize=8)
-    _plots.save(fig, store.figure("loss_curves"))

@@ -1,0 +1,235 @@
+"""Read-out of one γ–η case: η*, η_max, fits, sharpness, ultra-rich curves, summary."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from lazyrich.errors import ConfigError
+from lazyrich.fit import FitResult, fit_broken_power_law
+from lazyrich.train import OnlineSetup, log_steps
+
+from . import _gamma_eta_dynamics as dyn
+from . import _gamma_eta_protocol as proto
+from ._gamma_eta_sharpness import sharpness_along
+
+
+def broken_fit(x, y, *, samples: int) -> tuple[dict[str, Any], FitResult | None]:
+    """Broken power law of y(x), or `{"not_measured": reason}` when it cannot be fitted."""
+    try:
+        fit = fit_broken_power_law(x, y, num_samples=samples, num_warmup=samples)
+    except ConfigError as err:
+        return {"not_measured": str(err)}, None
+    return fit.to_dict(), fit
+
+
+def _slopes(prefix: str, fit: FitResult | None, reason: dict) -> dict[str, Any]:
+    if fit is None:
+        return {
+            f"{prefix}_slope_small_gamma": reason["not_measured"],
+            f"{prefix}_slope_large_gamma": reason["not_measured"],
+        }
+    return {
+        f"{prefix}_slope_small_gamma": fit["b1"].to_dict(),
+        f"{prefix}_slope_large_gamma": fit["b2"].to_dict(),
+    }
+
+
+def _crossover(fit: FitResult | None, reason: dict) -> Any:
+    if fit is None:
+        return reason["not_measured"]
+    xc = fit["log10_xc"]
+    return {"mean": 10**xc.mean, "lo": 10**xc.lo, "hi": 10**xc.hi}
+
+
+def _ls_slope(x: np.ndarray, y: np.ndarray) -> float | str:
+    ok = np.isfinite(y) & (y > 0)
+    if ok.sum() < 2:
+        return "too few points to fit a slope (least squares needs 2)"
+    return float(np.polyfit(np.log10(x[ok]), np.log10(y[ok]), 1)[0])
+
+
+def _per_gamma(gammas, values) -> dict[str, float | None]:
+    return {
+        f"{g:.3g}": (float(v) if np.isfinite(v) else None)
+        for g, v in zip(gammas, values, strict=True)
+    }
+
+
+def rich_indices(gammas: np.ndarray, wanted, per_decade: float) -> list[int]:
+    """Grid indices of γ > 1 nearest to each wanted γ (within half a grid step), unique."""
+    out = []
+    for w in wanted:
+        i = int(np.argmin(np.abs(np.log10(gammas) - np.log10(w))))
+        close = abs(np.log10(gammas[i]) - np.log10(w)) <= 0.5 / per_decade + 1e-9
+        if close and gammas[i] > 1 and i not in out:
+            out.append(i)
+    return sorted(out)
+
+
+def rich_curves(c, gammas, steps, depth, k_win, etas, stable, test_loss, eta_star, loss0):
+    """Loss curves at the rich γ: at the largest η0 stable at all of them, else at η*."""
+    idx = rich_indices(gammas, c.rich_gammas, c.gamma_per_decade)
+    common = None
+    if idx:
+        sets = [set(k_win[i][stable[i]].tolist()) for i in idx]
+        shared = set.intersection(*sets)
+        common = min(shared) if shared else None
+    curves, taus, drops, plateaus = [], [], [], []
+    for i in idx:
+        if common is not None:
+            j = int(np.nonzero(k_win[i] == common)[0][0])
+        elif np.isfinite(eta_star[i]):
+            j = int(np.argmin(np.abs(etas[i] - eta_star[i])))
+        else:
+            continue
+        curve = test_loss[i, j].mean(0)
+        curves.append((float(gammas[i]), float(etas[i, j]), curve))
+        taus.append(dyn.rescale(steps, etas[i, j], gammas[i], depth))
+        drops.append(dyn.detect_drops(steps, curve, loss0))
+        plateaus.append(dyn.plateau_length(steps, curve, loss0))
+    score, _ = dyn.collapse_score(taus, [cv[2] for cv in curves])
+    raw, _ = dyn.collapse_score([steps] * len(curves), [cv[2] for cv in curves])
+    why = "needs two rich γ (see --rich-gammas) with a stable run and overlapping times"
+    return {
+        "curves": curves,
+        "tau": taus,
+        "drops": drops,
+        "score": why if score is None else round(score, 4),
+        "score_raw": why if raw is None else round(raw, 4),
+        "eta_rule": "common eta0" if common is not None else "eta_star per gamma",
+        "summary": [
+            {
+                "gamma": g,
+                "eta": e,
+                "plateau_end_step": p,
+                "drops": d,
+                "staircase_steps": len(d),
+            }
+            for (g, e, _), p, d in zip(curves, plateaus, drops, strict=True)
+        ],
+    }
+
+
+def analyse_case(
+    c, setup: OnlineSetup, *, label, depth, gammas, steps, probe_k, probe, censored, k_win,
+    etas, main, fixed, loss0,
+) -> dict[str, Any]:  # fmt: skip
+    """Everything the study reports about one case; arrays for results.nc and figures."""
+    marked = proto.divergence_rule(main["diverged"])
+    final = proto.final_loss(main["test_loss"], steps)
+    best, largest, best_loss = proto.eta_star(final, marked, etas)
+    stable = ~marked.any(-1)
+    # η_max is only a lower bound where the probe saw no divergence and the window top is stable
+    eta_max_fit = np.where(censored & stable[:, -1], np.nan, largest)
+
+    # sharpness at η*(γ), seed 0, along training
+    ok = np.nonzero(np.isfinite(best))[0]
+    checkpoints = np.concatenate([[0], log_steps(c.steps, c.sharpness_points)])
+    checkpoints = np.unique(checkpoints)
+    sharp = np.full((gammas.size, c.sharpness_points + 1), np.nan)
+    if ok.size:
+        lam, _ = sharpness_along(
+            setup,
+            gammas[ok],
+            best[ok],
+            checkpoints,
+            fixed_x=fixed[0],
+            fixed_y=fixed[1],
+            num_iters=c.sharpness_iters,
+        )
+        sharp[ok, : lam.shape[1]] = lam
+    final_sharp = sharp[:, checkpoints.size - 1]
+
+    fits, fit_dicts = {}, {}
+    for key, values in (("eta_star", best), ("eta_max", eta_max_fit), ("sharpness", final_sharp)):
+        fit_dicts[key], fits[key] = broken_fit(gammas, values, samples=c.fit_samples)
+
+    j_star = np.array([
+        int(np.argmin(np.abs(etas[i] - best[i]))) if np.isfinite(best[i]) else 0
+        for i in range(gammas.size)
+    ])  # fmt: skip
+    curve_at_star = main["test_loss"][np.arange(gammas.size), j_star].mean(1)
+    curve_at_star[~np.isfinite(best)] = np.nan
+    rich = rich_curves(c, gammas, steps, depth, k_win, etas, stable, main["test_loss"], best, loss0)
+
+    has = np.isfinite(best_loss)
+    best_i = int(np.argmin(np.where(has, best_loss, np.inf)))
+    small, large = gammas < 1, gammas > 1
+    summary: dict[str, Any] = {
+        "eta_star": _per_gamma(gammas, best),
+        "eta_max": _per_gamma(gammas, largest),
+        "eta_max_censored_gammas": [float(g) for g in gammas[censored & stable[:, -1]]],
+        **_slopes("eta_star", fits["eta_star"], fit_dicts["eta_star"]),
+        **_slopes("eta_max", fits["eta_max"], fit_dicts["eta_max"]),
+        "gamma_crossover": _crossover(fits["eta_star"], fit_dicts["eta_star"]),
+        "eta_max_gamma_crossover": _crossover(fits["eta_max"], fit_dicts["eta_max"]),
+        **_slopes("sharpness", fits["sharpness"], fit_dicts["sharpness"]),
+        "sharpness_init_slope_small_gamma_least_squares": _ls_slope(gammas[small], sharp[small, 0]),
+        "sharpness_init_slope_large_gamma_least_squares": _ls_slope(gammas[large], sharp[large, 0]),
+        "theory": {
+            "eta_slope_small_gamma": 2.0,
+            "eta_slope_large_gamma": 2.0 / depth,
+            "sharpness_slope_small_gamma": -2.0,
+            "sharpness_slope_large_gamma": -2.0 / depth,
+            "eta_slope_large_gamma_if_L_counts_weight_layers": 2.0 / (depth + 1),
+        },
+        "fits": fit_dicts,
+        "best_gamma": float(gammas[best_i]) if has.any() else None,
+        "best_loss": float(best_loss[best_i]) if has.any() else None,
+        "initial_loss": loss0,
+        "collapse_score": rich["score"],
+        "collapse_score_unrescaled": rich["score_raw"],
+        "ultra_rich": {"eta_rule": rich["eta_rule"], "runs": rich["summary"]},
+        "sharpness": {
+            f"{g:.3g}": [float(v) for v in row]
+            for g, row in zip(gammas[ok], sharp[ok], strict=True)
+        },
+        "diverged_fraction": float(marked.mean()),
+    }
+    lattice_k = np.arange(0, int(k_win.max()) + 1)
+    lat_loss = np.full((gammas.size, lattice_k.size), np.nan)
+    lat_div = np.zeros((gammas.size, lattice_k.size), bool)
+    probe_marked = proto.divergence_rule(probe["diverged"][:, ::-1].any(-1, keepdims=True))[
+        :, ::-1, 0
+    ]
+    lat_div[:, probe_k] = probe_marked
+    mean_final = np.where(marked, np.nan, final).mean(-1)
+    for i in range(gammas.size):
+        lat_loss[i, k_win[i]] = mean_final[i]
+        lat_div[i, k_win[i]] = marked[i].any(-1)
+    order = np.argsort(-lattice_k)  # ascending η for the heat map
+    arrays = {
+        "eta": etas,
+        **{k: main[k] for k in ("train_loss", "test_loss", "test_accuracy", "diverged")},
+        "diverged_step": main["diverged_step"],
+        "diverged_marked": marked,
+        "final_loss": final,
+        "eta_star": best,
+        "eta_max": largest,
+        "censored": censored,
+        "probe_diverged": probe["diverged"],
+        "sharpness": sharp,
+        "sharpness_step": np.pad(
+            checkpoints, (0, c.sharpness_points + 1 - checkpoints.size), constant_values=-1
+        ),
+    }
+    return {
+        "label": label,
+        "depth": depth,
+        "gammas": gammas,
+        "steps": steps,
+        "eta_star": best,
+        "eta_max": largest,
+        "lattice": proto.lattice(c.eta_max, c.eta_per_decade, lattice_k[order]),
+        "lattice_loss": lat_loss[:, order],
+        "lattice_diverged": lat_div[:, order],
+        "curve_at_star": curve_at_star,
+        "fits": fits,
+        "sharp_gammas": gammas[ok],
+        "sharpness": sharp[ok][:, : checkpoints.size],
+        "rich": rich,
+        "summary": summary,
+        "arrays": arrays,
+    }

@@ -1,0 +1,209 @@
+"""The γ–η study: η protocol, read-outs, dynamics detectors, sharpness replay, toy, CLI errors."""
+
+import json
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax.flatten_util import ravel_pytree
+
+from analysis import _gamma_eta_dynamics as dyn
+from analysis import _gamma_eta_protocol as proto
+from analysis._gamma_eta_analysis import broken_fit, rich_indices
+from analysis._gamma_eta_sharpness import sharpness_along
+from analysis._gamma_eta_toy import toy_summary
+from analysis.cli import main
+from lazyrich.models import MLP, partition, scaled
+from lazyrich.train import Grid, OnlineSetup, get_loss, run_sweep
+
+# ------------------------------------------------------------------ protocol
+
+
+def test_first_stable_applies_the_rule_across_seeds():
+    # η decreasing along axis 1; one γ per row, two seeds
+    d = np.zeros((4, 5, 2), bool)
+    d[0, :2, 0] = True  # diverges at the two largest η (seed 0 only)
+    d[1, 2, 1] = True  # an isolated divergence marks every larger η diverged too
+    d[2] = True  # nothing stable
+    # row 3: nothing diverged → censored
+    first, censored = proto.first_stable(d)
+    np.testing.assert_array_equal(first, [2, 3, 5, 0])
+    np.testing.assert_array_equal(censored, [False, False, False, True])
+
+
+def test_window_is_a_lattice_slice_below_the_first_stable_eta():
+    k = proto.window_offsets(np.array([2, 0]), proto.window_size(3.0, 2.0))
+    assert k.shape == (2, 7)
+    etas = proto.lattice(100.0, 2.0, k)
+    np.testing.assert_allclose(etas[0], 10.0 ** (2 - (np.arange(7)[::-1] + 2) / 2))
+    assert np.all(np.diff(etas, axis=1) > 0)  # ascending η, as the divergence rule expects
+    assert etas[1, -1] == 100.0 and np.isclose(etas[1, 0], 0.1)
+
+
+def test_eta_star_and_eta_max_by_brute_force():
+    rng = np.random.default_rng(0)
+    loss = rng.uniform(0.1, 1.0, (3, 6, 2))
+    div = rng.uniform(size=(3, 6, 2)) < 0.25
+    etas = np.sort(rng.uniform(1e-3, 1, (3, 6)), axis=1)
+    marked = proto.divergence_rule(div)
+    best, largest, best_loss = proto.eta_star(loss, marked, etas)
+    for i in range(3):
+        ok = [j for j in range(6) if not marked[i, j].any()]
+        # the rule: once a cell diverges, every larger η is marked
+        first_bad = next((j for j in range(6) if div[i, j].any()), 6)
+        assert ok == list(range(first_bad))
+        if not ok:
+            assert np.isnan(best[i]) and np.isnan(largest[i])
+            continue
+        j = min(ok, key=lambda j: loss[i, j].mean())
+        assert best[i] == etas[i, j] and largest[i] == etas[i, ok[-1]]
+        assert np.isclose(best_loss[i], loss[i, j].mean())
+
+
+def test_final_loss_is_the_mean_over_the_last_tenth():
+    steps = np.array([1, 10, 50, 90, 95, 100])
+    curve = np.array([9.0, 8, 7, 1, 2, 3])
+    assert proto.final_loss(curve, steps) == 2.0
+
+
+def test_rich_indices_pick_nearby_grid_points_above_one():
+    g = np.logspace(-2, 3, 6)
+    assert rich_indices(g, (10.0, 100.0, 1000.0, 1e5), 1.0) == [3, 4, 5]
+    assert rich_indices(g, (0.5, 40.0), 1.0) == [4]  # 0.5 is not rich; 40 → 100
+
+
+# ------------------------------------------------------------------ dynamics
+
+
+def test_drops_and_plateau_of_a_two_step_staircase():
+    t = np.unique(np.round(np.geomspace(1, 1e4, 200)))
+    step = lambda t0, w: 1 / (1 + np.exp(-(np.log(t) - np.log(t0)) / w))
+    loss = 1.0 - 0.7 * step(100, 0.05) - 0.25 * step(2000, 0.05)
+    drops = dyn.detect_drops(t, loss, 1.0)
+    assert len(drops) == 2
+    assert 60 < drops[0]["start"] < 100 < drops[0]["end"] < 170
+    assert 1200 < drops[1]["start"] < 2000 < drops[1]["end"] < 3400
+    assert drops[0]["loss_after"] < 0.35 and drops[1]["loss_after"] < 0.07
+    assert 80 < dyn.plateau_length(t, loss, 1.0) <= 100
+    assert dyn.plateau_length(t, np.ones_like(t), 1.0) is None
+
+
+def test_collapse_score_zero_for_curves_of_tau_only():
+    steps = np.geomspace(1, 1e4, 80)
+    law = lambda tau: 1 / (1 + tau**2)
+    L, eta = 3, 0.5
+    gammas = [10.0, 100.0, 1000.0]
+    taus = [dyn.rescale(steps, eta, g, L) for g in gammas]
+    curves = [law(tau) for tau in taus]
+    score, grid = dyn.collapse_score(taus, curves)
+    raw, _ = dyn.collapse_score([steps] * 3, curves)
+    assert score is not None and score < 1e-3 and grid is not None
+    assert raw is not None and raw > 1.0
+    assert dyn.collapse_score([steps], [curves[0]]) == (None, None)
+
+
+# ------------------------------------------------------------------ sharpness replay
+
+D, N = 3, 6
+
+
+def _sample(key, n):
+    x = jax.random.normal(key, (n, D), dtype=jnp.result_type(float))
+    return x, jnp.sin(x @ jnp.arange(1.0, D + 1))[:, None]
+
+
+def _setup():
+    tx, ty = _sample(jax.random.key(5), 32)
+    return OnlineSetup(
+        make_model=lambda k, g: scaled(MLP(D, N, 2, 1, key=k), gamma=g),
+        sample=_sample,
+        test_x=tx,
+        test_y=ty,
+        batch=8,
+        lr_multiplier=float(N),
+    )
+
+
+def test_sharpness_replay_matches_the_sweep_and_a_dense_hessian():
+    setup = _setup()
+    gammas, etas = np.array([0.1, 3.0]), np.array([2e-3, 0.05])
+    fx, fy = _sample(jax.random.key(9), 16)
+    lam, test = sharpness_along(setup, gammas, etas, np.array([0, 7, 30]), fixed_x=fx, fixed_y=fy)
+    # the replay follows the engine's run of seed 0 (same init and stream), float64 both
+    res = run_sweep(setup, Grid.of(gammas, etas[:, None], [0]), [7, 30], x64=True, progress=False)
+    np.testing.assert_allclose(test[:, 1:], res["test_loss"][:, 0, 0], rtol=1e-9)
+    # at init: the top eigenvalue of the dense Hessian of the fixed-batch loss
+    with jax.enable_x64(True):
+        for g, value in zip(gammas, lam[:, 0], strict=True):
+            model = setup.make_model(jax.random.fold_in(jax.random.key(0), 0), jnp.float64(g))
+            params, rest = partition(model)
+            flat, unravel = ravel_pytree(params)
+            x64 = jnp.asarray(fx, jnp.float64)
+
+            def loss(v, unravel=unravel, rest=rest, x64=x64):
+                return get_loss("mse")(eqx.combine(unravel(v), rest)(x64), fy)
+
+            top = jnp.linalg.eigvalsh(jax.hessian(loss)(flat))[-1]
+            np.testing.assert_allclose(value, top, rtol=1e-6)
+
+
+# ------------------------------------------------------------------ fits and toy theory
+
+
+def test_too_few_points_is_text_not_a_fit():
+    out, fit = broken_fit([0.1, 1.0, 10.0], [1e-3, np.nan, 1e-1], samples=20)
+    assert fit is None and "too few points to fit a slope" in out["not_measured"]
+
+
+def test_toy_theory_slopes_and_plateau_against_simulation():
+    summary, _ = toy_summary(3)
+    lazy, rich = summary["theory"]
+    assert abs(summary["eta_max_slope_small_gamma_simulated"] - lazy) < 0.05
+    assert abs(summary["eta_max_slope_large_gamma_simulated"] - rich) < 0.05
+    assert summary["plateau_max_relative_error"] < 0.1
+
+
+# ------------------------------------------------------------------ command line
+
+TINY = [
+    "--dim", "4", "--width", "8", "--depth", "2", "--batch", "4", "--steps", "10",
+    "--gamma-min", "0.1", "--gamma-max", "10", "--eta-min", "0.01", "--eta-max", "1",
+    "--seeds", "1", "--records", "4", "--n-test", "16", "--probe-steps", "5",
+    "--sharpness-batch", "8", "--sharpness-iters", "4", "--sharpness-points", "1",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "argv, text",
+    [
+        (["--gamma-min", "10", "--gamma-max", "1"], "the gamma grid is empty"),
+        (["--eta-min", "1", "--eta-max", "0.1"], "the eta grid is empty"),
+        (["--depth", "1"], "the deep-linear toy theory needs L >= 2"),
+        (["--depth", "3", "1"], "the deep-linear toy theory needs L >= 2"),
+        (["--loss", "xent"], "--loss xent needs a classification task"),
+        (["--window-decades", "-1"], "--window-decades must be >= 0"),
+        (["--rich-gammas", "0.5"], "--rich-gammas must be finite and > 1"),
+    ],
+)
+def test_bad_input_one_line_exit_2(capsys, tmp_path, argv, text):
+    code = main(["run", "gamma-eta", *argv, "--out", str(tmp_path)])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.count("\n") == 0 and text in err, err
+    assert not (tmp_path / "gamma-eta").exists()
+
+
+def test_tiny_mnist1d_cross_entropy_run_reports_unfittable_slopes_as_text(tmp_path):
+    argv = ["run", "gamma-eta", *TINY, "--task", "mnist1d", "--loss", "xent"]
+    assert main([*argv, "--mnist1d-pool", "60", "--out", str(tmp_path)]) == 0
+    summary = json.loads((tmp_path / "gamma-eta" / "summary.json").read_text())
+    case = summary["cases"]["mnist1d xent L=2"]
+    for key in ("eta_star_slope_small_gamma", "eta_max_slope_large_gamma", "gamma_crossover"):
+        assert "too few points to fit a slope" in case[key]
+    assert set(case["eta_star"]) == {"0.1", "1", "10"}
+    assert case["theory"]["eta_slope_large_gamma"] == 1.0
+    assert "collapse_score" in case and "collapse_score_unrescaled" in case
+    assert summary["toy_theory"]["L=2"]["theory"] == [2.0, 1.0]
+    for fig in ("loss_heatmap", "loss_curves", "eta_star_fit", "sharpness", "ultra_rich"):
+        assert (tmp_path / "gamma-eta" / "figures" / f"{fig}.png").stat().st_size > 1000
