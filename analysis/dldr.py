@@ -89,7 +89,7 @@ class Config:
     """Batch size of SGD and P-SGD."""
     sample_epochs: int = 10
     """Epochs of the sampling phase (the first epochs of the full SGD run)."""
-    samples_per_epoch: int = 4
+    samples_per_epoch: int = 8
     """Parameter samples per epoch of the sampling phase (1: once per epoch, as in the paper)."""
     full_epochs: int = 20
     """Epochs of the full SGD reference run (>= sample-epochs)."""
@@ -585,6 +585,7 @@ def _figures(ds: xr.Dataset, store: StudyDir, c: Config) -> None:
                 label="full SGD" + lab,
             )
         ax.set_xscale("log", base=2)
+        ax.set_xticks(list(c.ds), [str(d) for d in c.ds])
         ax.set(xlabel="d", ylabel="final test accuracy", title=n)
         ax.legend(fontsize=7)
     _plots.save(fig, store.figure("accuracy_vs_d"))
