@@ -1,0 +1,180 @@
+"""The complexity study (PAPERS.md §5): the ball generator, the information measures it records,
+a tiny end-to-end run through the command line, and its one-line errors."""
+
+import json
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import xarray as xr
+
+from analysis import complexity as cx
+from analysis.cli import main
+from lazyrich.errors import ConfigError
+from lazyrich.measures import cmi, i_ly_given_f, mi, mu
+
+TINY = [
+    "--n-train", "240", "--n-test", "160", "--width", "16", "--depth", "1",
+    "--cnn-channels", "4", "--cnn-dense", "8", "--steps", "60", "--batch", "24",
+    "--records", "5", "--linear-steps", "200", "--stop-train-error", "0.25",
+]  # fmt: skip
+SUMMARY_KEYS = {
+    "I_LY", "T0", "mu_at_T0", "mu_final", "retention", "test_accuracy_final",
+    "train_accuracy_final", "linear_test_accuracy",
+}  # fmt: skip
+
+
+def test_ball_noise_and_boundary():
+    n = 200_000
+    x, y, flipped = cx.ball(n, noise=0.1, key=jax.random.key(3))
+    x, y, flipped = np.asarray(x), np.asarray(y), np.asarray(flipped)
+    assert x.shape == (n, 2) and y.dtype == np.int32
+    assert x.min() >= -1 and x.max() <= 1 and np.abs(x.mean(0)).max() < 0.01  # uniform square
+    # brute-force clean labels in float64 NumPy, from the documented formula
+    z = x.astype(np.float64) - np.array([0.3, 0.3])
+    theta = np.arctan2(z[:, 1], z[:, 0])
+    clean = (np.hypot(z[:, 0], z[:, 1]) < 0.8 * (1 + 0.25 * np.sin(6 * theta))).astype(int)
+    near = np.abs(np.hypot(z[:, 0], z[:, 1]) - 0.8 * (1 + 0.25 * np.sin(6 * theta))) < 1e-5
+    assert np.array_equal(clean[~near], np.asarray(cx.ball_labels(jnp.asarray(x)))[~near])
+    # exactly the flipped labels differ from the clean ones; 10% ± 4 standard errors
+    assert np.array_equal((y != clean)[~near], flipped[~near])
+    assert abs(flipped.mean() - 0.1) < 4 * math.sqrt(0.09 / n)
+    assert abs(clean.mean() - 0.47) < 0.02  # "about 47% ones"
+    # points just inside / outside the boundary on the rays where sin(6θ) = ±1
+    for theta0, radius in ((math.pi / 12, 1.0), (-math.pi / 12, 0.6)):
+        u = np.array([math.cos(theta0), math.sin(theta0)])
+        pts = jnp.asarray(np.array([0.3, 0.3]) + np.outer([radius - 0.01, radius + 0.01], u))
+        np.testing.assert_array_equal(cx.ball_labels(pts.astype(jnp.float32)), [1, 0])
+    _, y0, f0 = cx.ball(1000, noise=0.0, key=jax.random.key(4))
+    assert not np.asarray(f0).any()
+
+
+def test_information_matches_the_validated_measures():
+    key = jax.random.key(0)
+    ky, kf, kl = jax.random.split(key, 3)
+    y = jax.random.bernoulli(ky, 0.4, (3000,)).astype(jnp.int32)
+    noisy = lambda k, p: jnp.where(jax.random.bernoulli(k, p, y.shape), 1 - y, y)  # noqa: E731
+    f, l = noisy(kf, 0.2), noisy(kl, 0.3)  # noqa: E741
+    got = dict(zip(cx.MEASURES, np.asarray(cx.information(f, l, y)).tolist(), strict=True))
+    assert got["test_accuracy"] == pytest.approx(float(jnp.mean(f == y)))
+    assert got["I_FY"] == pytest.approx(float(mi(f, y)), abs=1e-5)
+    assert got["mu"] == pytest.approx(float(mu(f, l, y)), abs=1e-5)
+    assert got["I_LY_given_F"] == pytest.approx(float(i_ly_given_f(l, y, f)), abs=1e-5)
+    assert got["I_FY_given_L"] == pytest.approx(float(cmi(f, y, l)), abs=1e-5)
+    assert got["I_FY"] > 0.1 and got["mu"] > 0.01  # correlated: not a trivial zero
+
+
+def test_find_t0_rule():
+    i_fy = np.array([0.001, 0.05, 0.2, 0.3, 0.4])
+    mu_ = np.array([-0.001, 0.01, 0.19, 0.25, 0.1])
+    # record 0: below the information floor; 1: 0.01 < 0.9·0.05 but 0.05 < 0.5·0.2; 2: 0.19 >=
+    # 0.9·0.2; 3: 0.25 < 0.27 → T0 is record 3
+    assert cx.find_t0(i_fy, mu_, 0.2, 0.5) == 3
+    assert cx.find_t0(i_fy, mu_, 0.2, 0.0) == 0  # no floor: the chance-level record
+    assert cx.find_t0(i_fy, i_fy, 0.2, 0.5) is None
+
+
+def test_tiny_run_end_to_end(tmp_path):
+    assert main(["run", "complexity", *TINY, "--out", str(tmp_path)]) == 0
+    out = tmp_path / "complexity"
+    summary = json.loads((out / "summary.json").read_text())
+    runs = [("mnist1d", "mlp"), ("mnist1d", "cnn"), ("ball", "mlp")]
+    with xr.open_dataset(out / "results.nc", engine="scipy") as ds:
+        ds = ds.load()
+    assert list(ds.run.values) == [f"{t}/{n}" for t, n in runs]
+    assert summary["skipped"] == ["ball/cnn: inputs (2,) are not a sequence/image"]
+    for i, (task, net) in enumerate(runs):
+        s = summary[task][net]
+        assert SUMMARY_KEYS <= set(s)
+        r = ds.isel(run=i)
+        ok = np.isfinite(r.step.values)
+        step, tr = r.step.values[ok], r.train_accuracy.values[ok]
+        i_fy, mu_, i_ly_f = r.I_FY.values[ok], r.mu.values[ok], r.I_LY_given_F.values[ok]
+        # co-information identities: μ = I(F;Y) − I(F;Y|L) = I(L;Y) − I(L;Y|F), μ ≤ min(...)
+        np.testing.assert_allclose(mu_, i_fy - r.I_FY_given_L.values[ok], atol=1e-5)
+        np.testing.assert_allclose(mu_, s["I_LY"] - i_ly_f, atol=1e-5)
+        assert np.all(mu_ <= np.minimum(i_fy, s["I_LY"]) + 1e-5)
+        # the summary is the last record, T0 follows its documented rule
+        assert s["mu_final"] == pytest.approx(mu_[-1])
+        assert s["retention"] == pytest.approx(mu_[-1] / s["I_LY"])
+        assert s["train_accuracy_final"] == pytest.approx(tr[-1])
+        assert s["test_accuracy_final"] == pytest.approx(r.test_accuracy.values[ok][-1])
+        t0 = cx.find_t0(i_fy, mu_, s["I_LY"], 0.5)
+        assert s["T0"] == (None if t0 is None else int(step[t0]))
+        assert s["mu_at_T0"] == (None if t0 is None else pytest.approx(mu_[t0]))
+        # training stops at the first record with train error <= 0.25, else at the step cap
+        assert np.all(1 - tr[:-1] > 0.25)
+        if s["zero_error_step"] is None:
+            assert step[-1] == 60 and 1 - tr[-1] > 0.25
+        else:
+            assert s["zero_error_step"] == step[-1] and 1 - tr[-1] <= 0.25
+        assert 0.5 <= s["linear_test_accuracy"] <= 1
+        for fig in ("info", "accuracy"):
+            assert (out / "figures" / f"{fig}_{task}_{net}.png").stat().st_size > 1000
+    # epoch ends (every 240 // 24 = 10 steps) are recorded until training stops
+    step = ds.isel(run=2).step.values
+    step = step[np.isfinite(step)]
+    assert set(np.arange(10, step[-1] + 1, 10)) <= set(step)
+
+
+def _fake_mnist(root, n_train=30, n_test=12):
+    rng = np.random.default_rng(0)
+    labels = {"train": rng.integers(0, 10, n_train), "t10k": rng.integers(0, 10, n_test)}
+    (root / "mnist").mkdir()
+    for split, n in (("train", n_train), ("t10k", n_test)):
+        images = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
+        for kind, arr in (("images-idx3", images), ("labels-idx1", labels[split])):
+            arr = np.asarray(arr, np.uint8)
+            head = bytes([0, 0, 8, arr.ndim]) + np.array(arr.shape, ">u4").tobytes()
+            (root / "mnist" / f"{split}-{kind}-ubyte").write_bytes(head + arr.tobytes())
+    return labels
+
+
+def test_file_task_is_binary_and_capped(tmp_path, monkeypatch):
+    labels = _fake_mnist(tmp_path)
+    monkeypatch.setenv("LAZYRICH_DATA", str(tmp_path))
+    config = cx.Config(tasks=("mnist",), n_train=1000, n_test=5, batch=8)
+    cx.validate(config)
+    data = cx.load_task(config, "mnist")
+    assert data.n_train == 30 and data.n_test == 5  # capped at the files, cut to n_test
+    np.testing.assert_array_equal(data.y_train, labels["train"] > 4)
+    np.testing.assert_array_equal(data.y_test, labels["t10k"][:5] > 4)
+    assert data.input_shape == (28, 28, 1) and cx.cnn_applies(data)
+    net = cx.make_network(config, "cnn", data, key=jax.random.key(0))
+    assert net(data.x_test).shape == (5, 2)
+
+
+@pytest.mark.parametrize(
+    "argv, text",
+    [
+        (["--steps", "0"], "--steps must be >= 1"),
+        (["--width", "0"], "--width must be >= 1"),
+        (["--width", "-3"], "--width must be >= 1"),
+        (["--cnn-channels", "0"], "--cnn-channels must be >= 1"),
+        (["--tasks", "imagenet"], "unknown task 'imagenet'"),
+        (["--networks", "rnn"], "unknown network 'rnn'"),
+        (["--lr", "0"], "--lr must be a finite number > 0"),
+        (["--batch", "5000"], "--batch 5000 exceeds --n-train 4000"),
+        (["--ball-noise", "0.7"], "--ball-noise must be in [0, 0.5)"),
+        (["--preset", "paper", "--data-dir", "EMPTY"], "MNIST file train-images-idx3-ubyte"),
+        (["--preset", "paper"], "no data directory: pass --data-dir DIR"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2(capsys, tmp_path, monkeypatch, argv, text):
+    monkeypatch.delenv("LAZYRICH_DATA", raising=False)
+    (tmp_path / "empty").mkdir()
+    argv = [str(tmp_path / "empty") if a == "EMPTY" else a for a in argv]
+    out = tmp_path / "out"
+    code = main(["run", "complexity", *argv, "--out", str(out)])
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert err.count("\n") == 0 and err.startswith("lazyrich: error:"), err
+    assert text in err, err
+    assert not out.exists()  # nothing written for a bad option
+
+
+def test_validate_raises_config_error():
+    with pytest.raises(ConfigError, match="lists a task twice"):
+        cx.validate(cx.Config(tasks=("ball", "ball")))
