@@ -13,6 +13,7 @@ import functools
 import math
 import os
 from dataclasses import dataclass
+from typing import Any
 
 import equinox as eqx
 import jax
@@ -200,7 +201,7 @@ class PaperCNN(eqx.Module):
         in_shape = in_shape + (1,) if len(in_shape) == 1 else in_shape
         ndim = len(in_shape) - 1
         keys = jax.random.split(key, 7)
-        std = dict(parameterization="standard", use_bias=True, sigma_b=0.0)
+        std: dict[str, Any] = dict(parameterization="standard", use_bias=True, sigma_b=0.0)
         conv = functools.partial(Conv, kernel=3, ndim=ndim, sigma_w=2**0.5, **std)
         hidden = functools.partial(Dense, sigma_w=2**0.5, **std)
         cins = (in_shape[-1], channels, channels, channels)
@@ -224,7 +225,7 @@ class PaperCNN(eqx.Module):
         return self.dense[2](h)
 
 
-def make_network(c: Config, network: str, data: Dataset, *, key: PRNGKeyArray) -> eqx.Module:
+def make_network(c: Config, network: str, data: Dataset, *, key: PRNGKeyArray) -> MLP | PaperCNN:
     """The MLP (standard parameterization, ReLU, biases) or the paper's CNN for `data`."""
     if network == "mlp":
         d = math.prod(data.input_shape)
@@ -353,7 +354,7 @@ def train_and_measure(
 
     try:
         fit(apply, params, data, optax.sgd(c.lr), batch=c.batch,
-            record_at=record_steps(c, data.n_train), key=shuffle_key, loss="xent",
+            record_at=record_steps(c, data.n_train).tolist(), key=shuffle_key, loss="xent",
             callback=measure, progress=progress, description=f"{task}/{network}")  # fmt: skip
     except _ZeroTrainError:
         pass
@@ -437,6 +438,7 @@ def _dataset(histories, per_run, summary) -> xr.Dataset:
     pad = lambda a: np.concatenate([a, np.full(length - len(a), np.nan)])  # noqa: E731
     keys = ("step", "epoch", "test_accuracy", "train_accuracy", "I_FY", "mu", "I_LY_given_F",
             "I_FY_given_L")  # fmt: skip
+    dv: dict[str, tuple[tuple[str, ...], np.ndarray]]
     dv = {k: (("run", "record"), np.stack([pad(histories[n][k]) for n in names])) for k in keys}
     for k in ("I_LY", "linear_test_accuracy"):
         dv[k] = (("run",), np.array([per_run[n][k] for n in names]))
