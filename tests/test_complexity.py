@@ -22,7 +22,7 @@ TINY = [
 ]  # fmt: skip
 SUMMARY_KEYS = {
     "I_LY", "T0", "mu_at_T0", "mu_final", "retention", "test_accuracy_final",
-    "train_accuracy_final", "linear_test_accuracy",
+    "train_accuracy_final", "linear_test_accuracy", "linear_grad_norm",
 }  # fmt: skip
 
 
