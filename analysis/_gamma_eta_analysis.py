@@ -6,22 +6,13 @@ from typing import Any
 
 import numpy as np
 
-from lazyrich.errors import ConfigError
-from lazyrich.fit import FitResult, fit_broken_power_law
+from lazyrich.fit import FitResult
 from lazyrich.train import OnlineSetup, log_steps
 
 from . import _gamma_eta_dynamics as dyn
 from . import _gamma_eta_protocol as proto
+from ._gamma_eta_fits import broken_fit
 from ._gamma_eta_sharpness import sharpness_along
-
-
-def broken_fit(x, y, *, samples: int) -> tuple[dict[str, Any], FitResult | None]:
-    """Broken power law of y(x), or `{"not_measured": reason}` when it cannot be fitted."""
-    try:
-        fit = fit_broken_power_law(x, y, num_samples=samples, num_warmup=samples)
-    except ConfigError as err:
-        return {"not_measured": str(err)}, None
-    return fit.to_dict(), fit
 
 
 def _slopes(prefix: str, fit: FitResult | None, reason: dict) -> dict[str, Any]:
@@ -144,7 +135,9 @@ def analyse_case(
 
     fits, fit_dicts = {}, {}
     for key, values in (("eta_star", best), ("eta_max", eta_max_fit), ("sharpness", final_sharp)):
-        fit_dicts[key], fits[key] = broken_fit(gammas, values, samples=c.fit_samples)
+        fit_dicts[key], fits[key] = broken_fit(
+            gammas, values, method=c.fit_method, samples=c.fit_samples
+        )
 
     j_star = np.array([
         int(np.argmin(np.abs(etas[i] - best[i]))) if np.isfinite(best[i]) else 0

@@ -38,8 +38,9 @@ DESCRIPTION = (
     "marks every larger η0 diverged); the main sweep then runs a window of "
     "window_decades below it, in float64 where γ < 1e-2. η*(γ) is the η0 with the lowest "
     "final loss (seed-mean test loss over the last 10% of steps) among η0 stable for every "
-    "seed; η_max(γ) the largest such η0. Broken power laws (numpyro NUTS, posterior mean and "
-    "90% interval) are fitted to η*(γ), η_max(γ) and the sharpness at the end of training "
+    "seed; η_max(γ) the largest such η0. Smoothly broken power laws (numpyro NUTS in the "
+    "paper preset, a least-squares twin in the quick one; mean and 90% interval) are fitted "
+    "to η*(γ), η_max(γ) and the sharpness at the end of training "
     "(top Hessian eigenvalue by Lanczos at η*). Theory: slope 2 for γ ≪ 1 and 2/L for γ ≫ 1 "
     "(−2 and −2/L for the sharpness); rich-regime loss curves collapse in τ = η0 γ^(−2/L) t."
 )
@@ -105,8 +106,10 @@ class Config:
     """Lanczos steps per sharpness measurement."""
     sharpness_points: int = 3
     """Sharpness checkpoints after initialisation (log-spaced, the last at the end)."""
-    fit_samples: int = 300
-    """NUTS warm-up and posterior samples per broken-power-law fit."""
+    fit_method: Literal["nuts", "least-squares"] = "least-squares"
+    """Broken-power-law fits: Bayesian NUTS (lazyrich.fit) or the cheap least-squares twin."""
+    fit_samples: int = 500
+    """NUTS warm-up and posterior samples per fit."""
     mnist1d_pool: int = 20_000
     """mnist1d examples generated for the online stream to resample from."""
 
@@ -139,6 +142,7 @@ PRESETS = {
         sharpness_batch=1024,
         sharpness_iters=30,
         sharpness_points=5,
+        fit_method="nuts",
         fit_samples=1000,
         mnist1d_pool=50_000,
     ),

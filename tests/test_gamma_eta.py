@@ -11,7 +11,8 @@ from jax.flatten_util import ravel_pytree
 
 from analysis import _gamma_eta_dynamics as dyn
 from analysis import _gamma_eta_protocol as proto
-from analysis._gamma_eta_analysis import broken_fit, rich_indices
+from analysis._gamma_eta_analysis import rich_indices
+from analysis._gamma_eta_fits import broken_fit, least_squares_broken_power_law
 from analysis._gamma_eta_sharpness import sharpness_along
 from analysis._gamma_eta_toy import toy_summary
 from analysis.cli import main
@@ -152,9 +153,22 @@ def test_sharpness_replay_matches_the_sweep_and_a_dense_hessian():
 # ------------------------------------------------------------------ fits and toy theory
 
 
-def test_too_few_points_is_text_not_a_fit():
-    out, fit = broken_fit([0.1, 1.0, 10.0], [1e-3, np.nan, 1e-1], samples=20)
+@pytest.mark.parametrize("method", ["nuts", "least-squares"])
+def test_too_few_points_is_text_not_a_fit(method):
+    out, fit = broken_fit([0.1, 1.0, 10.0], [1e-3, np.nan, 1e-1], method=method, samples=20)
     assert fit is None and "too few points to fit a slope" in out["not_measured"]
+
+
+def test_least_squares_broken_law_recovers_known_slopes():
+    g = np.logspace(-3, 3, 13)
+    noise = 0.05 * np.random.default_rng(1).standard_normal(g.size)
+    v = np.where(g < 1, 2 * np.log10(g), (2 / 3) * np.log10(g)) + noise
+    fit = least_squares_broken_power_law(g, 10**v)
+    assert fit["b1"].contains(2.0) and fit["b2"].contains(2 / 3)
+    assert fit["b1"].hi - fit["b1"].lo < 0.5 and fit["b2"].hi - fit["b2"].lo < 0.5
+    assert fit["log10_xc"].lo <= 0.0 <= fit["log10_xc"].hi
+    mid, lo, hi = fit.band(g)
+    assert np.all(np.asarray(lo) <= np.asarray(mid)) and np.all(np.asarray(mid) <= np.asarray(hi))
 
 
 def test_toy_theory_slopes_and_plateau_against_simulation():
