@@ -28,7 +28,8 @@ commands:
   run STUDY    run one study; STUDY is one of: {", ".join(STUDIES)}
                options: --preset quick|paper (default quick), --out DIR (default runs/),
                --resume (continue an interrupted sweep), --data-dir DIR (local MNIST /
-               CIFAR files; default $LAZYRICH_DATA), and the study's own options
+               CIFAR files; default $LAZYRICH_DATA), --devices N (shard sweeps over the
+               first N local devices; default: every GPU), and the study's own options
                (see `lazyrich run STUDY --help`)
   report       collect every study under --out DIR (default runs/) into DIR/report.html
   demo         run the quick preset of every study, then the report (a few minutes on a CPU)
@@ -74,9 +75,11 @@ def _set_data_dir(path: str) -> None:
 
 def run_study(name: str, preset: str, out: Path, *, resume: bool, options: Sequence[str] = ()):
     """Run study `name` with `preset` overridden by command-line `options`."""
+    import jax
     import tyro
 
     from lazyrich.results import StudyDir, write_json
+    from lazyrich.train.distributed import barrier
 
     study = get_study(name)
     default = get_preset(study, preset)
@@ -91,13 +94,17 @@ def run_study(name: str, preset: str, out: Path, *, resume: bool, options: Seque
     study.validate(config)  # before anything is written: a bad option loses no results
     store = StudyDir(out, name)
     record = {"study": name, "preset": preset, **dataclasses.asdict(config)}
-    store.start(record, resume=resume)
+    if jax.process_index() == 0:
+        store.start(record, resume=resume)
+    barrier(f"start-{name}")  # other processes write chunks only after process 0 cleaned up
     t0 = time.perf_counter()
     summary = study.run(config, store, progress=True)
     summary = {"study": name, "preset": preset, **summary}
     summary["wall_time_s"] = round(time.perf_counter() - t0, 2)
     write_json(store.summary_path, summary)
-    print(f"{name}: wrote {store.path} in {summary['wall_time_s']:.0f} s")
+    barrier(f"done-{name}")
+    if jax.process_index() == 0:
+        print(f"{name}: wrote {store.path} in {summary['wall_time_s']:.0f} s")
     return summary
 
 
@@ -110,6 +117,9 @@ def _main(argv: list[str]) -> int:
         if not args or args[0] in ("-h", "--help"):
             print(USAGE)
             return 0
+        from lazyrich.train.distributed import init_distributed
+
+        init_distributed()  # before anything touches a JAX backend
         study, rest = args[0], args[1:]
         get_study(study)  # unknown study: one line before anything else
         preset = _pop_option(rest, "--preset", "quick")
@@ -118,6 +128,13 @@ def _main(argv: list[str]) -> int:
         data_dir = _pop_option(rest, "--data-dir", None)
         if data_dir is not None:
             _set_data_dir(data_dir)
+        devices = _pop_option(rest, "--devices", None)
+        if devices is not None:
+            if not devices.isdigit() or int(devices) < 1:
+                raise ConfigError(f"--devices must be a whole number >= 1, got {devices}")
+            import os
+
+            os.environ["LAZYRICH_DEVICES"] = devices
         run_study(study, preset, out, resume=resume, options=rest)
         return 0
     if command in ("report", "demo"):

@@ -23,14 +23,20 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import jax
 import numpy as np
 import xarray as xr
 
 from ..errors import ConfigError
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write `data` to `path` through a temporary file and a rename."""
+def atomic_write_bytes(path: Path, data: bytes, *, every_process: bool = False) -> None:
+    """Write `data` to `path` through a temporary file and a rename.
+
+    In a multi-process launch only process 0 writes, unless `every_process` (sweep chunks).
+    """
+    if not every_process and jax.process_count() > 1 and jax.process_index() != 0:
+        return
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -157,7 +163,7 @@ class StudyDir:
     def save_chunk(self, index: int, arrays: Mapping[str, np.ndarray]) -> None:
         buf = io.BytesIO()
         np.savez(buf, **{k: np.asarray(v) for k, v in arrays.items()})
-        atomic_write_bytes(self.chunk_path(index), buf.getvalue())
+        atomic_write_bytes(self.chunk_path(index), buf.getvalue(), every_process=True)
 
     def load_chunk(self, index: int) -> dict[str, np.ndarray] | None:
         path = self.chunk_path(index)

@@ -20,6 +20,7 @@ resumed sweep gives bit-identical results to an uninterrupted one.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,11 +30,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from jax.sharding import PartitionSpec
 from tqdm.auto import tqdm
 
 from ..errors import require
 from ..models import partition
 from ..results import StudyDir
+from .distributed import default_devices, run_sharding
 from .losses import accuracy, get_loss
 
 ModelFn = Callable[[jax.Array, jax.Array], Any]  # (key, gamma) -> model
@@ -136,7 +139,7 @@ class _State(eqx.Module):
 class _Program:
     """The compiled pieces of a sweep for one setup and dtype: init, advance, evaluate."""
 
-    def __init__(self, setup: OnlineSetup, seed_keys: jax.Array):
+    def __init__(self, setup: OnlineSetup, seed_keys: jax.Array, sharding=None):
         self.setup = setup
         loss_fn = get_loss(setup.loss)
         lr_mult = setup.lr_multiplier
@@ -206,15 +209,33 @@ class _Program:
             return jax.lax.fori_loop(start, start + num, lambda t, s: run_step(s, t), state)
 
         def evaluate(state: _State):
-            def one(params, rest):
-                pred = eqx.combine(params, rest)(setup.test_x)
-                y = setup.test_y
-                return loss_fn(pred, y), accuracy(pred, y)
+            # Per-example values, averaged on the host in float64: the result then does not
+            # depend on how XLA tiles the reduction for a given number of runs per device.
+            per_example = jax.vmap(
+                lambda p, y: (loss_fn(p[None], y[None]), accuracy(p[None], y[None]))
+            )
 
-            test_loss, test_acc = jax.vmap(one)(state.params, state.rest)
+            def one(params, rest, eta):
+                # `+ 0·η` gives every run its own copy of the inputs (XLA does not fold a float
+                # multiply by zero): the matmuls stay per-run batched, as in the training step,
+                # so results do not depend on how many runs share a device.
+                x = setup.test_x + (0 * eta).astype(setup.test_x.dtype)
+                return per_example(eqx.combine(params, rest)(x), setup.test_y)
+
+            test_loss, test_acc = jax.vmap(one)(state.params, state.rest, state.eta)
             train_loss = state.loss_sum / jnp.maximum(state.count, 1)
             return train_loss, test_loss, test_acc
 
+        if sharding is not None:
+            # Each device runs the unpartitioned program on its own runs (shard_map, not
+            # automatic partitioning), so results are bit-identical to a single device.
+            runs, rep = sharding.spec, PartitionSpec()
+            mapped = lambda f, ins: jax.shard_map(
+                f, mesh=sharding.mesh, in_specs=ins, out_specs=runs, check_vma=False
+            )
+            init = mapped(init, (runs, runs, runs))
+            advance = mapped(advance, (runs, rep, rep))
+            evaluate = mapped(evaluate, runs)
         self.init = jax.jit(init)
         self.advance = jax.jit(advance, donate_argnums=0)
         self.evaluate = jax.jit(evaluate)
@@ -242,6 +263,8 @@ def run_sweep(
     store: StudyDir | None = None,
     progress: bool = True,
     description: str = "sweep",
+    devices: Sequence[jax.Device] | None = None,
+    process: tuple[int, int] | None = None,
 ) -> dict[str, np.ndarray]:
     """Run every cell of `grid` with online SGD and record metrics at `record_at` steps.
 
@@ -258,6 +281,12 @@ def run_sweep(
       applied per run; chunks never mix precisions.
     - `store`: if given, each finished chunk is saved there and loaded instead of recomputed.
     - `progress`: show a tqdm bar over chunks with an ETA.
+    - `devices`: devices to shard each chunk's run axis over (default
+      `distributed.default_devices()`); the chunk size is rounded up to a multiple of their
+      number. Results do not depend on the devices.
+    - `process`: `(index, count)` of a multi-process launch (default: JAX's). Process `p`
+      computes chunks `c % count == p` and saves them to `store` (a shared directory); then
+      every process loads the others' chunks and returns the same merged results.
 
     **Returns:** a dict of NumPy arrays shaped like the grid: `train_loss`, `test_loss`,
     `test_accuracy` of shape (γ, η, seed, step), `diverged` and `diverged_step` of shape
@@ -270,55 +299,83 @@ def run_sweep(
     )
     runs_g, runs_e, runs_s = grid.runs()
     n = grid.num_runs
+    devices = list(devices) if devices is not None else default_devices()
+    sharding = run_sharding(devices)
     chunk_size = n if chunk_size is None else chunk_size
     require(chunk_size >= 1, f"chunk size must be >= 1, got {chunk_size}")
+    chunk_size = -(-chunk_size // len(devices)) * len(devices)
+    p_index, p_count = (
+        process if process is not None else (jax.process_index(), jax.process_count())
+    )
+    require(p_count == 1 or store is not None, "a multi-process sweep needs a results store")
     if x64 is None:
         x64 = bool(jax.config.jax_enable_x64)
     precision = np.array(
         [x64(np.array([g])) if callable(x64) else bool(x64) for g in runs_g], dtype=bool
     )
     bounds = _chunk_bounds(precision, chunk_size)
-    num_chunks = len(bounds)
     seed_keys = jax.vmap(jax.random.key)(jnp.asarray(grid.seeds))
     programs: dict[bool, _Program] = {}
     out = {name: np.full((n, record.size), np.nan) for name in METRICS}
     out["diverged"] = np.zeros(n, bool)
     out["diverged_step"] = np.full(n, -1, np.int64)
 
-    bar = tqdm(total=num_chunks, desc=description, unit="chunk", disable=not progress)
-    for c in range(num_chunks):
-        lo, hi = bounds[c]
+    def compute(lo: int, hi: int) -> dict[str, np.ndarray]:
+        idx = lo + np.arange(chunk_size) % (hi - lo)  # pad by repeating the chunk's runs
+        use64 = bool(precision[lo])
+        with jax.enable_x64(use64):
+            if use64 not in programs:
+                programs[use64] = _Program(setup, seed_keys, sharding)
+            prog = programs[use64]
+            dtype = jnp.result_type(float)
+            inputs = (
+                jnp.asarray(runs_g[idx], dtype),
+                jnp.asarray(runs_e[idx], dtype),
+                jnp.asarray(runs_s[idx], jnp.int32),
+            )
+            if sharding is not None:
+                inputs = jax.device_put(inputs, sharding)
+            state = prog.init(*inputs)
+            metrics = {k: np.full((chunk_size, record.size), np.nan) for k in METRICS}
+            t = 0
+            for j, r in enumerate(record):
+                state = prog.advance(state, jnp.int32(t), jnp.int32(r - t))
+                t = int(r)
+                values = prog.evaluate(state)
+                for k, v in zip(METRICS, values, strict=True):
+                    v = np.asarray(v, np.float64)
+                    metrics[k][:, j] = v.mean(-1) if v.ndim == 2 else v
+            saved = {k: v[: hi - lo] for k, v in metrics.items()}
+            saved["diverged"] = np.asarray(state.diverged)[: hi - lo]
+            saved["diverged_step"] = np.asarray(state.diverged_step, np.int64)[: hi - lo]
+        return saved
+
+    mine = [c for c in range(len(bounds)) if c % p_count == p_index]
+    bar = tqdm(total=len(bounds), desc=description, unit="chunk", disable=not progress)
+    results: dict[int, dict[str, np.ndarray]] = {}
+    for c in mine:
         saved = store.load_chunk(c) if store is not None else None
         if saved is None:
-            idx = lo + np.arange(chunk_size) % (hi - lo)  # pad by repeating the chunk's runs
-            use64 = bool(precision[lo])
-            with jax.enable_x64(use64):
-                if use64 not in programs:
-                    programs[use64] = _Program(setup, seed_keys)
-                prog = programs[use64]
-                dtype = jnp.result_type(float)
-                state = prog.init(
-                    jnp.asarray(runs_g[idx], dtype),
-                    jnp.asarray(runs_e[idx], dtype),
-                    jnp.asarray(runs_s[idx], jnp.int32),
-                )
-                metrics = {k: np.full((chunk_size, record.size), np.nan) for k in METRICS}
-                t = 0
-                for j, r in enumerate(record):
-                    state = prog.advance(state, jnp.int32(t), jnp.int32(r - t))
-                    t = int(r)
-                    values = prog.evaluate(state)
-                    for k, v in zip(METRICS, values, strict=True):
-                        metrics[k][:, j] = np.asarray(v, np.float64)
-                saved = {k: v[: hi - lo] for k, v in metrics.items()}
-                saved["diverged"] = np.asarray(state.diverged)[: hi - lo]
-                saved["diverged_step"] = np.asarray(state.diverged_step, np.int64)[: hi - lo]
+            saved = compute(*bounds[c])
             if store is not None:
                 store.save_chunk(c, saved)
-        for k, v in saved.items():
-            out[k][lo:hi] = v
+        results[c] = saved
         bar.update(1)
+    others = [c for c in range(len(bounds)) if c not in results]
+    while others:  # chunks of other processes (multi-process runs only)
+        assert store is not None
+        for c in list(others):
+            saved = store.load_chunk(c)
+            if saved is not None:
+                results[c] = saved
+                others.remove(c)
+                bar.update(1)
+        if others:
+            time.sleep(0.5)
     bar.close()
+    for c, (lo, hi) in enumerate(bounds):
+        for k, v in results[c].items():
+            out[k][lo:hi] = v
     shape = grid.shape
     result = {k: v.reshape(shape + v.shape[1:]) for k, v in out.items()}
     result["step"] = record
