@@ -388,7 +388,7 @@ def run_condition(
         data,
         optax.sgd(c.lr, momentum=0.9),
         batch=c.batch,
-        record_at=np.union1d(samples_at, epoch_ends),
+        record_at=np.union1d(samples_at, epoch_ends).tolist(),
         key=order,
         callback=sample,
         progress=progress,

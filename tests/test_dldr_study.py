@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import xarray as xr
+from jax.flatten_util import ravel_pytree
 
 from analysis import dldr
 from analysis.cli import main
@@ -110,7 +111,7 @@ def test_padded_subspaces_equal_separate_runs():
             record_at=[c.subspace_epochs * (data.n_train // c.batch)],
             key=order,
         )
-        w_ref = jax.flatten_util.ravel_pytree(params)[0]
+        w_ref = ravel_pytree(params)[0]
         np.testing.assert_allclose(out["psgd_w"][i], w_ref, atol=2e-5)
 
         def loss(w, batch):
