@@ -20,6 +20,8 @@ STUDIES: dict[str, str] = {
     "complexity": "analysis.complexity",
     "dldr": "analysis.dldr",
     "exact-gn": "analysis.exact_gn",
+    "lazy-limit": "analysis.lazy_limit",
+    "active-params": "analysis.active_params",
 }
 
 # The order in which `lazyrich demo` runs the quick presets.
