@@ -20,17 +20,17 @@ def _panels(n: int, width: float = 5.2, height: float = 4.0):
     return fig, axes.ravel()[:n]
 
 
-def _theory_lines(ax, gammas, anchor_lo, anchor_hi, depth, *, log=True, sign=1.0):
-    """Slope 2 (lazy) through the first anchor, 2/L (rich) through the last, in log10 axes."""
+def _theory_lines(ax, gammas, anchor_lo, anchor_hi, depth, *, sign=1.0):
+    """Slope 2 (lazy, drawn over γ <= 1) through the first anchor and 2/L (rich, over γ >= 1)
+    through the last one, in log10 axes (slopes times `sign`, −1 for the sharpness)."""
     lg = np.log10(gammas)
-    for slope, (g0, v0), label in (
-        (2.0 * sign, anchor_lo, "slope 2"),
-        (2.0 / depth * sign, anchor_hi, f"slope 2/L={2 / depth:.2g}"),
+    for slope, (g0, v0), x, label in (
+        (2.0 * sign, anchor_lo, lg[lg <= 0], "theory slope ±2"),
+        (2.0 / depth * sign, anchor_hi, lg[lg >= 0], f"theory slope ±2/L = ±{2 / depth:.2g}"),
     ):
-        if g0 is None or not np.isfinite(v0):
+        if g0 is None or not np.isfinite(v0) or x.size < 2:
             continue
-        x = lg[lg <= np.log10(g0)] if slope == 2.0 * sign else lg[lg >= np.log10(g0)]
-        ax.plot(x, np.log10(v0) + slope * (x - np.log10(g0)), ":", color="k", lw=1.2, label=label)
+        ax.plot(x, np.log10(v0) + slope * (x - np.log10(g0)), ":", color="k", lw=1.4, label=label)
 
 
 def _anchors(gammas, values):

@@ -66,7 +66,7 @@ class Config:
     """Hidden activation."""
     batch: int = 32
     """Batch size (a fresh batch every step)."""
-    steps: int = 400
+    steps: int = 300
     """SGD steps per run of the main sweep."""
     gamma_min: float = 1e-3
     """Smallest γ."""
@@ -88,7 +88,7 @@ class Config:
     """Seeds of the probe."""
     seeds: int = 2
     """Number of seeds of the main sweep (initialisation and data stream)."""
-    records: int = 30
+    records: int = 24
     """Number of log-spaced recording steps."""
     n_test: int = 512
     """Held-out examples for the test loss."""
