@@ -241,6 +241,21 @@ class _Program:
         self.evaluate = jax.jit(evaluate)
 
 
+_PROGRAMS: dict[tuple, _Program] = {}
+
+
+def _program(setup: OnlineSetup, seeds: np.ndarray, seed_keys, sharding, use64: bool) -> _Program:
+    """The compiled program for `setup`, reused across `run_sweep` calls with the same setup
+    object, seeds, sharding and precision (e.g. a probe sweep and the main sweep)."""
+    key = (id(setup), tuple(seeds.tolist()), sharding, use64)
+    prog = _PROGRAMS.get(key)
+    if prog is None or prog.setup is not setup:
+        if len(_PROGRAMS) > 16:
+            _PROGRAMS.clear()
+        prog = _PROGRAMS[key] = _Program(setup, seed_keys, sharding)
+    return prog
+
+
 def _chunk_bounds(precision: np.ndarray, chunk_size: int) -> list[tuple[int, int]]:
     """Split runs into chunks of at most `chunk_size` that never mix float32 and float64."""
     bounds, lo = [], 0
@@ -315,7 +330,6 @@ def run_sweep(
     )
     bounds = _chunk_bounds(precision, chunk_size)
     seed_keys = jax.vmap(jax.random.key)(jnp.asarray(grid.seeds))
-    programs: dict[bool, _Program] = {}
     out = {name: np.full((n, record.size), np.nan) for name in METRICS}
     out["diverged"] = np.zeros(n, bool)
     out["diverged_step"] = np.full(n, -1, np.int64)
@@ -324,9 +338,7 @@ def run_sweep(
         idx = lo + np.arange(chunk_size) % (hi - lo)  # pad by repeating the chunk's runs
         use64 = bool(precision[lo])
         with jax.enable_x64(use64):
-            if use64 not in programs:
-                programs[use64] = _Program(setup, seed_keys, sharding)
-            prog = programs[use64]
+            prog = _program(setup, grid.seeds, seed_keys, sharding, use64)
             dtype = jnp.result_type(float)
             inputs = (
                 jnp.asarray(runs_g[idx], dtype),
