@@ -263,20 +263,28 @@ def load_data(c: Config) -> Dataset:
     return _load_files(c.dataset, str(resolve_data_dir())).subset(c.n_train, c.n_test)
 
 
+@eqx.filter_jit
+def _init(kind: str, shape: tuple[int, ...], width: int, depth: int, classes: int, key):
+    """One compiled initialiser per architecture (Python arguments are static)."""
+    common: dict[str, Any] = dict(parameterization="standard", use_bias=False, sigma_w=2**0.5)
+    if kind == "cnn":
+        in_shape = shape + (1,) if len(shape) == 1 else shape
+        return CNN(in_shape, width, classes, key=key, **common)
+    return MLP(math.prod(shape), width, depth, classes, key=key, **common)
+
+
 def build_network(c: Config, network: str, data: Dataset) -> MLP | CNN:
     """The initial network `network` (same config and name → same initialisation).
 
-    Built under `eqx.filter_jit`: one compiled initialiser instead of an eager op per layer.
+    ReLU, standard parameterization, He initialisation (σ_w = √2), no biases (a zero-initialised
+    bias would have an unbounded relative change). Built by one compiled initialiser instead
+    of an eager op per layer.
     """
     key = jax.random.fold_in(jax.random.key(c.seed), network_names(c).index(network))
-    common: dict[str, Any] = dict(parameterization="standard", use_bias=False, sigma_w=2**0.5)
-    shape, classes = data.input_shape, data.num_classes
     if network == "cnn":
-        in_shape = shape + (1,) if len(shape) == 1 else shape
-        return eqx.filter_jit(lambda k: CNN(in_shape, c.cnn_width, classes, key=k, **common))(key)
+        return _init("cnn", data.input_shape, c.cnn_width, 0, data.num_classes, key)
     width = int(network.split("-", 1)[1])
-    d = math.prod(shape)
-    return eqx.filter_jit(lambda k: MLP(d, width, c.depth, classes, key=k, **common))(key)
+    return _init("mlp", data.input_shape, width, c.depth, data.num_classes, key)
 
 
 def batch_order(c: Config, data: Dataset) -> jax.Array:
