@@ -19,7 +19,7 @@ from lazyrich.measures.active import activity, reset, select_active, select_leas
 TINY = [
     "--n-train", "200", "--n-test", "100", "--widths", "16", "--depth", "2",
     "--cnn-width", "2", "--focus", "mlp-16", "--epochs", "2", "--batch", "20", "--lr", "0.2",
-    "--reinit-percents", "1", "50", "100", "--plws-p", "0", "1", "--timing-repeats", "1",
+    "--reinit-percents", "1", "50", "100", "--plws-p", "0", "1", "--timing-repeats", "2",
 ]  # fmt: skip
 
 
@@ -62,6 +62,8 @@ def test_end_to_end(tiny_run):
     assert set(summary["lws_test_accuracy"]) == {"top", "bottom", "top+bottom", "all"}
     assert set(summary["plws_test_accuracy"]) == set(summary["plws_backprop_speedup"]) == {"0", "1"}
     assert all(v > 0 for v in summary["plws_backprop_speedup"].values())
+    assert ds.plws_train_seconds.shape == (2, 2) and np.isfinite(ds.sgd_train_seconds).all()
+    assert summary["sgd_train_seconds"] == pytest.approx(float(ds.sgd_train_seconds.min()))
     sgd = summary["sgd_test_accuracy"]
     assert sgd == pytest.approx(float(ds.sgd_test_accuracy.sel(network="mlp-16")))
     # same steps, same batches: "all" layers and p = 1 are SGD, p = 0 is top-only LWS
