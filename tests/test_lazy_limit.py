@@ -1,0 +1,166 @@
+"""The lazy-limit study: a tiny end-to-end run, the convention oracle (a network at tiny γ
+follows the closed-form empirical-NTK dynamics), the centred forward against `scaled`, and its
+one-line errors (exit code 2)."""
+
+import dataclasses
+import json
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import xarray as xr
+
+from analysis import lazy_limit
+from analysis.cli import main
+from lazyrich.models import MLP, partition, scaled
+
+TINY = [
+    "--datasets", "mnist1d", "--widths", "16", "8",
+    "--n-train", "16", "--n-test", "12", "--steps", "12", "--records", "4",
+    "--kernel-records", "2", "--probe", "8", "--gamma-min", "1e-3", "--gamma-max", "1",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs")
+    assert main(["run", "lazy-limit", *TINY, "--out", str(out)]) == 0
+    return out / "lazy-limit"
+
+
+def test_end_to_end(tiny_run):
+    ds = xr.open_dataset(tiny_run / "results.nc", engine="scipy").load()
+    assert list(ds.dataset.values) == ["mnist1d"]
+    assert list(ds.width.values) == [16, 8]
+    np.testing.assert_allclose(ds.gamma.values, [1e-3, 1e-2, 1e-1, 1.0])
+    assert ds.step.values[0] == 0 and ds.step.values[-1] == 12
+    assert ds.kernel_step.values[-1] == 12 and ds.kernel_step.size == 2
+    assert list(ds.float64.values[0]) == [True, False, False, False]
+    n_steps = ds.step.size
+    assert ds.train_loss.shape == (1, 2, 4, n_steps)
+    assert ds.kernel_distance.shape == (1, 2, 4, 2)
+    # centred model: f = 0 at init, so every curve and both predictions start at ½ mean y²
+    for name in ("train_loss", "pred_train_loss", "test_loss", "pred_test_loss"):
+        v = ds[name].values[..., 0]
+        np.testing.assert_allclose(v, np.broadcast_to(v[:, :1, :1], v.shape), rtol=1e-5)
+    np.testing.assert_allclose(ds.inf_train_loss.values[..., 0], ds.train_loss.values[:, 0, :, 0])
+    # gap is recomputed from the stored curves (max of train and test per step)
+    gap = np.maximum(
+        abs(ds.train_loss - ds.pred_train_loss) / ds.pred_train_loss,
+        abs(ds.test_loss - ds.pred_test_loss) / ds.pred_test_loss,
+    )
+    np.testing.assert_allclose(ds.gap.values, gap.values, rtol=1e-12)
+    assert not ds.diverged.values.any()
+
+    s = json.loads((tiny_run / "summary.json").read_text())
+    assert s["study"] == "lazy-limit" and s["preset"] == "quick"
+    for key in ("theory_gap", "theory_gap_infinite", "kernel_distance_final"):
+        assert set(s[key]) == {"mnist1d"}
+        assert set(s[key]["mnist1d"]) == {"16", "8"}
+        assert set(s[key]["mnist1d"]["16"]) == {"0.001", "0.01", "0.1", "1"}
+    for d in ("mnist1d",):
+        for wi, w in enumerate(("16", "8")):
+            for gi, g in enumerate(("0.001", "0.01", "0.1", "1")):
+                assert s["theory_gap"][d][w][g] == pytest.approx(
+                    float(ds.gap.sel(dataset=d).values[wi, gi].max())
+                )
+                assert s["theory_gap_infinite"][d][w][g] == pytest.approx(
+                    float(ds.gap_infinite.sel(dataset=d).values[wi, gi].max())
+                )
+                assert s["kernel_distance_final"][d][w][g] == pytest.approx(
+                    float(ds.kernel_distance.sel(dataset=d).values[wi, gi, -1])
+                )
+    # the kernel moves more at γ = 1 than at γ = 1e-3 (a 1000× stronger feature-learning scale)
+    kd = ds.kernel_distance.values[..., -1]
+    assert np.all(kd[:, :, -1] > 10 * kd[:, :, 0])
+    assert set(s["expectations"]) >= {
+        "empirical_gap_below_5pct_at_gamma_le_1e-2",
+        "infinite_gap_shrinks_with_width_at_smallest_gamma",
+        "kernel_distance_larger_at_largest_gamma",
+    }
+    for fig in ("loss_curves", "theory_gap", "kernel_distance"):
+        assert (tiny_run / "figures" / f"{fig}.png").stat().st_size > 1000
+    assert main(["report", "--out", str(tiny_run.parent)]) == 0
+    assert "lazy-limit/figures/theory_gap.png" in (tiny_run.parent / "report.html").read_text()
+
+
+@pytest.mark.parametrize(
+    "dataset, activation, tol", [("teacher", "erf", 1e-3), ("mnist1d", "relu", 1e-2)]
+)
+def test_tiny_gamma_follows_empirical_ntk_theory(dataset, activation, tol):
+    """Oracle for the conventions (loss 1/(2P)Σ(f−y)², μP learning rate η0·N, effective_rate
+    and the kernel's 1/N): at γ = 1e-4 in float64 the trained network's train and test loss
+    equal the closed-form empirical-NTK prediction to < 1% at every recorded step (erf, smooth:
+    to 0.1%), while the network trains substantially. A missing factor N, γ² or 2 fails this."""
+    c = dataclasses.replace(
+        lazy_limit.PRESETS["quick"],
+        datasets=(dataset,),
+        widths=(32,),
+        teacher_dim=6,
+        activation=activation,
+        gamma_min=1e-4,
+        gamma_max=1e-4,
+        n_train=24,
+        n_test=16,
+        steps=60,
+        records=6,
+        kernel_records=1,
+        probe=4,
+        lr=1.0,
+    )
+    lazy_limit.validate(c)
+    g = lazy_limit.gamma_grid(c)
+    steps = lazy_limit.record_steps(c)
+    r = lazy_limit.run_case(c, dataset, g, steps, lazy_limit.kernel_steps(c, steps), False)
+    assert r["float64"].all()
+    train, pred = r["train_loss"][0, 0], r["emp_train"][0, 0]
+    assert train[-1] < 0.3 * train[0]  # it learned: the comparison is not at a standstill
+    np.testing.assert_array_less(np.abs(train - pred) / pred, tol)
+    test, pred_test = r["test_loss"][0, 0], r["emp_test"][0, 0]
+    np.testing.assert_array_less(np.abs(test - pred_test) / pred_test, tol)
+    assert r["gap"].max() < tol
+    # with a learning rate off by 2× the same comparison fails by far more than tol
+    fast = lazy_limit.predictions(
+        jnp.asarray(r["k_emp"][0]), c.n_train, lazy_limit.load_data(dataset, c), g,
+        2 * r["eta0"], 32, steps,
+    )[0][0]  # fmt: skip
+    assert np.max(np.abs(train - fast) / fast) > 10 * tol
+
+
+def test_centred_forward_matches_scaled(x64):
+    """The study's (net(θ, x) − net(θ0, x))/γ with net₀ precomputed equals lazyrich's `scaled`."""
+    net = MLP(5, 16, 2, 1, parameterization="mup", key=jax.random.key(0))
+    x = jax.random.normal(jax.random.key(1), (7, 5))
+    g = 0.03
+    model = scaled(net, gamma=g, centre=True)
+    params, rest = partition(model)
+    moved = jax.tree.map(lambda a: a + 0.1 * jnp.ones_like(a), params)
+    p0, net_rest = partition(net)
+    f0 = eqx.combine(p0, net_rest)(x)
+    mine = (eqx.combine(moved.net, net_rest)(x) - f0) / g
+    np.testing.assert_allclose(mine, eqx.combine(moved, rest)(x), rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "argv, text",
+    [
+        (["--widths", "0"], "--widths must all be >= 1"),
+        (["--steps", "0"], "--steps must be >= 1"),
+        (["--gamma-min", "0"], "--gamma-min must be a finite number > 0"),
+        (["--gamma-max", "-1"], "--gamma-max must be a finite number > 0"),
+        (["--datasets", "cifar"], "unknown dataset 'cifar'"),
+        (["--lr", "2"], "--lr must be in (0, 2)"),
+        (["--probe", "500"], "--probe must be in 1..n-train"),
+        (["--gamma-min", "10", "--gamma-max", "1"], "exceeds --gamma-max"),
+        (["--float64", "sometimes"], "--float64 must be one of"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2(capsys, tmp_path, argv, text):
+    code = main(["run", "lazy-limit", *argv, "--out", str(tmp_path)])
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert err.count("\n") == 0 and err.startswith("lazyrich: error:"), err
+    assert text in err
+    assert not (tmp_path / "lazy-limit").exists()
