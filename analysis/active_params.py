@@ -65,7 +65,8 @@ DESCRIPTION = (
     "is its relative change |w_T − w_0| / (|w_0| + 1e-8) (or the absolute change); the active "
     "parameters are the global top active_percent% over all layers. active_fraction_by_layer is "
     "active / size per layer (bottom first), active_share_bottom_layer the bottom layer's share "
-    "of all active parameters (compare with its share of all parameters, bottom_size_share). "
+    "of all active parameters, bottom_size_share its share of all parameters and "
+    "bottom_enrichment the ratio of the two (> 1: over-represented among the active). "
     "Re-initialisation: the trained net with the top-k% active parameters reset to their initial "
     "values, against a uniformly random k% and the k% least-changed (same count); the drop is "
     "trained test accuracy minus accuracy after the reset. On the focus network, from the same "
@@ -630,6 +631,9 @@ def summarize(ds: xr.Dataset, c: Config) -> dict:
     out["active_share_by_layer"] = share
     out["active_share_bottom_layer"] = {k: v[0] for k, v in share.items()}
     out["bottom_size_share"] = bottom_size
+    out["bottom_enrichment"] = {  # > 1: the bottom layer holds more than its share of active
+        k: v[0] / bottom_size[k] for k, v in share.items()
+    }
     f = ds.sel(network=c.focus)
     trained = float(f.sgd_test_accuracy)
     out["init_test_accuracy"] = float(f.init_test_accuracy)
@@ -674,6 +678,12 @@ def paper_claims(s: dict, c: Config) -> dict:
     claims["bottom_share_exceeds_size_share"] = {
         w: bool(s["active_share_bottom_layer"][w] > s["bottom_size_share"][w]) for w in mlps
     }
+    enrichment = [s["bottom_enrichment"][w] for w in mlps]
+    claims["bottom_enrichment_grows_with_width"] = (
+        bool(all(b2 >= b1 for b1, b2 in zip(enrichment, enrichment[1:], strict=False)))
+        if len(mlps) > 1
+        else None
+    )
     claims["reset_active_hurts_more_than_random"] = {
         k: bool(d["active"] > max(2 * d["random"], d["random"] + 0.01))
         for k, d in s["reinit_accuracy_drop"].items()

@@ -56,6 +56,9 @@ def test_end_to_end(tiny_run):
     for key in ("active_fraction_by_layer", "active_share_bottom_layer"):
         assert set(summary[key]) == {"16", "cnn"}
     assert len(summary["active_fraction_by_layer"]["16"]) == 3
+    share, size = summary["active_share_bottom_layer"]["16"], summary["bottom_size_share"]["16"]
+    assert size == pytest.approx(640 / (640 + 256 + 160))
+    assert summary["bottom_enrichment"]["16"] == pytest.approx(share / size)
     assert set(summary["reinit_accuracy_drop"]) == {"1", "50", "100"}
     for d in summary["reinit_accuracy_drop"].values():
         assert set(d) == {"active", "random", "least"}
