@@ -2,6 +2,7 @@
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -16,8 +17,11 @@ from analysis.cli import main
 TINY = [
     "--dim", "4", "--width", "8", "--depth", "2", "--batch", "4", "--steps", "20",
     "--gamma-min", "0.1", "--gamma-max", "10", "--eta-min", "0.01", "--eta-max", "1",
-    "--seeds", "1", "--records", "4", "--n-test", "16", "--chunk-size", "3",
+    "--seeds", "1", "--records", "4", "--n-test", "16", "--chunk-size", "3", "--depth", "2",
+    "--sharpness-iters", "2", "--sharpness-points", "1", "--sharpness-batch", "8",
 ]  # fmt: skip
+# long enough per chunk (9 runs, 3 chunks) that a SIGKILL lands mid-sweep
+SLOW = [a if a != "20" else "2000" for a in TINY]
 
 
 def _run_error(capsys, argv):
@@ -61,20 +65,42 @@ def test_unwritable_output_directory(capsys, tmp_path):
     assert "cannot write to output directory" in err
 
 
-def test_bad_option_keeps_existing_results(capsys, tmp_path):
-    assert main(["run", "gamma-eta", *TINY, "--out", str(tmp_path)]) == 0
-    before = (tmp_path / "gamma-eta" / "results.nc").read_bytes()
-    config = (tmp_path / "gamma-eta" / "config.json").read_text()
-    code, _ = _run_error(capsys, ["run", "gamma-eta", "--width", "-3", "--out", str(tmp_path)])
+@pytest.fixture(scope="module")
+def clean_run(tmp_path_factory):
+    """One uninterrupted run of the slow tiny sweep, shared by the tests below."""
+    out = tmp_path_factory.mktemp("clean")
+    assert main(["run", "gamma-eta", *SLOW, "--out", str(out)]) == 0
+    return out
+
+
+def _assert_same_results(a_dir: Path, b_dir: Path):
+    a = xr.open_dataset(a_dir / "gamma-eta" / "results.nc", engine="scipy").load()
+    b = xr.open_dataset(b_dir / "gamma-eta" / "results.nc", engine="scipy").load()
+    assert set(a.data_vars) == set(b.data_vars)
+    for name in b.data_vars:
+        np.testing.assert_array_equal(a[name].values, b[name].values, err_msg=name)
+
+
+def test_bad_option_keeps_existing_results(capsys, clean_run):
+    before = (clean_run / "gamma-eta" / "results.nc").read_bytes()
+    config = (clean_run / "gamma-eta" / "config.json").read_text()
+    code, _ = _run_error(capsys, ["run", "gamma-eta", "--width", "-3", "--out", str(clean_run)])
     assert code == 2
-    assert (tmp_path / "gamma-eta" / "results.nc").read_bytes() == before
-    assert (tmp_path / "gamma-eta" / "config.json").read_text() == config
+    assert (clean_run / "gamma-eta" / "results.nc").read_bytes() == before
+    assert (clean_run / "gamma-eta" / "config.json").read_text() == config
     # the report collects it, with its figures, readable in a browser
-    assert main(["report", "--out", str(tmp_path)]) == 0
-    html = (tmp_path / "report.html").read_text()
+    assert main(["report", "--out", str(clean_run)]) == 0
+    html = (clean_run / "report.html").read_text()
     assert "gamma-eta/figures/loss_heatmap.png" in html and "eta_star" in html
     for fig in ("loss_heatmap", "loss_curves"):
-        assert (tmp_path / "gamma-eta" / "figures" / f"{fig}.png").stat().st_size > 1000
+        assert (clean_run / "gamma-eta" / "figures" / f"{fig}.png").stat().st_size > 1000
+
+
+def test_resume_with_other_config_is_refused(capsys, clean_run):
+    code, err = _run_error(
+        capsys, ["run", "gamma-eta", *SLOW, "--width", "16", "--out", str(clean_run), "--resume"]
+    )
+    assert code == 2 and "different config (differs in: width)" in err
 
 
 def test_report_without_results(capsys, tmp_path):
@@ -87,10 +113,9 @@ def test_help_exits_zero(capsys):
     assert "lazyrich run STUDY" not in capsys.readouterr().err
 
 
-def test_sigkill_and_resume_is_bit_identical(tmp_path):
+def test_sigkill_and_resume_is_bit_identical(tmp_path, clean_run):
     """A sweep killed with SIGKILL mid-way and resumed equals one never interrupted."""
-    slow = [a if a != "20" else "3000" for a in TINY]  # long enough to kill mid-sweep
-    cmd = [sys.executable, "-m", "analysis.cli", "run", "gamma-eta", *slow]
+    cmd = [sys.executable, "-m", "analysis.cli", "run", "gamma-eta", *SLOW]
     env = dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS="")
     killed = tmp_path / "killed"
     proc = subprocess.Popen(cmd + ["--out", str(killed)], env=env, stderr=subprocess.DEVNULL)
@@ -105,21 +130,37 @@ def test_sigkill_and_resume_is_bit_identical(tmp_path):
     proc.wait()
     assert not (chunks / "chunk_00002.npz").exists(), "sweep finished before it was killed"
     assert not (killed / "gamma-eta" / "results.nc").exists()
-
-    assert main(["run", "gamma-eta", *slow, "--out", str(killed), "--resume"]) == 0
-    assert main(["run", "gamma-eta", *slow, "--out", str(tmp_path / "clean")]) == 0
-    a = xr.open_dataset(killed / "gamma-eta" / "results.nc", engine="scipy").load()
-    b = xr.open_dataset(tmp_path / "clean" / "gamma-eta" / "results.nc", engine="scipy").load()
-    for name in b.data_vars:
-        np.testing.assert_array_equal(a[name].values, b[name].values, err_msg=name)
+    assert main(["run", "gamma-eta", *SLOW, "--out", str(killed), "--resume"]) == 0
+    _assert_same_results(killed, clean_run)
 
 
-def test_resume_with_other_config_is_refused(capsys, tmp_path):
-    assert main(["run", "gamma-eta", *TINY, "--out", str(tmp_path)]) == 0
-    code, err = _run_error(
-        capsys, ["run", "gamma-eta", *TINY, "--width", "16", "--out", str(tmp_path), "--resume"]
-    )
-    assert code == 2 and "different config (differs in: width)" in err
+def test_two_processes_equal_one(tmp_path, clean_run):
+    """Two processes (jax.distributed on localhost) split the chunks: same results as one."""
+    with socket.socket() as sock:
+        sock.bind(("localhost", 0))
+        port = sock.getsockname()[1]
+    cmd = [sys.executable, "-m", "analysis.cli", "run", "gamma-eta", *SLOW, "--out", str(tmp_path)]
+    base = dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS="")
+    procs = [
+        subprocess.Popen(
+            cmd,
+            env=dict(
+                base,
+                LAZYRICH_COORDINATOR=f"localhost:{port}",
+                LAZYRICH_NUM_PROCESSES="2",
+                LAZYRICH_PROCESS_ID=str(i),
+            ),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(2)
+    ]
+    outs = [p.communicate(timeout=400) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    own = {p.name for p in (tmp_path / "gamma-eta" / "chunks").glob("chunk_0000*.npz")}
+    assert {"chunk_00000.npz", "chunk_00001.npz"} <= own  # both processes contributed
+    _assert_same_results(tmp_path, clean_run)
 
 
 def test_console_script_prints_no_traceback(tmp_path):

@@ -1,19 +1,12 @@
 """Sharding the run axis over devices, and splitting a sweep over processes."""
 
-import os
-import socket
-import subprocess
-import sys
-
 import jax
 import numpy as np
 import pytest
-import xarray as xr
 
 from lazyrich.errors import ConfigError
 from lazyrich.train import Grid, run_sweep
 from lazyrich.train.distributed import default_devices
-from tests.test_cli import TINY
 from tests.test_sweep import make_setup
 
 
@@ -42,39 +35,3 @@ def test_device_limit(monkeypatch):
     assert len(default_devices()) == 2
     with pytest.raises(ConfigError, match="--devices must be >= 1"):
         default_devices(0)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("localhost", 0))
-        return s.getsockname()[1]
-
-
-def test_two_processes_equal_one(tmp_path):
-    cmd = [sys.executable, "-m", "analysis.cli", "run", "gamma-eta", *TINY]
-    base = dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS="")
-    subprocess.run(
-        cmd + ["--out", str(tmp_path / "one")], env=base, check=True, capture_output=True
-    )
-    port = _free_port()
-    procs = [
-        subprocess.Popen(
-            cmd + ["--out", str(tmp_path / "two")],
-            env=dict(
-                base,
-                LAZYRICH_COORDINATOR=f"localhost:{port}",
-                LAZYRICH_NUM_PROCESSES="2",
-                LAZYRICH_PROCESS_ID=str(i),
-            ),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for i in range(2)
-    ]
-    outs = [p.communicate(timeout=300) for p in procs]
-    assert [p.returncode for p in procs] == [0, 0], outs
-    a = xr.open_dataset(tmp_path / "one" / "gamma-eta" / "results.nc", engine="scipy").load()
-    b = xr.open_dataset(tmp_path / "two" / "gamma-eta" / "results.nc", engine="scipy").load()
-    for name in a.data_vars:
-        np.testing.assert_array_equal(a[name].values, b[name].values, err_msg=name)
