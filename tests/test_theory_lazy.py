@@ -105,9 +105,10 @@ def test_equals_linearized_network_trained_by_gd(x64):
 
     loss = lambda p: 0.5 * jnp.mean((lin(p, x) - y) ** 2)  # noqa: E731
     step = jax.jit(lambda p: jax.tree.map(lambda a, g: a - eta * g, p, jax.grad(loss)(p)))
+    outputs = jax.jit(lambda p: (lin(p, x), lin(p, xt)))  # op by op: 50 slow evaluations
     traj, p = [], params0
     for _ in range(25):
-        traj.append((lin(p, x), lin(p, xt)))
+        traj.append(outputs(p))
         p = step(p)
     # kernel of the unscaled network, with the effective rate η0·N/γ²
     net_params, net_apply = functional(net)
