@@ -92,10 +92,8 @@ def _netcdf_safe(ds: xr.Dataset) -> xr.Dataset:
 
 def write_dataset(path: Path, ds: xr.Dataset) -> None:
     """Atomically write an xarray Dataset as netCDF3 (scipy engine)."""
-    buf = io.BytesIO()
     data = _netcdf_safe(ds).to_netcdf(None, engine="scipy")
-    buf.write(bytes(data) if not isinstance(data, bytes) else data)
-    atomic_write_bytes(Path(path), buf.getvalue())
+    atomic_write_bytes(Path(path), bytes(data))
 
 
 def read_dataset(path: Path) -> xr.Dataset:
