@@ -247,6 +247,9 @@ def run(c: Config, store: StudyDir, *, progress: bool = True) -> dict:
     n_win = proto.window_size(c.window_decades, c.eta_per_decade)
     streams = {}
     results, total_runs, total_steps = [], 0, 0
+    # Every process takes its share of the sweeps; the analysis (sharpness replays, fits, toy
+    # theory, figures) is done once, by process 0, which alone writes results.
+    lead = jax.process_index() == 0
     for ci, (task, loss, depth) in enumerate(cases_of(c)):
         if task not in streams:
             streams[task] = make_stream(task, c.dim, c.n_test, pool=c.mnist1d_pool)
@@ -290,6 +293,8 @@ def run(c: Config, store: StudyDir, *, progress: bool = True) -> dict:
         )
         total_runs += probe_grid.num_runs + grid.num_runs
         total_steps += probe_grid.num_runs * probe_steps + grid.num_runs * c.steps
+        if not lead:
+            continue
         fixed = stream.sample(jax.random.key(777), c.sharpness_batch)  # type: ignore[operator]
         results.append(
             analyse_case(
@@ -310,6 +315,8 @@ def run(c: Config, store: StudyDir, *, progress: bool = True) -> dict:
             )
         )
 
+    if not lead:
+        return {"runs": int(total_runs), "run_steps": int(total_steps)}
     toy = {d: toy_summary(d) for d in sorted(set(c.depth))}
     write_dataset(store.results_path, _dataset(c, gammas, steps, probe_k, results))
     figs.heatmaps(results, store.figure("loss_heatmap"))

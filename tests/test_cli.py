@@ -24,6 +24,13 @@ TINY = [
 SLOW = [a if a != "20" else "2000" for a in TINY]
 
 
+def _subprocess_env(**extra) -> dict:
+    """The test session's environment for a child `lazyrich run`: one CPU device (no forced
+    host device count) but the same XLA compiler options, so its numbers match in-process runs."""
+    flags = [f for f in os.environ.get("XLA_FLAGS", "").split() if "device_count" not in f]
+    return dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS=" ".join(flags), **extra)
+
+
 def _run_error(capsys, argv):
     code = main(argv)
     err = capsys.readouterr().err.strip()
@@ -116,7 +123,7 @@ def test_help_exits_zero(capsys):
 def test_sigkill_and_resume_is_bit_identical(tmp_path, clean_run):
     """A sweep killed with SIGKILL mid-way and resumed equals one never interrupted."""
     cmd = [sys.executable, "-m", "analysis.cli", "run", "gamma-eta", *SLOW]
-    env = dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS="")
+    env = _subprocess_env()
     killed = tmp_path / "killed"
     proc = subprocess.Popen(cmd + ["--out", str(killed)], env=env, stderr=subprocess.DEVNULL)
     chunks = killed / "gamma-eta" / "chunks"
@@ -140,7 +147,7 @@ def test_two_processes_equal_one(tmp_path, clean_run):
         sock.bind(("localhost", 0))
         port = sock.getsockname()[1]
     cmd = [sys.executable, "-m", "analysis.cli", "run", "gamma-eta", *SLOW, "--out", str(tmp_path)]
-    base = dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS="")
+    base = _subprocess_env()
     procs = [
         subprocess.Popen(
             cmd,
