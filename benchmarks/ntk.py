@@ -8,6 +8,9 @@ implementation that fails (e.g. out of memory) is reported as failed, not skippe
 
     uv run python -m benchmarks.ntk                     # CPU: 64-256-256-10, n in {64, 256}
     python3 -m benchmarks.ntk --paper      # GPU: 784-1024-1024-10, n in {256, 1024, 4096}
+    uv run python -m benchmarks.ntk --paper --nt-impls --ours structured --out ...
+                                           # CPU: the paper's MLP, ours only (nt runs out
+                                           # of memory there)
 
 Prints one line per result and writes benchmarks/results/ntk.json.
 """
@@ -16,8 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import time
 from pathlib import Path
 
@@ -27,6 +28,8 @@ import jax.numpy as jnp
 from lazyrich.kernels import empirical_ntk
 from lazyrich.kernels._nt_compat import nt
 from lazyrich.models import MLP, functional, param_count
+
+from ._machine import machine
 
 
 def _time(fn, *args, repeats: int) -> tuple[float, float]:
@@ -59,8 +62,8 @@ def main(argv=None) -> dict:
     p.add_argument("--out-dim", type=int, default=10)
     p.add_argument("--n", type=int, nargs="+", default=[64, 256])
     p.add_argument("--chunk-size", type=int, default=None, help="our chunk size (None: one block)")
-    p.add_argument("--nt-impls", type=int, nargs="+", default=[1, 2, 3])
-    p.add_argument("--ours", nargs="+", default=["jacobian", "ntvp"])
+    p.add_argument("--nt-impls", type=int, nargs="*", default=[1, 2, 3], help="none: ours only")
+    p.add_argument("--ours", nargs="+", default=["structured", "jacobian", "ntvp"])
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--out", default="benchmarks/results/ntk.json")
     a = p.parse_args(argv)
@@ -71,15 +74,7 @@ def main(argv=None) -> dict:
         a.in_dim, a.width, a.depth, a.out_dim, parameterization="ntk", key=jax.random.key(0)
     )
     params, apply = functional(model)
-    dev = jax.devices()[0]
-    info = {
-        "machine": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "jax": jax.__version__,
-        "device": f"{dev.platform}:{getattr(dev, 'device_kind', '')}",
-        "params": param_count(model),
-    }
+    info = {**machine(), "params": param_count(model)}
     print(f"# {info}")
     results = []
     for n in a.n:

@@ -4,6 +4,7 @@ import functools
 import math
 
 import chex
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -23,6 +24,7 @@ from lazyrich.kernels import (
 )
 from lazyrich.kernels._nt_compat import nt
 from lazyrich.models import CNN, MLP, functional, scaled
+from lazyrich.models._dense import Dense
 
 POOL = 512
 
@@ -166,6 +168,49 @@ def test_empirical_ntk_matches_dense_and_nt(x64, kind):
 
 def rel_err(a, b):
     return float(jnp.max(jnp.abs(a - b)) / jnp.max(jnp.abs(b)))
+
+
+def test_structured_matches_dense(x64):
+    """Per-layer Gram products = J Jᵀ: biases, 1/γ and centring (the frozen initial copy's
+    Dense layers must be left out), traced and untraced, chunked with mirrored blocks."""
+    params, apply, x1, x2, j1, j2 = float64_case("mlp")  # ntk parameterization with biases
+    for trace, x2_, j2_, chunk in [(True, x2, j2, None), (False, None, j1, 2)]:
+        axes = (-1,) if trace else ()
+        k = empirical_ntk(
+            apply, params, x1, x2_, trace_axes=axes, method="structured", chunk_size=chunk
+        )
+        assert rel_err(k, dense_ntk(j1, j2_, trace)) < 1e-10, trace
+    net = mlp(parameterization="mup", activation="erf", seed=3)
+    params, apply = functional(scaled(net, gamma=0.05, centre=True))
+    j1, j2 = jax.jit(lambda p: dense_jacobians(apply, p, x1, x2))(params)
+    for trace in (True, False):
+        k = empirical_ntk(apply, params, x1, x2, trace_axes=(-1,) if trace else ())
+        assert rel_err(k, dense_ntk(j1, j2, trace)) < 1e-10, trace  # "auto" = structured here
+
+
+class _SharedDense(eqx.Module):
+    layer: Dense
+
+    def __call__(self, x):
+        return self.layer(jnp.tanh(self.layer(x)))
+
+
+def test_structured_refuses_models_it_cannot_handle():
+    """A parameter outside a Dense layer, or one Dense used twice: a clear error; "auto" falls
+    back to the Jacobian method and stays right."""
+    shared = _SharedDense(Dense(3, 3, parameterization="ntk", key=init_key(0)))
+    for model, shape, why in [
+        (cnn(), (4, 2), "not weights or biases of lazyrich Dense layers"),
+        (shared, (3,), "called more than once"),
+    ]:
+        params, apply = functional(model)
+        x = normal(4, (3, *shape))
+        with pytest.raises(ConfigError, match=why) as err:
+            empirical_ntk(apply, params, x, method="structured")
+        assert "method='jacobian'" in str(err.value) and "\n" not in str(err.value)
+        chex.assert_trees_all_close(
+            empirical_ntk(apply, params, x), empirical_ntk(apply, params, x, method="jacobian")
+        )
 
 
 def test_multi_axis_outputs_match_nt(x64):

@@ -12,8 +12,16 @@ Conventions match `neural_tangents.empirical_ntk_fn` exactly:
 - With `trace_axes=()` the kernel has shape `(n1, n2, *o, *o)` with the output axes zipped as
   neural-tangents does: for `(n, k)` outputs this is `(n1, n2, k, k)`.
 
-Two implementations, both from `jax.vjp` / `jax.linearize` under `vmap`:
+Three implementations, all from `jax.vjp` / `jax.linearize` under `vmap`:
 
+- `"structured"` (models built from lazyrich's `Dense` layers: `MLP`, and `scaled(MLP)` with
+  1/γ and centring): a dense layer `y = m·x Wᵀ + b_m·b` contributes
+  `(m² x·x' + b_m²) (g_c·g'_d)` to `Θ[c, d]`, where `g_c = ∂f_c/∂y`. So the kernel is a sum over
+  layers of (input Gram) ⊙ (output-gradient Gram): per-example Jacobians, `(n, k, P)`, are
+  never formed. The `g_c` come from `k` VJPs of the batch through zero perturbations added to
+  each layer's output (a tap on `Dense`, active only while tracing this function). Memory is
+  `O(n·k·width)` per layer instead of `O(n·k·P)`, and the contraction costs
+  `n²(fan_in + k·fan_out)` per layer instead of `n²·k·fan_in·fan_out`.
 - `"jacobian"`: per-example Jacobians `J (n, k, P)` by `vmap(vjp)` over the output basis, then
   one contraction per parameter leaf (a matrix product over `(k, P)` when tracing the logits).
 - `"ntvp"`: NTK-vector products: the columns `J(x')ᵀ e_d` come from VJPs on `x2`, and are
@@ -26,18 +34,20 @@ Two implementations, both from `jax.vjp` / `jax.linearize` under `vmap`:
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
 from ..errors import require
+from ..models import _dense
 
 Apply = Callable[[Any, jax.Array], jax.Array]
-METHODS = ("auto", "jacobian", "ntvp")
+METHODS = ("auto", "structured", "jacobian", "ntvp")
 
 
 def _canonical_trace_axes(trace_axes: Sequence[int], out_ndim: int) -> tuple[int, ...]:
@@ -132,10 +142,122 @@ def _block_ntvp(apply, params, xa, xb, k, traced_all, same):
     return full
 
 
+class _Layer(NamedTuple):
+    """A trainable `Dense` call, as the structured kernel needs it (static)."""
+
+    w_mult: float
+    b_mult: float | None  # None: no trainable bias
+    fan_out: int
+    dtype: str
+
+
+@contextlib.contextmanager
+def _tapping(tap: Callable) -> Iterator[None]:
+    _dense.TAPS.append(tap)
+    try:
+        yield
+    finally:
+        _dense.TAPS.pop()
+
+
+def _dense_layout(apply: Apply, params: Any, x: jax.Array) -> tuple[_Layer, ...] | str:
+    """The trainable `Dense` calls of `apply`, in call order; or why `"structured"` cannot be
+    used (a parameter outside a Dense layer, a layer called twice, non-matrix inputs)."""
+    layers: list[_Layer] = []
+    problems: list[str] = []
+
+    def probe(p, xx):
+        ids = {id(leaf) for leaf in jax.tree.leaves(p)}
+        seen: set[int] = set()
+
+        def tap(layer, xin, y):
+            if id(layer.weight) not in ids:
+                return y  # a frozen layer (e.g. the centring copy of the initial network)
+            if id(layer.weight) in seen:
+                problems.append("a Dense layer is called more than once (shared weights)")
+            if xin.ndim != 2:
+                problems.append(f"a Dense layer gets {xin.ndim}-d inputs, not (batch, features)")
+            seen.add(id(layer.weight))
+            bias = layer.bias is not None and id(layer.bias) in ids
+            if bias:
+                seen.add(id(layer.bias))
+            layers.append(
+                _Layer(
+                    float(layer.w_mult),
+                    float(layer.b_mult) if bias else None,
+                    int(y.shape[-1]),
+                    jnp.dtype(y.dtype).name,
+                )
+            )
+            return y
+
+        with _tapping(tap):
+            out = apply(p, xx)
+        if ids - seen:
+            problems.append(
+                f"{len(ids - seen)} trainable array(s) are not weights or biases of lazyrich "
+                "Dense layers"
+            )
+        return out
+
+    jax.eval_shape(probe, params, x)
+    if problems:
+        return "; ".join(dict.fromkeys(problems))
+    if not layers:
+        return "the model has no trainable Dense layers"
+    return tuple(layers)
+
+
+def _dense_features(apply, params, x, k, layout):
+    """Per trainable Dense layer: its inputs `(n, fan_in)` and the output gradients
+    `g[c, i] = ∂f_c(x_i)/∂y_i`, `(k, n, fan_out)`, from k VJPs of the batch."""
+    n = x.shape[0]
+
+    def perturbed(deltas):
+        ids = {id(leaf) for leaf in jax.tree.leaves(params)}
+        inputs = []
+
+        def tap(layer, xin, y):
+            if id(layer.weight) not in ids:
+                return y
+            inputs.append(xin)
+            return y + deltas[len(inputs) - 1]
+
+        with _tapping(tap):
+            out = apply(params, x)
+        return out.reshape(n, k), inputs
+
+    zeros = [jnp.zeros((n, lay.fan_out), lay.dtype) for lay in layout]
+    out, vjp, inputs = jax.vjp(perturbed, zeros, has_aux=True)
+    # examples are independent, so the cotangent e_c on every example gives each example's own
+    # gradient of its c-th output
+    basis = jnp.broadcast_to(jnp.eye(k, dtype=out.dtype)[:, None, :], (k, n, k))
+    (grads,) = jax.vmap(vjp)(basis)
+    return inputs, grads
+
+
+def _block_structured(apply, params, xa, xb, k, traced_all, same, layout):
+    xs_a, gs_a = _dense_features(apply, params, xa, k, layout)
+    xs_b, gs_b = (xs_a, gs_a) if same else _dense_features(apply, params, xb, k, layout)
+    total = 0.0
+    for lay, x_a, x_b, g_a, g_b in zip(layout, xs_a, xs_b, gs_a, gs_b, strict=True):
+        inputs = lay.w_mult**2 * (x_a @ x_b.T)
+        if lay.b_mult is not None:
+            inputs = inputs + lay.b_mult**2
+        if traced_all:
+            total = total + inputs * jnp.einsum("cif,cjf->ij", g_a, g_b)
+        else:
+            total = total + inputs[:, :, None, None] * jnp.einsum("cif,djf->ijcd", g_a, g_b)
+    return total / k if traced_all else total
+
+
 @functools.lru_cache(maxsize=16)
-def _compiled(apply: Apply, k: int, traced_all: bool, method: str):
+def _compiled(apply: Apply, k: int, traced_all: bool, method: str, layout=None):
     """Jitted block functions, cached per `apply` so repeated calls do not recompile."""
-    block_fn = _block_ntvp if method == "ntvp" else _block_jacobian
+    if method == "structured":
+        block_fn = functools.partial(_block_structured, layout=layout)
+    else:
+        block_fn = _block_ntvp if method == "ntvp" else _block_jacobian
 
     @jax.jit
     def block(params, xa, xb):
@@ -146,6 +268,19 @@ def _compiled(apply: Apply, k: int, traced_all: bool, method: str):
         return block_fn(apply, params, xa, xa, k, traced_all, True)
 
     return block, diag_block
+
+
+def _structured_layout(apply: Apply, params: Any, x: jax.Array) -> tuple[_Layer, ...] | str:
+    """`_dense_layout`, cached per `apply` and parameter/input structure (it traces `apply`)."""
+    leaves, treedef = jax.tree.flatten(params)
+    shapes = tuple((tuple(leaf.shape), jnp.dtype(leaf.dtype).name) for leaf in leaves)
+    return _layout_cached(apply, treedef, shapes, tuple(x.shape[1:]), jnp.dtype(x.dtype).name)
+
+
+@functools.lru_cache(maxsize=64)
+def _layout_cached(apply, treedef, shapes, x_shape, x_dtype):
+    params = jax.tree.unflatten(treedef, [jax.ShapeDtypeStruct(s, d) for s, d in shapes])
+    return _dense_layout(apply, params, jax.ShapeDtypeStruct((1, *x_shape), x_dtype))
 
 
 def _pad(x: jax.Array, size: int) -> jax.Array:
@@ -175,17 +310,31 @@ def empirical_ntk(
       (and only half the blocks are computed).
     - `trace_axes`: output axes to trace over (mean over the diagonal, as neural-tangents).
       `(-1,)` gives `(n1, n2)`; `()` gives the full `(n1, n2, k, k)`.
-    - `method`: `"jacobian"` (Jacobian contraction), `"ntvp"` (NTK-vector products) or
-      `"auto"` (= `"jacobian"`, the faster of the two on the models here).
+    - `method`: `"structured"` (per-layer Gram products; only for models whose trainable
+      parameters all sit in lazyrich `Dense` layers, such as `MLP` and `scaled(MLP)`),
+      `"jacobian"` (Jacobian contraction), `"ntvp"` (NTK-vector products) or `"auto"`
+      (`"structured"` where it applies, else `"jacobian"`, the faster of the other two here).
     - `chunk_size`: examples per block (None: one block). Peak memory is that of one block:
-      two chunks of per-example Jacobians plus the block of the kernel.
+      two chunks of per-example Jacobians (`"structured"`: of layer inputs and output
+      gradients) plus the block of the kernel.
 
     **Returns:** the kernel, `(n1, n2)` when every output axis is traced, else
     `(n1, n2, *o_untraced, *o_untraced)` zipped as in neural-tangents.
     """
     require(method in METHODS, f"unknown method {method!r}: choose one of {', '.join(METHODS)}")
     _check_inputs(x1, x2, chunk_size)
-    method = "jacobian" if method == "auto" else method
+    layout = None
+    if method in ("auto", "structured"):
+        layout = _structured_layout(apply, params, x1)
+        if isinstance(layout, str):
+            require(
+                method == "auto",
+                f"method='structured' cannot be used for this model: {layout}; "
+                "use method='jacobian' (or 'auto', which falls back to it)",
+            )
+            method, layout = "jacobian", None
+        else:
+            method = "structured"
     same = x2 is None
     x2_ = x1 if same else x2
     out_shape = jax.eval_shape(apply, params, x1[:1]).shape
@@ -195,7 +344,7 @@ def empirical_ntk(
     for s in o_shape:
         k *= s
     traced_all = len(traced) == len(o_shape)
-    block, diag_block = _compiled(apply, k, traced_all, method)
+    block, diag_block = _compiled(apply, k, traced_all, method, layout)
     n1, n2 = x1.shape[0], x2_.shape[0]
     c = chunk_size or max(n1, n2)
     if same and c >= n1:
