@@ -305,3 +305,22 @@ def test_errors():
         ntk_gauss_newton(apply, params, x, y, method="lu")
     with pytest.raises(ConfigError, match="eps has shape"):
         ntk_gauss_newton(apply, params, x, jnp.zeros((4, 2)))
+
+
+def test_pinv_solve_runs_lapack_on_one_openblas_thread():
+    """Tracing `pinv_solve` on the CPU sets the OpenBLAS under JAX's LAPACK calls (SciPy's) to
+    one thread: with a thread per core its eigh is 5-100x slower inside XLA (module docstring)."""
+    import ctypes
+    import sys
+
+    from lazyrich.optim._lapack_threads import _loaded_openblas
+
+    assert sys.platform.startswith("linux") and jax.default_backend() == "cpu"
+    a = jax.random.normal(jax.random.key(0), (4, 6))
+    jax.jit(pinv_solve)(a, a[:, :2])
+    paths = _loaded_openblas()  # read the thread counts without setting them here
+    assert any("scipy" in p for p in paths), paths
+    for p in paths:
+        lib = ctypes.CDLL(p)
+        get = getattr(lib, "scipy_openblas_get_num_threads", None) or lib.openblas_get_num_threads
+        assert get() == 1, p

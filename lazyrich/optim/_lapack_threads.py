@@ -1,0 +1,80 @@
+"""One BLAS thread under JAX's CPU LAPACK kernels.
+
+On CPU, `jnp.linalg.eigh`, `svd`, `cholesky`, … are custom calls into LAPACK routines that
+jaxlib takes from SciPy (`scipy.linalg.cython_lapack`), i.e. from the OpenBLAS that SciPy
+bundles. That OpenBLAS starts one thread per core by default, and the custom call already runs
+on one of XLA's own intra-op threads, so every level-2 BLAS call inside the routine (the
+tridiagonalisation of `syevd` makes hundreds of small ones) wakes and synchronises threads that
+compete with XLA's. On a loaded 2-core machine that made one 256×256 float32 `eigh` take
+30 ms to 1.7 s instead of about 6 ms single-threaded, and the exact Gauss-Newton step (four
+such `eigh`s) 0.2 to 3.8 s instead of about 40 ms (benchmarks/RESULTS.md). SciPy's maintainers
+give the same advice for small matrices: one OpenBLAS thread.
+
+`single_threaded_lapack()` sets that OpenBLAS to one thread at run time (the environment
+variable `OPENBLAS_NUM_THREADS` is read only when the library loads, which `import jax` has
+usually done already). It changes only OpenBLAS libraries outside NumPy's own folder (NumPy
+bundles a separate OpenBLAS that JAX never calls), is a no-op off Linux or when JAX's default
+backend is not the CPU, and runs once per process.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import os
+import sys
+
+import jax
+
+_SETTERS = (
+    "scipy_openblas_set_num_threads",
+    "scipy_openblas_set_num_threads64_",
+    "openblas_set_num_threads",
+    "openblas_set_num_threads64_",
+)
+
+
+def _loaded_openblas() -> list[str]:
+    """Paths of the OpenBLAS libraries mapped into this process, NumPy's own excluded."""
+    import numpy as np
+
+    numpy_dir = os.path.dirname(os.path.dirname(os.path.abspath(np.__file__)))
+    numpy_libs = tuple(os.path.join(numpy_dir, d) + os.sep for d in ("numpy.libs", "numpy"))
+    paths: set[str] = set()
+    with open("/proc/self/maps") as f:
+        for line in f:
+            parts = line.split(maxsplit=5)  # address perms offset device inode [path]
+            path = parts[5].strip() if len(parts) == 6 else ""
+            if "openblas" in os.path.basename(path) and not path.startswith(numpy_libs):
+                paths.add(path)
+    return sorted(paths)
+
+
+@functools.cache
+def single_threaded_lapack() -> tuple[str, ...]:
+    """Use one OpenBLAS thread for JAX's CPU LAPACK calls (see the module docstring).
+
+    **Returns:**
+
+    The paths of the OpenBLAS libraries whose thread count was set to 1 (empty when nothing
+    was changed).
+    """
+    if not sys.platform.startswith("linux") or jax.default_backend() != "cpu":
+        return ()
+    try:
+        import scipy.linalg.cython_lapack  # noqa: F401  (the LAPACK jaxlib calls; loads it)
+    except ImportError:
+        return ()
+    done = []
+    for path in _loaded_openblas():
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for name in _SETTERS:
+            setter = getattr(lib, name, None)
+            if setter is not None:
+                setter(ctypes.c_int(1))
+                done.append(path)
+                break
+    return tuple(done)
