@@ -5,7 +5,8 @@ full-batch setting (the first `full_batch` training examples, one step per epoch
 mini-batch setting (all `n_train` examples, batches of `batch`). Per epoch: train/test loss and
 accuracy; per step: the relative loss change on the batch just used; every `measure_every`
 epochs: NTK similarity along a fixed probe vector, kernel distance to the initial NTK and linear
-CKA between each block's output at initialisation and now, all on a fixed probe batch.
+CKA between each block's output at initialisation and now, all on a fixed probe batch. The
+summary compares those measures at a matched train loss as well as at the last epoch.
 
 Every compiled function takes the model's fixed arrays (C, U) as arguments, so the paper-sized
 model (h = 8000) is never baked into a program as constants.
@@ -33,7 +34,11 @@ from lazyrich.optim import exact_gauss_newton
 from lazyrich.results import StudyDir, write_dataset
 from lazyrich.train import accuracy, get_loss
 
-from . import _plots
+from ._exact_gn_figures import figures
+from ._exact_gn_summary import epochs_to_level as epochs_to_level
+from ._exact_gn_summary import matched_train_loss as matched_train_loss
+from ._exact_gn_summary import paper_claims as paper_claims
+from ._exact_gn_summary import summarize as summarize
 
 NAME = "exact-gn"
 TITLE = "Exact Gauss-Newton in reversible networks: fast fitting, poor generalisation, lazy?"
@@ -54,9 +59,12 @@ DESCRIPTION = (
     "and linear CKA between each block's output at initialisation and now. epochs_to_train_loss "
     "counts epochs until the train loss falls to target_fraction × its initial value. Paper "
     "(Buffelli et al. 2024): full-batch GN fits in far fewer epochs than Adam/SGD; mini-batch GN "
-    "saturates on train and test loss; training stays lazy (NTK and CKA near init). Caveat: with "
-    "the paper's small Adam/SGD learning rates the baselines also move little, so compare the "
-    "laziness measures at the train loss each optimizer reached, not only at equal epochs."
+    "saturates on train and test loss; training stays lazy (NTK and CKA near init). With the "
+    "paper's small Adam/SGD learning rates the baselines also move little, so the summary "
+    "compares the laziness measures at a matched train loss too (matched_train_loss; figure "
+    "ntk_cka_vs_loss plots them against the train loss): per setting a level every optimizer "
+    "reaches, and each optimizer's measures at its first measured epoch (>= 1) whose train loss "
+    "is at most that level."
 )
 
 SETTINGS = ("full", "mini")
@@ -116,8 +124,13 @@ class Config:
     probe: int = 32
     """Probe batch (the first PROBE training examples) for NTK similarity, kernel distance
     and CKA."""
-    measure_every: int = 10
-    """Epochs between NTK / CKA measurements (also at epoch 0 and at the last epoch)."""
+    measure_every: int = 1
+    """Epochs between NTK / CKA measurements (also at epoch 0 and at the last epoch). The
+    matched-loss comparison uses measured epochs only, so keep it small."""
+    match_fraction: float = 0.0
+    """Level of the matched-train-loss comparison. 0: the common level, the highest of the
+    optimizers' lowest train losses over the measured epochs >= 1 (each optimizer reaches it);
+    else this fraction of the initial train loss (an optimizer may never reach it)."""
     target_fraction: float = 0.1
     """epochs_to_train_loss: epochs until the train loss is at most this fraction of its
     initial value."""
@@ -141,7 +154,6 @@ PRESETS = {
         epochs=100,
         gn_lr_full=0.5,
         probe=128,
-        measure_every=10,
     ),
     "paper-cifar10": Config(
         dataset="cifar10",
@@ -154,7 +166,6 @@ PRESETS = {
         epochs=100,
         gn_lr_full=1.0,
         probe=128,
-        measure_every=10,
     ),
 }
 
@@ -194,6 +205,10 @@ def validate(c: Config) -> None:
         0 < c.target_fraction < 1, f"--target-fraction must be in (0, 1), got {c.target_fraction}"
     )
     require(0 < c.plateau_tol < 1, f"--plateau-tol must be in (0, 1), got {c.plateau_tol}")
+    require(
+        0 <= c.match_fraction < 1,
+        f"--match-fraction must be in [0, 1) (0: the common level), got {c.match_fraction}",
+    )
     require(c.seed >= 0, f"--seed must be >= 0, got {c.seed}")
     require(len(c.settings) >= 1, "--settings needs at least one of: full mini")
     require(len(c.optimizers) >= 1, "--optimizers needs at least one of: gn adam sgd")
@@ -487,178 +502,6 @@ def run(c: Config, store: StudyDir, *, progress: bool = True) -> dict:
         },
     )
     write_dataset(store.results_path, ds)
-    _figures(ds, store, c)
-    return summarize(ds, c)
-
-
-# --------------------------------------------------------------------------- summary
-
-
-def epochs_to_level(train_loss: np.ndarray, level: float) -> int | None:
-    """First epoch whose train loss is <= `level`, or None if none is."""
-    hit = np.nonzero(train_loss <= level)[0]
-    return int(hit[0]) if hit.size else None
-
-
-def _f(v) -> float | None:
-    return float(v) if np.isfinite(v) else None
-
-
-def summarize(ds: xr.Dataset, c: Config) -> dict:
-    """The headline numbers of `ds` (see the module DESCRIPTION)."""
-    out: dict = {"loss": c.loss, "target_fraction": c.target_fraction, "train_loss_level": {}}
-    for s in ds.setting.values:
-        s = str(s)
-        level = c.target_fraction * float(ds.train_loss.sel(setting=s).values[0, 0])
-        out["train_loss_level"][s] = level
-        out[s] = {}
-        for o in ds.optimizer.values:
-            o = str(o)
-            r = ds.sel(setting=s, optimizer=o)
-            ch = r.batch_loss_change.values
-            ch = ch[np.isfinite(ch)]
-            spe = int(ds.steps_per_epoch.sel(setting=s))
-            out[s][o] = {
-                "final_train_loss": _f(r.train_loss.values[-1]),
-                "final_test_loss": _f(r.test_loss.values[-1]),
-                "final_train_accuracy": _f(r.train_accuracy.values[-1]),
-                "final_test_accuracy": _f(r.test_accuracy.values[-1]),
-                "epochs_to_train_loss": epochs_to_level(r.train_loss.values, level),
-                "mean_batch_loss_drop": _f(-ch.mean()),
-                "last_epoch_batch_loss_drop": _f(-ch[-spe:].mean()),
-                "ntk_similarity_final": _f(r.ntk_similarity.values[-1]),
-                "kernel_distance_final": _f(r.kernel_distance.values[-1]),
-                "cka_final": [_f(v) for v in r.cka.values[-1]],
-            }
-    out["paper_claims"] = paper_claims(ds, out, c)
-    return out
-
-
-def paper_claims(ds: xr.Dataset, summary: dict, c: Config) -> dict:
-    """Which of the paper's three expectations hold here (None where a run is missing)."""
-    opts = {str(o) for o in ds.optimizer.values}
-    claims: dict = {}
-    if "full" in summary and "gn" in opts and len(opts) > 1:
-        e = lambda o: summary["full"][o]["epochs_to_train_loss"]
-        gn = e("gn")
-        others = [e(o) for o in opts - {"gn"}]
-        claims["full_batch_gn_fewer_epochs"] = gn is not None and all(
-            v is None or v >= 2 * max(gn, 1) for v in others
-        )
-        claims["full_batch_gn_fewer_epochs_rule"] = (
-            "GN reaches the level and Adam/SGD need >= 2x its epochs or never reach it"
-        )
-    else:
-        claims["full_batch_gn_fewer_epochs"] = None
-    if "mini" in summary and "gn" in opts:
-        r = ds.sel(setting="mini", optimizer="gn")
-        half = c.epochs // 2
-        imp = lambda v: float((v[half] - v[-1]) / v[half])
-        tr, te = imp(r.train_loss.values), imp(r.test_loss.values)
-        claims["mini_gn_second_half_train_improvement"] = tr
-        claims["mini_gn_second_half_test_improvement"] = te
-        claims["mini_batch_gn_saturates"] = tr < c.plateau_tol and te < c.plateau_tol
-        claims["mini_batch_gn_saturates_rule"] = (
-            f"train and test loss fall by < {c.plateau_tol} (relative) over the second half"
-        )
-    else:
-        claims["mini_batch_gn_saturates"] = None
-    closer = {}
-    if {"gn", "adam"} <= opts:
-        for s in summary["train_loss_level"]:
-            g, a = summary[s]["gn"], summary[s]["adam"]
-            closer[s] = bool(
-                g["ntk_similarity_final"] > a["ntk_similarity_final"]
-                and np.mean(g["cka_final"]) > np.mean(a["cka_final"])
-            )
-    claims["gn_closer_to_init_than_adam"] = closer or None
-    return claims
-
-
-# --------------------------------------------------------------------------- figures
-
-
-COLORS = {"gn": "C3", "adam": "C0", "sgd": "C2"}
-LABELS = {"gn": "exact GN", "adam": "Adam", "sgd": "SGD"}
-
-
-def _figures(ds: xr.Dataset, store: StudyDir, c: Config) -> None:
-    settings = [str(s) for s in ds.setting.values]
-    opts = [str(o) for o in ds.optimizer.values]
-    ep = ds.epoch.values
-
-    fig, axes = _plots.plt.subplots(
-        len(settings), 3, figsize=(13, 3.6 * len(settings)), squeeze=False
-    )
-    for i, s in enumerate(settings):
-        for o in opts:
-            r = ds.sel(setting=s, optimizer=o)
-            kw = dict(color=COLORS[o])
-            axes[i, 0].semilogy(ep, r.train_loss, label=f"{LABELS[o]} train", **kw)
-            axes[i, 0].semilogy(ep, r.test_loss, "--", label=f"{LABELS[o]} test", **kw)
-            axes[i, 1].plot(ep, r.train_accuracy, label=f"{LABELS[o]} train", **kw)
-            axes[i, 1].plot(ep, r.test_accuracy, "--", label=f"{LABELS[o]} test", **kw)
-        axes[i, 0].set(xlabel="epoch", ylabel=f"{c.loss} loss", title=f"{s} batch: loss")
-        axes[i, 1].set(xlabel="epoch", ylabel="accuracy", title=f"{s} batch: accuracy")
-        axes[i, 0].legend(fontsize=7)
-        # the per-batch change, averaged per epoch
-        spe = int(ds.steps_per_epoch.sel(setting=s))
-        for o in opts:
-            ch = ds.batch_loss_change.sel(setting=s, optimizer=o).values[: c.epochs * spe]
-            axes[i, 2].plot(
-                np.arange(1, c.epochs + 1),
-                -ch.reshape(c.epochs, spe).mean(1),
-                color=COLORS[o],
-                label=LABELS[o],
-            )
-        axes[i, 2].set(
-            xlabel="epoch",
-            ylabel="−(L_after − L_before)/L_before",
-            title=f"{s} batch: batch-loss drop (epoch mean)",
-        )
-        axes[i, 2].legend(fontsize=7)
-    _plots.save(fig, store.figure("curves"))
-
-    fig, axes = _plots.plt.subplots(
-        1, len(settings), figsize=(6 * len(settings), 3.8), squeeze=False
-    )
-    for i, s in enumerate(settings):
-        spe = int(ds.steps_per_epoch.sel(setting=s))
-        for o in opts:
-            ch = ds.batch_loss_change.sel(setting=s, optimizer=o).values[: c.epochs * spe]
-            axes[0, i].plot(
-                np.arange(1, ch.size + 1) / spe, -ch, lw=0.8, color=COLORS[o], label=LABELS[o]
-            )
-        axes[0, i].set(
-            xlabel="epoch", ylabel="relative batch-loss drop", title=f"{s} batch: every step"
-        )
-        axes[0, i].legend(fontsize=7)
-    _plots.save(fig, store.figure("batch_loss_drop"))
-
-    fig, axes = _plots.plt.subplots(
-        len(settings), 3, figsize=(13, 3.6 * len(settings)), squeeze=False
-    )
-    me = ds.measure_epoch.values
-    for i, s in enumerate(settings):
-        for o in opts:
-            r = ds.sel(setting=s, optimizer=o)
-            axes[i, 0].plot(me, r.ntk_similarity, "o-", color=COLORS[o], label=LABELS[o])
-            axes[i, 1].plot(me, r.kernel_distance, "o-", color=COLORS[o], label=LABELS[o])
-            for b in ds.block.values:
-                axes[i, 2].plot(
-                    me,
-                    r.cka.sel(block=b),
-                    "o-" if b == 1 else "s--",
-                    color=COLORS[o],
-                    label=f"{LABELS[o]} block {b}",
-                )
-        axes[i, 0].set(xlabel="epoch", ylabel="cos(K0 v, Kt v)", title=f"{s} batch: NTK similarity")
-        axes[i, 1].set(
-            xlabel="epoch", ylabel="1 − cos(K0, Kt)", title=f"{s} batch: kernel distance"
-        )
-        axes[i, 2].set(
-            xlabel="epoch", ylabel="linear CKA to init", title=f"{s} batch: block outputs"
-        )
-        axes[i, 0].legend(fontsize=7)
-        axes[i, 2].legend(fontsize=6)
-    _plots.save(fig, store.figure("ntk_cka"))
+    summary = summarize(ds, c)
+    figures(ds, store, c, summary)
+    return summary

@@ -19,6 +19,7 @@ from lazyrich.models import RevMLP, functional
 from lazyrich.optim import exact_gauss_newton
 from lazyrich.train import mse
 
+OPTS = ("gn", "adam", "sgd")
 TINY = [
     "--n-train", "64", "--n-test", "40", "--hidden", "48", "--full-batch", "32", "--batch", "16",
     "--epochs", "3", "--probe", "8", "--measure-every", "2",
@@ -69,23 +70,68 @@ def test_end_to_end(tiny_run):
                 -np.nanmean(ds.batch_loss_change.sel(setting=s, optimizer=o).values), rel=1e-6
             )
     assert {"full_batch_gn_fewer_epochs", "mini_batch_gn_saturates"} <= set(summary["paper_claims"])
-    for fig in ("curves", "batch_loss_drop", "ntk_cka"):
+    for fig in ("curves", "batch_loss_drop", "ntk_cka", "ntk_cka_vs_loss"):
         assert (tiny_run / "figures" / f"{fig}.png").stat().st_size > 1000
     # the report picks the study up
     assert main(["report", "--out", str(tiny_run.parent)]) == 0
     assert "exact-gn/figures/curves.png" in (tiny_run.parent / "report.html").read_text()
 
 
+def _config(run_dir) -> exact_gn.Config:
+    config = json.loads((run_dir / "config.json").read_text())
+    fields = {f.name for f in dataclasses.fields(exact_gn.Config)}
+    return exact_gn.Config(
+        **{k: tuple(v) if isinstance(v, list) else v for k, v in config.items() if k in fields}
+    )
+
+
+def test_matched_train_loss_is_the_measure_where_the_loss_crossed_the_level(tiny_run):
+    """The matched comparison, redone by brute force from results.nc: the level is the highest
+    of the optimizers' lowest measured train losses (epochs >= 1), and each optimizer's matched
+    values are those recorded at its first measured epoch >= 1 at or below it."""
+    ds = xr.open_dataset(tiny_run / "results.nc", engine="scipy").load()
+    summary = json.loads((tiny_run / "summary.json").read_text())
+    matched = summary["matched_train_loss"]
+    me = [int(e) for e in ds.measure_epoch.values]
+    assert me == [0, 2, 3]
+    for s in ("full", "mini"):
+        r = ds.sel(setting=s)
+        loss = {o: [float(r.train_loss.sel(optimizer=o, epoch=e)) for e in me] for o in OPTS}
+        level = max(min(v[j] for j in range(len(me)) if me[j] >= 1) for v in loss.values())
+        assert matched[s]["level"] == pytest.approx(level, rel=1e-12)
+        assert matched[s]["level"] < matched[s]["initial_train_loss"]
+        for o in OPTS:
+            j = next(j for j in range(len(me)) if me[j] >= 1 and loss[o][j] <= level)
+            got = matched[s][o]
+            assert got["epoch"] == me[j]
+            assert got["train_loss"] == pytest.approx(loss[o][j], rel=1e-12)
+            ro = r.sel(optimizer=o, measure_epoch=me[j])
+            assert got["ntk_similarity"] == pytest.approx(float(ro.ntk_similarity), rel=1e-12)
+            assert got["kernel_distance"] == pytest.approx(float(ro.kernel_distance), rel=1e-12)
+            assert got["cka"] == pytest.approx([float(v) for v in ro.cka.values], rel=1e-12)
+    claim = summary["paper_claims"]["gn_closer_to_init_than_adam_at_matched_loss"]
+    for s in ("full", "mini"):
+        g, a = matched[s]["gn"], matched[s]["adam"]
+        closer = g["ntk_similarity"] > a["ntk_similarity"] and sum(g["cka"]) > sum(a["cka"])
+        assert claim[s] is closer
+
+    # a fixed fraction of the initial loss that no optimizer reaches: said in words, no number
+    c = dataclasses.replace(_config(tiny_run), match_fraction=1e-6)
+    unreached = exact_gn.summarize(ds, c)
+    assert "1e-06" in unreached["matched_train_loss"]["rule"]
+    for s in ("full", "mini"):
+        level = unreached["matched_train_loss"][s]["level"]
+        assert level == pytest.approx(1e-6 * matched[s]["initial_train_loss"])
+        for o in OPTS:
+            assert unreached["matched_train_loss"][s][o].startswith("never reaches the level")
+        assert unreached["paper_claims"]["gn_closer_to_init_than_adam_at_matched_loss"][s] is None
+
+
 def test_batch_loss_change_matches_direct_computation(tiny_run):
     """Redo the first two mini-batch steps by hand (fresh RevMLP, library GN / Adam) and compare
     (L_after − L_before)/L_before on each batch with the recorded values."""
     ds = xr.open_dataset(tiny_run / "results.nc", engine="scipy").load()
-    config = json.loads((tiny_run / "config.json").read_text())
-    fields = {f.name for f in dataclasses.fields(exact_gn.Config)}
-    c = exact_gn.Config(
-        **{k: tuple(v) if isinstance(v, list) else v for k, v in config.items() if k in fields}
-    )
-    data = exact_gn.load_data(c)
+    data = exact_gn.load_data(_config(tiny_run))
     model = RevMLP(
         40,
         num_blocks=2,
@@ -136,6 +182,7 @@ def _error(capsys, tmp_path, argv):
         (["--adam-lr", "nan"], "--adam-lr must be a finite number > 0"),
         (["--sgd-lr", "-1"], "--sgd-lr must be a finite number > 0"),
         (["--probe", "200"], "--probe 200 exceeds --full-batch"),
+        (["--match-fraction", "1.5"], "--match-fraction must be in [0, 1)"),
     ],
 )
 def test_bad_options_one_line(capsys, tmp_path, argv, text):
