@@ -32,7 +32,7 @@ from jaxtyping import Array
 from tqdm.auto import tqdm
 
 from lazyrich import functional
-from lazyrich.data import Dataset, epoch_batches, load_dataset, mnist1d, resolve_data_dir
+from lazyrich.data import Dataset, epoch_batches, mnist1d
 from lazyrich.errors import require
 from lazyrich.measures.active import (
     activity,
@@ -55,6 +55,7 @@ from lazyrich.results import StudyDir, write_dataset
 from lazyrich.train import evaluate, get_loss
 
 from . import _plots
+from ._files import load_subset, require_sizes
 
 NAME = "active-params"
 TITLE = "Active parameters and layer-wise sparse SGD"
@@ -245,25 +246,14 @@ def validate(c: Config) -> None:
     require(0 <= c.close_tol <= 1, f"--close-tol must be in [0, 1], got {c.close_tol}")
     require(c.seed >= 0, f"--seed must be >= 0, got {c.seed}")
     if c.dataset in FILE_DATASETS:
-        full = _load_files(c.dataset, str(resolve_data_dir()))
-        require(
-            c.n_train <= full.n_train and c.n_test <= full.n_test,
-            f"{c.dataset} has {full.n_train} training and {full.n_test} test examples: pass "
-            f"--n-train <= {full.n_train} and --n-test <= {full.n_test}",
-        )
-
-
-@functools.lru_cache(maxsize=1)
-def _load_files(name: str, root: str) -> Dataset:
-    """MNIST / CIFAR-10 from `root` (cached: validate and run read the files once)."""
-    return load_dataset(name, root)
+        require_sizes(c.dataset, c.n_train, c.n_test)
 
 
 def load_data(c: Config) -> Dataset:
     """The study's train/test split (10 classes)."""
     if c.dataset == "mnist1d":
         return mnist1d(c.n_train, c.n_test, seed=c.seed)
-    return _load_files(c.dataset, str(resolve_data_dir())).subset(c.n_train, c.n_test)
+    return load_subset(c.dataset, c.n_train, c.n_test)
 
 
 @eqx.filter_jit

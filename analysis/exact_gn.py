@@ -26,7 +26,7 @@ import optax
 import xarray as xr
 from tqdm.auto import tqdm
 
-from lazyrich.data import Dataset, epoch_batches, load_dataset, num_batches, resolve_data_dir
+from lazyrich.data import Dataset, epoch_batches, load_dataset, num_batches
 from lazyrich.errors import require
 from lazyrich.kernels import kernel_distance, linear_cka, ntk_probe_similarity, ntk_vector_product
 from lazyrich.models import RevMLP, partition
@@ -39,6 +39,7 @@ from ._exact_gn_summary import epochs_to_level as epochs_to_level
 from ._exact_gn_summary import matched_train_loss as matched_train_loss
 from ._exact_gn_summary import paper_claims as paper_claims
 from ._exact_gn_summary import summarize as summarize
+from ._files import load_subset, require_sizes
 
 NAME = "exact-gn"
 TITLE = "Exact Gauss-Newton in reversible networks: fast fitting, poor generalisation, lazy?"
@@ -246,18 +247,7 @@ def validate(c: Config) -> None:
         "the full-batch training set; pass --probe <= full-batch",
     )
     if c.dataset != "mnist1d":
-        full = _load_files(c.dataset, str(resolve_data_dir()))
-        require(
-            c.n_train <= full.n_train and c.n_test <= full.n_test,
-            f"{c.dataset} has {full.n_train} training and {full.n_test} test examples: pass "
-            f"--n-train <= {full.n_train} and --n-test <= {full.n_test}",
-        )
-
-
-@functools.lru_cache(maxsize=1)
-def _load_files(name: str, root: str) -> Dataset:
-    """MNIST / CIFAR-10 from `root` (cached: validate and run load it once)."""
-    return load_dataset(name, root)
+        require_sizes(c.dataset, c.n_train, c.n_test)
 
 
 def load_data(c: Config) -> Dataset:
@@ -265,7 +255,7 @@ def load_data(c: Config) -> Dataset:
     if c.dataset == "mnist1d":
         data = load_dataset("mnist1d", n_train=c.n_train, n_test=c.n_test, seed=c.seed)
     else:
-        data = _load_files(c.dataset, str(resolve_data_dir())).subset(c.n_train, c.n_test)
+        data = load_subset(c.dataset, c.n_train, c.n_test)
     d = input_dim(c)
     flat = lambda x: x.reshape(x.shape[0], -1)[:, :d]
     return Dataset(
