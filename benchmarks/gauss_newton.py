@@ -6,17 +6,16 @@ paper's MNIST configuration (d = 784, h = 8000, batch 1000, 2 blocks), meant for
     uv run python -m benchmarks.gauss_newton            # reduced, CPU
     uv run python -m benchmarks.gauss_newton --paper    # paper config (GPU)
 
-Prints one line per result and writes benchmarks/results/gauss_newton.json.
+Prints one line per result and writes benchmarks/results/gauss_newton.json (with the machine
+and its load average, `benchmarks/_machine.py`).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import ctypes
 import os
-import platform
 import time
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -24,7 +23,10 @@ import optax
 
 from lazyrich.models._frozen import functional
 from lazyrich.models.revmlp import RevMLP
+from lazyrich.optim._lapack_threads import _SETTERS, _loaded_openblas
 from lazyrich.optim.gauss_newton import exact_gauss_newton, ntk_gauss_newton, output_error
+
+from ._machine import write
 
 
 def _time(fn, *args, repeats: int) -> tuple[float, float]:
@@ -41,6 +43,16 @@ def _time(fn, *args, repeats: int) -> tuple[float, float]:
     return first, times[len(times) // 2]
 
 
+def _set_openblas_threads(n: int) -> None:
+    """Set the OpenBLAS under JAX's LAPACK calls to `n` threads (to time the default)."""
+    for path in _loaded_openblas():
+        lib = ctypes.CDLL(path)
+        for name in _SETTERS:
+            if hasattr(lib, name):
+                getattr(lib, name)(ctypes.c_int(n))
+                break
+
+
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--paper", action="store_true", help="d=784, h=8000, batch 1000, 2 blocks")
@@ -52,7 +64,6 @@ def main(argv=None) -> dict:
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--ntk-method", choices=["dense", "cg", "skip"], default="cg")
     p.add_argument("--cg-maxiter", type=int, default=50)
-    p.add_argument("--out", default="benchmarks/results/gauss_newton.json")
     a = p.parse_args(argv)
     if a.paper:
         a.in_dim, a.hidden, a.batch, a.blocks = 784, 8000, 1000, 2
@@ -99,14 +110,28 @@ def main(argv=None) -> dict:
     for name, fn, args in runs:
         first, med = _time(fn, *args, repeats=a.repeats)
         results.append({"name": name, "seconds_per_step": med, "first_call_seconds": first})
+    if jax.default_backend() == "cpu":
+        # what the step cost before lazyrich set SciPy's OpenBLAS to one thread (its default
+        # is one thread per core, oversubscribing XLA's own threads; lazyrich.optim.gauss_newton)
+        _set_openblas_threads(os.cpu_count() or 1)
+        try:
+            first, med = _time(gn_step, params, gn_state, x, y, repeats=a.repeats)
+        finally:
+            _set_openblas_threads(1)
+        results.append(
+            {
+                "name": "exact_gn_openblas_default_threads",
+                "seconds_per_step": med,
+                "first_call_seconds": first,
+            }
+        )
     base = results[1]["seconds_per_step"]
     for r in results:
         r["ratio_to_adam"] = r["seconds_per_step"] / base
         print(
-            f"{r['name']:>14}: {r['seconds_per_step'] * 1e3:9.2f} ms/step "
+            f"{r['name']:>33}: {r['seconds_per_step'] * 1e3:9.2f} ms/step "
             f"({r['ratio_to_adam']:.1f}x Adam; first call {r['first_call_seconds']:.2f} s)"
         )
-    dev = jax.devices()[0]
     out = {
         "config": {
             "in_dim": a.in_dim,
@@ -120,21 +145,8 @@ def main(argv=None) -> dict:
             "dtype": str(x.dtype),
         },
         "results": results,
-        "machine": {
-            "platform": platform.platform(),
-            "processor": platform.processor(),
-            "cpu_count": os.cpu_count(),
-            "jax_version": jax.__version__,
-            "backend": jax.default_backend(),
-            "device": dev.device_kind,
-            "num_devices": jax.device_count(),
-        },
     }
-    path = Path(a.out)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(out, indent=2))
-    tmp.replace(path)
+    path = write("gauss_newton", out)
     print(f"wrote {path}")
     return out
 
