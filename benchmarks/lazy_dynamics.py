@@ -2,8 +2,9 @@
 
 Infinite-width NTK of a ReLU MLP (stax), P train and Q test points, T times, k outputs.
 Both sides include the kernel evaluation (the same `kernel_fn`) and the solve; we report the
-median wall time over repeats after one warm-up call, and the largest relative difference of
-the test predictions.
+median wall time over interleaved repeats after one warm-up call (with the eigendecomposition of
+the train kernel alone, the floor both share), and the largest relative difference of the test
+predictions.
 
     uv run python -m benchmarks.lazy_dynamics             # CPU: P=1000, Q=250, T=20, k=10
     python3 -m benchmarks.lazy_dynamics --paper           # GPU: P=4000, Q=1000, T=20, k=10
@@ -15,8 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import time
 from pathlib import Path
 
@@ -28,16 +27,20 @@ from lazyrich.kernels.infinite import stax_twin
 from lazyrich.models import MLP
 from lazyrich.theory import kernel_gd_predictions
 
+from ._machine import machine
 
-def _median_time(fn, repeats: int):
-    out = jax.block_until_ready(fn())  # warm-up (compilation, caches)
-    times = []
+
+def _median_times(fns: dict, repeats: int) -> tuple[dict, dict]:
+    """Median seconds per call of each function, timed interleaved (one call of each per round,
+    so a change of machine load hits all alike), after one warm-up call each."""
+    outs = {name: jax.block_until_ready(fn()) for name, fn in fns.items()}  # compile, caches
+    times = {name: [] for name in fns}
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = jax.block_until_ready(fn())
-        times.append(time.perf_counter() - t0)
-    times.sort()
-    return times[len(times) // 2], out
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            jax.block_until_ready(fn())
+            times[name].append(time.perf_counter() - t0)
+    return {name: sorted(t)[len(t) // 2] for name, t in times.items()}, outs
 
 
 def main(argv=None) -> dict:
@@ -74,23 +77,20 @@ def main(argv=None) -> dict:
         predict = nt.predict.gradient_descent_mse_ensemble(kernel_fn, x_train, y_train)
         return predict(t=times, x_test=x_test, get="ntk")
 
-    dev = jax.devices()[0]
-    info = {
-        "machine": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "jax": jax.__version__,
-        "device": f"{dev.platform}:{getattr(dev, 'device_kind', '')}",
-        "dtype": str(x_train.dtype),
-    }
+    info = {**machine(), "dtype": str(x_train.dtype)}
     print(f"# {info}")
-    t_ours, out_ours = _median_time(ours, a.repeats)
-    t_nt, out_nt = _median_time(theirs, a.repeats)
+    k_train = kernel_fn(x_train, None, "ntk")
+    eigh = jax.jit(jnp.linalg.eigh)
+    fns = {
+        "lazyrich_closed_form": ours,
+        "nt_gradient_descent_mse_ensemble": theirs,
+        "eigh_of_train_kernel_alone": lambda: eigh(k_train),  # the floor both share
+    }
+    secs, outs = _median_times(fns, a.repeats)
+    out_ours, out_nt = outs["lazyrich_closed_form"], outs["nt_gradient_descent_mse_ensemble"]
     diff = float(jnp.max(jnp.abs(out_ours - out_nt)) / jnp.max(jnp.abs(out_nt)))
-    results = [
-        {"name": "lazyrich_closed_form", "seconds": t_ours, "speedup_vs_nt": t_nt / t_ours},
-        {"name": "nt_gradient_descent_mse_ensemble", "seconds": t_nt, "speedup_vs_nt": 1.0},
-    ]
+    t_nt = secs["nt_gradient_descent_mse_ensemble"]
+    results = [{"name": k, "seconds": v, "speedup_vs_nt": t_nt / v} for k, v in secs.items()]
     size = f"P={a.train} Q={a.test} T={a.times} k={a.outputs}"
     for r in results:
         print(

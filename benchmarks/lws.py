@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import time
 from pathlib import Path
 
@@ -24,15 +22,7 @@ import optax
 from lazyrich.models import CNN, MLP, functional
 from lazyrich.optim.lws import full_step, init_plws, layer_mask, plws, top_step
 
-
-def machine() -> dict:
-    return dict(
-        platform=platform.platform(),
-        cpu_count=os.cpu_count(),
-        jax_version=jax.__version__,
-        device=str(jax.devices()[0].device_kind),
-        backend=jax.default_backend(),
-    )
+from ._machine import machine
 
 
 def timeit(fn, repeats: int) -> float:

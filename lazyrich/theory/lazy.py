@@ -25,8 +25,10 @@ returns the factor `η0 · N/γ²` to use as `eta` with the kernel `Θ_net` (or 
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
+import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
@@ -109,12 +111,30 @@ def kernel_gd_predictions(
             "method='gd' needs integer steps >= 0 in times: round them or use method='flow'",
         )
     f0 = jnp.zeros_like(y) if f0_train is None else f0_train.reshape(y.shape)
+    kx = ft0 = yt = None
+    if k_test_train is not None:
+        q = k_test_train.shape[0]
+        kx, _ = _as_matrix(k_test_train, q, p, nout)
+        ft0 = jnp.zeros((q, nout), y.dtype) if f0_test is None else f0_test.reshape(q, nout)
+        yt = None if y_test is None else y_test.reshape(q, nout)
+    train, test, train_loss, test_loss = _solve(
+        kxx, kx, y, f0, ft0, yt, times, jnp.asarray(eta), method, k_train.ndim == 2
+    )
+    if squeeze:
+        train = train[..., 0]
+        test = None if test is None else test[..., 0]
+    return LazyPrediction(train=train, test=test, train_loss=train_loss, test_loss=test_loss)
+
+
+@functools.partial(jax.jit, static_argnames=("method", "per_output"))
+def _solve(kxx, kx, y, f0, ft0, yt, times, eta, method, per_output):
+    """One eigendecomposition of the train kernel, then every time at once (one program)."""
+    p, nout = y.shape
     size = p * nout
-    per_output = k_train.ndim == 2
     r0 = f0 - y  # (P, k)
     evals, evecs = jnp.linalg.eigh(kxx)
     evals = jnp.maximum(evals, 0.0)
-    rate = jnp.asarray(eta, kxx.dtype) / size
+    rate = eta.astype(kxx.dtype) / size
     # coordinates of r0 in the eigenbasis: (P, k) per output, (Pk,) full
     coeff = evecs.T @ (r0 if per_output else r0.reshape(-1))
     t = times.astype(kxx.dtype)[:, None]
@@ -129,27 +149,21 @@ def kernel_gd_predictions(
     safe = jnp.where(small, 1.0, evals)
     h = jnp.where(small[None, :], -rate * t, (g - 1.0) / safe[None, :])  # (T, P[k])
 
-    def project(factor):  # (T, Pk) -> residual-shaped contributions
+    def project(factor):  # (T, Pk) -> residual-shaped contributions, in the original basis
         if per_output:
-            return jnp.einsum("ij,tj,jc->tic", evecs, factor, coeff)
-        return jnp.einsum("ij,tj,j->ti", evecs, factor, coeff)
+            return jnp.einsum("ij,tjc->tic", evecs, factor[:, :, None] * coeff[None])
+        return (factor * coeff[None]) @ evecs.T
 
     train = y[None] + project(g).reshape(-1, p, nout)
     train_loss = 0.5 * jnp.mean((train - y[None]) ** 2, axis=(1, 2))
     test = test_loss = None
-    if k_test_train is not None:
-        q = k_test_train.shape[0]
-        kx, _ = _as_matrix(k_test_train, q, p, nout)
-        ft0 = jnp.zeros((q, nout), y.dtype) if f0_test is None else f0_test.reshape(q, nout)
+    if kx is not None:
+        q = kx.shape[0] // (1 if per_output else nout)
         delta = project(h)  # (T, P, k) or (T, Pk)
         if per_output:
             test = ft0[None] + jnp.einsum("qp,tpc->tqc", kx, delta)
         else:
             test = ft0[None] + jnp.einsum("qp,tp->tq", kx, delta).reshape(-1, q, nout)
-        if y_test is not None:
-            yt = y_test.reshape(q, nout)
+        if yt is not None:
             test_loss = 0.5 * jnp.mean((test - yt[None]) ** 2, axis=(1, 2))
-    if squeeze:
-        train = train[..., 0]
-        test = None if test is None else test[..., 0]
-    return LazyPrediction(train=train, test=test, train_loss=train_loss, test_loss=test_loss)
+    return train, test, train_loss, test_loss
