@@ -39,7 +39,7 @@ from lazyrich.results import StudyDir, write_dataset
 from lazyrich.theory import effective_rate, kernel_gd_predictions
 from lazyrich.train import log_steps
 
-from . import _plots
+from ._lazy_limit_figures import figures, max_gap
 
 NAME = "lazy-limit"
 TITLE = "The lazy limit: finite-width networks against closed-form NTK dynamics"
@@ -387,11 +387,6 @@ def run_case(c: Config, name: str, gammas: np.ndarray, steps, ksteps, progress: 
 # --------------------------------------------------------------------------- the study
 
 
-def _max_gap(g: np.ndarray) -> np.ndarray:
-    """Max over steps; NaN (a diverged run) wins."""
-    return np.where(np.isnan(g).any(-1), np.nan, np.nanmax(np.nan_to_num(g, nan=0.0), -1))
-
-
 def _nested(c: Config, gammas, values: dict[str, np.ndarray]) -> dict:
     """`{dataset: {width: {gamma: value}}}` from `(width, gamma)` arrays per dataset."""
     return {
@@ -409,8 +404,8 @@ def _num(v) -> float | None:
 
 def expectations(c: Config, gammas, res: dict[str, dict]) -> dict[str, bool | None]:
     """Which of the theory's expectations the measured numbers show."""
-    gap = {d: _max_gap(r["gap"]) for d, r in res.items()}
-    gap_inf = {d: _max_gap(r["gap_infinite"]) for d, r in res.items()}
+    gap = {d: max_gap(r["gap"]) for d, r in res.items()}
+    gap_inf = {d: max_gap(r["gap_infinite"]) for d, r in res.items()}
     kd = {d: r["kernel_distance"][..., -1] for d, r in res.items()}
     small = gammas <= 1e-2 * (1 + 1e-9)
     order = np.argsort(c.widths)
@@ -446,14 +441,14 @@ def run(c: Config, store: StudyDir, *, progress: bool = True) -> dict:
     res = {d: run_case(c, d, gammas, steps, ksteps, progress) for d in c.datasets}
     write_dataset(store.results_path, _dataset(c, gammas, steps, ksteps, res))
     order = np.argsort(c.widths)
-    _figures(c, gammas, steps, ksteps, res, store, order)
+    figures(c, gammas, steps, ksteps, res, store, order)
     return {
         "datasets": list(c.datasets),
         "widths": list(c.widths),
         "gammas": [float(g) for g in gammas],
-        "theory_gap": _nested(c, gammas, {d: _max_gap(r["gap"]) for d, r in res.items()}),
+        "theory_gap": _nested(c, gammas, {d: max_gap(r["gap"]) for d, r in res.items()}),
         "theory_gap_infinite": _nested(
-            c, gammas, {d: _max_gap(r["gap_infinite"]) for d, r in res.items()}
+            c, gammas, {d: max_gap(r["gap_infinite"]) for d, r in res.items()}
         ),
         "kernel_distance_final": _nested(
             c, gammas, {d: r["kernel_distance"][..., -1] for d, r in res.items()}
@@ -505,80 +500,3 @@ def _dataset(c: Config, gammas, steps, ksteps, res) -> xr.Dataset:
             "s_gamma": "gamma^2 for gamma <= 1, gamma^(2/depth) above",
         },
     )
-
-
-def _figures(c: Config, gammas, steps, ksteps, res, store: StudyDir, order) -> None:
-    plt = _plots.plt
-    nd = len(c.datasets)
-    colors = plt.cm.viridis(np.linspace(0, 0.9, gammas.size))
-    wi = int(order[-1])  # the widest network
-    shown = np.unique(np.linspace(0, gammas.size - 1, min(4, gammas.size)).round().astype(int))
-    fig, axes = plt.subplots(2, nd, figsize=(5.5 * nd, 8), squeeze=False)
-    t = np.maximum(steps, 0.5)  # step 0 drawn at 0.5 on the log axis
-    for j, d in enumerate(c.datasets):
-        r = res[d]
-        for i, (kind, meas, emp, inf) in enumerate(
-            (
-                ("train", "train_loss", "emp_train", "inf_train"),
-                ("test", "test_loss", "emp_test", "inf_test"),
-            )
-        ):
-            ax = axes[i, j]
-            for gi in shown:
-                col = colors[gi]
-                ax.plot(t, r[meas][wi, gi], color=col, lw=2, label=f"γ={gammas[gi]:.3g} measured")
-                ax.plot(t, r[emp][wi, gi], color=col, ls="--", lw=1.2)
-                ax.plot(t, r[inf][gi], color=col, ls=":", lw=1.2)
-            ax.set(xscale="log", yscale="log", xlabel="step", ylabel=f"{kind} loss")
-            ax.set_title(f"{d}, N={c.widths[wi]}: {kind} (-- empirical NTK, ··· infinite)")
-            if i == 0 and j == 0:
-                ax.legend(fontsize=7)
-    _plots.save(fig, store.figure("loss_curves"))
-
-    fig, axes = plt.subplots(1, nd, figsize=(5.5 * nd, 4.2), squeeze=False)
-    wcol = plt.cm.plasma(np.linspace(0, 0.8, len(c.widths)))
-    for j, d in enumerate(c.datasets):
-        ax = axes[0, j]
-        for k, w in enumerate(order):
-            ax.plot(
-                gammas,
-                _max_gap(res[d]["gap"][w]),
-                "o-",
-                color=wcol[k],
-                label=f"N={c.widths[w]} emp. NTK",
-            )
-            ax.plot(
-                gammas,
-                _max_gap(res[d]["gap_infinite"][w]),
-                "s--",
-                color=wcol[k],
-                label=f"N={c.widths[w]} infinite",
-            )
-        ax.axhline(0.05, color="0.5", lw=0.8, ls=":")
-        ax.set(xscale="log", yscale="log", xlabel="γ", ylabel="max relative loss gap", title=d)
-        ax.legend(fontsize=7)
-    _plots.save(fig, store.figure("theory_gap"))
-
-    fig, axes = plt.subplots(1, nd, figsize=(5.5 * nd, 4.2), squeeze=False)
-    for j, d in enumerate(c.datasets):
-        ax = axes[0, j]
-        for k, w in enumerate(order):
-            kd = res[d]["kernel_distance"][w]
-            ax.plot(
-                gammas,
-                np.clip(kd[:, -1], 1e-16, None),
-                "o-",
-                color=wcol[k],
-                label=f"N={c.widths[w]}, step {ksteps[-1]}",
-            )
-            if ksteps.size > 1:
-                ax.plot(
-                    gammas,
-                    np.clip(kd[:, 0], 1e-16, None),
-                    "x:",
-                    color=wcol[k],
-                    label=f"N={c.widths[w]}, step {ksteps[0]}",
-                )
-        ax.set(xscale="log", yscale="log", xlabel="γ", ylabel="kernel distance to init", title=d)
-        ax.legend(fontsize=7)
-    _plots.save(fig, store.figure("kernel_distance"))
