@@ -8,6 +8,7 @@ callback adds its own measurements.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -44,7 +45,23 @@ def _eval_chunk(apply, params, x, y, loss_fn):
 
 
 def sgd_step(apply, optimizer: optax.GradientTransformation, loss: str = "xent") -> StepFn:
-    """`step(params, opt_state, x, y) -> (params, opt_state, loss)` for an optax optimizer."""
+    """`step(params, opt_state, x, y) -> (params, opt_state, loss)` for an optax optimizer.
+
+    The same `(apply, optimizer, loss)` gives the same function, so `fit` reuses its compiled
+    training loop across calls (e.g. several runs of one model from different starts).
+    """
+    try:
+        return _cached_sgd_step(apply, optimizer, loss)
+    except TypeError:  # an unhashable optimizer: build a fresh step
+        return _make_sgd_step(apply, optimizer, loss)
+
+
+@functools.lru_cache(maxsize=64)
+def _cached_sgd_step(apply, optimizer, loss):
+    return _make_sgd_step(apply, optimizer, loss)
+
+
+def _make_sgd_step(apply, optimizer, loss):
     loss_fn = get_loss(loss)
 
     def step(params, opt_state, x, y):
@@ -104,16 +121,11 @@ def fit(
 
     x_train, y_train = data.x_train, data.y_train
 
-    @jax.jit
     def advance(params, opt_state, start, num):
-        def body(t, carry):
-            params, opt_state, total = carry
-            idx = batch_indices(key, data.n_train, batch, t)
-            params, opt_state, value = step(params, opt_state, x_train[idx], y_train[idx])
-            return params, opt_state, total + value
-
-        zero = jnp.zeros((), jnp.result_type(float))
-        return jax.lax.fori_loop(start, start + num, body, (params, opt_state, zero))
+        # the data and key are arguments, not constants baked into the program (MNIST-sized
+        # constants slow compilation and double memory); the program is reused across `fit`
+        # calls with the same step function and shapes
+        return _advance(step, batch, params, opt_state, start, num, x_train, y_train, key)
 
     history: dict[str, list] = {}
     t = 0
@@ -135,3 +147,18 @@ def fit(
         for k, v in row.items():
             history.setdefault(k, []).append(v)
     return params, {k: np.asarray(v) for k, v in history.items()}
+
+
+@functools.partial(jax.jit, static_argnames=("step", "batch"))
+def _advance(step, batch, params, opt_state, start, num, x_train, y_train, key):
+    """`num` training steps from global step `start` (batches from `batch_indices`)."""
+    n_train = x_train.shape[0]
+
+    def body(t, carry):
+        params, opt_state, total = carry
+        idx = batch_indices(key, n_train, batch, t)
+        params, opt_state, value = step(params, opt_state, x_train[idx], y_train[idx])
+        return params, opt_state, total + value
+
+    zero = jnp.zeros((), jnp.result_type(float))
+    return jax.lax.fori_loop(start, start + num, body, (params, opt_state, zero))
