@@ -106,6 +106,15 @@ def test_cnn_shapes_and_centring(shape):
     assert jnp.all(scaled(net, gamma=0.5)(x) == 0.0)
 
 
+def test_float64_cnn_takes_float32_data_like_a_matmul(x64):
+    # e.g. mnist1d (float32) through a float64 CNN in the γ-η study's float64 runs
+    net = CNN((8, 1), 2, 3, key=jax.random.key(0))
+    x = jax.random.normal(jax.random.key(1), (2, 8), jnp.float32)
+    out = net(x)
+    assert out.dtype == jnp.float64
+    np.testing.assert_array_equal(out, net(x.astype(jnp.float64)))
+
+
 def test_gamma_can_be_vmapped():
     gammas = jnp.array([0.5, 1.0, 2.0])
     keys = jax.random.split(jax.random.key(0), 3)

@@ -54,8 +54,10 @@ class Conv(eqx.Module):
         spatial = "HW"[:ndim] if ndim <= 2 else None
         require(spatial is not None, "CNN inputs must have 1 or 2 spatial dimensions")
         dn = (f"N{spatial}C", f"{spatial}IO", f"N{spatial}C")
+        # promote like a matmul would (lax.conv needs equal dtypes): float32 data, float64 net
+        dtype = jnp.result_type(x, self.weight)
         y = self.w_mult * jax.lax.conv_general_dilated(
-            x, self.weight, (1,) * ndim, "SAME", dimension_numbers=dn
+            x.astype(dtype), self.weight.astype(dtype), (1,) * ndim, "SAME", dimension_numbers=dn
         )
         if self.bias is not None:
             y = y + self.b_mult * self.bias
