@@ -104,8 +104,8 @@ def rich_curves(c, gammas, steps, depth, k_win, etas, stable, test_loss, eta_sta
 
 
 def analyse_case(
-    c, setup: OnlineSetup, *, label, depth, gammas, steps, probe_k, probe, censored, k_win,
-    etas, main, fixed, loss0,
+    c, setup: OnlineSetup, *, label, arch="mlp", width=None, depth, gammas, steps, probe_k,
+    probe, censored, k_win, etas, main, fixed, loss0,
 ) -> dict[str, Any]:  # fmt: skip
     """Everything the study reports about one case; arrays for results.nc and figures."""
     marked = proto.divergence_rule(main["diverged"])
@@ -151,6 +151,9 @@ def analyse_case(
     best_i = int(np.argmin(np.where(has, best_loss, np.inf)))
     small, large = gammas < 1, gammas > 1
     summary: dict[str, Any] = {
+        "arch": arch,
+        "depth": depth,
+        "width": c.width if width is None else width,
         "eta_star": _per_gamma(gammas, best),
         "eta_max": _per_gamma(gammas, largest),
         "eta_max_censored_gammas": [float(g) for g in gammas[censored & stable[:, -1]]],
@@ -167,6 +170,14 @@ def analyse_case(
             "sharpness_slope_small_gamma": -2.0,
             "sharpness_slope_large_gamma": -2.0 / depth,
             "eta_slope_large_gamma_if_L_counts_weight_layers": 2.0 / (depth + 1),
+            **(
+                {
+                    "cnn_note": "L = 3 hidden layers (conv, conv, fc); 2/L is the MLP law "
+                    "applied by counting layers, not derived for convolutions"
+                }
+                if arch == "cnn"
+                else {}
+            ),
         },
         "fits": fit_dicts,
         "best_gamma": float(gammas[best_i]) if has.any() else None,

@@ -1,10 +1,17 @@
-"""Tasks and models of the γ–η study: online streams and centred μP MLPs.
+"""Tasks and models of the γ–η study: online streams and centred μP MLPs and CNNs.
 
 Synthetic tasks (`teacher`, `single-index`, `staircase`) are true online streams: every batch
 is fresh Gaussian inputs. `mnist1d` has no generator of unlimited size here, so its stream
 samples *with replacement* from a pool of `pool` generated training examples (the test set is
 generated alongside, disjoint from the pool). Generating mnist1d costs about 3 ms per example
 on a CPU, so pools stay moderate; with `steps × batch` larger than the pool examples repeat.
+
+Architectures: `mlp` (`lazyrich.models.MLP`, depth L = `--depth`) on every task, and `cnn`
+(`lazyrich.models.CNN`: conv(N) → avgpool → conv(2N) → avgpool → fc(8N) → readout, μP with
+conv layers scaled by 1/sqrt(C_in)) on image-shaped tasks only: mnist1d, whose examples are
+40-long 1-D signals, fed to the CNN as shape (40, 1) (length, one channel). Both are wrapped
+by `scaled(..., centre=True)` and trained at learning rate η0·N, N the model's width (the
+first convolution's channels for the CNN; its `lr_multiplier`).
 """
 
 from __future__ import annotations
@@ -15,12 +22,16 @@ import jax
 import jax.numpy as jnp
 
 from lazyrich.data import make_task, mnist1d
-from lazyrich.models import MLP, scaled
+from lazyrich.errors import ConfigError, require
+from lazyrich.models import CNN, MLP, scaled
 from lazyrich.train import OnlineSetup, get_loss
 
 SYNTHETIC = ("teacher", "single-index", "staircase")
 TASKS = (*SYNTHETIC, "mnist1d")
 CLASSIFICATION = ("mnist1d",)
+IMAGE = ("mnist1d",)  # tasks with image-shaped inputs (spatial axes), which the CNN can take
+ARCHS = ("mlp", "cnn")
+CNN_DEPTH = 3  # hidden layers of the CNN: conv, conv, fc (the pools are linear, no depth)
 
 
 @dataclass(frozen=True)
@@ -33,6 +44,8 @@ class Stream:
     test_y: jax.Array
     in_dim: int
     out_dim: int
+    in_shape: tuple[int, ...] | None = None
+    """Spatial shape plus channels of one example for the CNN; None for flat-vector tasks."""
 
 
 def make_stream(name: str, dim: int, n_test: int, *, pool: int, seed: int = 12345) -> Stream:
@@ -45,7 +58,8 @@ def make_stream(name: str, dim: int, n_test: int, *, pool: int, seed: int = 1234
             idx = jax.random.randint(key, (n,), 0, x_pool.shape[0])
             return x_pool[idx], y_pool[idx]
 
-        return Stream(name, sample, data.x_test, data.y_test, data.x_train.shape[1], 10)
+        length = data.x_train.shape[1]
+        return Stream(name, sample, data.x_test, data.y_test, length, 10, (length, 1))
     task = make_task(name, dim, key=jax.random.key(seed))
     test_x, test_y = task.sample(jax.random.key(seed + 1), n_test)
     return Stream(name, task.sample, test_x, test_y, dim, task.out_dim)
@@ -54,6 +68,7 @@ def make_stream(name: str, dim: int, n_test: int, *, pool: int, seed: int = 1234
 def make_setup(
     stream: Stream,
     *,
+    arch: str = "mlp",
     width: int,
     depth: int,
     activation: str,
@@ -61,11 +76,29 @@ def make_setup(
     loss: str,
     threshold: float,
 ) -> OnlineSetup:
-    """Centred μP MLP f = (f_θ − f_θ0)/γ, plain SGD at learning rate η0·N (the paper's)."""
+    """Centred μP model f = (f_θ − f_θ0)/γ, plain SGD at learning rate η0·N (the paper's).
 
-    def make_model(key, gamma):
-        net = MLP(stream.in_dim, width, depth, stream.out_dim, activation=activation, key=key)
-        return scaled(net, gamma=gamma, centre=True)
+    `arch="mlp"`: an MLP with `depth` hidden layers of width N = `width`. `arch="cnn"`: the
+    CNN with N = `width` channels in its first convolution (its depth is fixed; `depth` is
+    ignored); the stream must be image-shaped (`stream.in_shape`).
+    """
+    require(arch in ARCHS, f"unknown --arch {arch!r}: choose one of {', '.join(ARCHS)}")
+    if arch == "cnn":
+        in_shape = stream.in_shape
+        if in_shape is None:
+            raise ConfigError(
+                f"--arch cnn needs an image-shaped task, and {stream.name} has flat vector "
+                f"inputs: use --task {' or '.join(IMAGE)}, or --arch mlp"
+            )
+
+        def make_model(key, gamma):
+            net = CNN(in_shape, width, stream.out_dim, activation=activation, key=key)
+            return scaled(net, gamma=gamma, centre=True)
+    else:
+
+        def make_model(key, gamma):
+            net = MLP(stream.in_dim, width, depth, stream.out_dim, activation=activation, key=key)
+            return scaled(net, gamma=gamma, centre=True)
 
     return OnlineSetup(
         make_model=make_model,

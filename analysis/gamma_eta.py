@@ -1,6 +1,7 @@
 """The γ–η study: optimal learning rate across feature-learning strength (PAPERS.md §1, issue 4).
 
-Per case (task × loss × depth L), a centred μP MLP f = (f_θ − f_θ0)/γ is trained by one-pass
+Per case (task × loss × architecture × depth L), a centred μP MLP (or, on the image-shaped
+mnist1d, the paper's CNN) f = (f_θ − f_θ0)/γ is trained by one-pass
 SGD at learning rate η0·N over a γ grid, with the paper's η protocol (`_gamma_eta_protocol`):
 a short probe over the whole η range finds each γ's divergence boundary, then the main sweep
 runs a per-γ window of η (a `(n_gamma, n_eta)` grid) below it, as one vmapped program per
@@ -26,26 +27,43 @@ from lazyrich.train import Grid, log_steps, run_sweep
 from . import _gamma_eta_figures as figs
 from . import _gamma_eta_protocol as proto
 from ._gamma_eta_analysis import analyse_case
-from ._gamma_eta_setup import CLASSIFICATION, initial_loss, make_setup, make_stream
+from ._gamma_eta_setup import (
+    CLASSIFICATION,
+    CNN_DEPTH,
+    IMAGE,
+    initial_loss,
+    make_setup,
+    make_stream,
+)
 from ._gamma_eta_toy import toy_summary
 
 NAME = "gamma-eta"
 TITLE = "Feature-learning strength γ and the optimal learning rate"
 DESCRIPTION = (
-    "Centred μP MLPs f = (f_θ − f_θ0)/γ trained by one-pass SGD with learning rate η0·N, over "
-    "a γ grid, per task and depth L. η protocol (the paper's): a short probe over the whole η0 "
-    "range, from large to small on a lattice, finds per γ the first stable η0 (a diverged run "
-    "marks every larger η0 diverged); the main sweep then runs a window of "
+    "Centred μP MLPs (and, with --arch cnn, CNNs) f = (f_θ − f_θ0)/γ trained by one-pass "
+    "SGD with learning rate η0·N, over a γ grid, per task and depth L. η protocol (the "
+    "paper's): a short probe over the whole η0 range, from large to small on a lattice, "
+    "finds per γ the first stable η0 (a diverged run marks every larger η0 diverged); the "
+    "main sweep then runs a window of "
     "window_decades below it, in float64 where γ < 1e-2. η*(γ) is the η0 with the lowest "
     "final loss (seed-mean test loss over the last 10% of steps) among η0 stable for every "
     "seed; η_max(γ) the largest such η0. Smoothly broken power laws (numpyro NUTS in the "
     "paper preset, a least-squares twin in the quick one; mean and 90% interval) are fitted "
     "to η*(γ), η_max(γ) and the sharpness at the end of training "
     "(top Hessian eigenvalue by Lanczos at η*). Theory: slope 2 for γ ≪ 1 and 2/L for γ ≫ 1 "
-    "(−2 and −2/L for the sharpness); rich-regime loss curves collapse in τ = η0 γ^(−2/L) t."
+    "(−2 and −2/L for the sharpness); rich-regime loss curves collapse in τ = η0 γ^(−2/L) t. "
+    "With --arch cnn the same protocol runs the paper's centred μP CNN (conv(N) → avgpool → "
+    "conv(2N) → avgpool → fc(8N) → readout; conv layers scaled by 1/sqrt(C_in), fc by "
+    "1/sqrt(fan_in), readout by 1/(8N); η = η0·N) on mnist1d, its 40-long signals taken as "
+    "one-channel 1-D images. Its depth is fixed: L = 3 hidden layers (conv, conv, fc; the "
+    "average pools are linear and add none), 4 weight layers, so its rich slopes are 2/3 "
+    "(2/L) or 1/2 (2/(L + 1)). Both count layers as if they were the toy's scalar factors; "
+    "for a CNN, whose convolutions share weights across positions and whose widths differ "
+    "(N, 2N, 8N), that count is a prediction to test, not a derivation."
 )
 
 Task = Literal["teacher", "single-index", "staircase", "mnist1d"]
+Arch = Literal["mlp", "cnn"]
 
 
 @dataclass(frozen=True)
@@ -61,7 +79,12 @@ class Config:
     width: int = 32
     """Hidden width N (the learning rate is η0·N)."""
     depth: tuple[int, ...] = (2, 3)
-    """Depths L (numbers of hidden layers; also the toy theory's L), one case each."""
+    """Depths L of the MLP (numbers of hidden layers; also the toy theory's L), one case each."""
+    arch: tuple[Arch, ...] = ("mlp",)
+    """Architectures: mlp (every task, one case per --depth) and cnn (the paper's CNN, fixed
+    depth L = 3 hidden layers, on image-shaped tasks only: mnist1d)."""
+    cnn_width: int = 0
+    """Channels N of the CNN's first convolution (then 2N and an fc of 8N); 0 = --width."""
     activation: Literal["relu", "tanh", "erf", "linear"] = "relu"
     """Hidden activation."""
     batch: int = 32
@@ -116,7 +139,8 @@ class Config:
 
 # quick: one task, L = 2 and 3, small width, 7 γ over 6 decades, float32 throughout (at
 # γ >= 1e-3 the centred output's float32 cancellation error is ~1e-4 relative; the paper's
-# float64 rule matters for its γ down to 1e-5 and stays on in the paper preset)
+# float64 rule matters for its γ down to 1e-5 and stays on in the paper preset). The CNN
+# (--arch cnn) is not in the quick preset: at N = 32 it costs minutes on 2 cores.
 PRESETS = {
     "quick": Config(float64="never"),
     "paper": Config(
@@ -125,6 +149,8 @@ PRESETS = {
         dim=784,
         width=1000,
         depth=(2, 3, 4),
+        arch=("mlp", "cnn"),
+        cnn_width=128,
         batch=64,
         steps=10_000,
         gamma_min=1e-5,
@@ -176,12 +202,27 @@ def validate(c: Config) -> tuple[np.ndarray, np.ndarray]:
     for name in ("probe_seeds", "sharpness_batch", "sharpness_iters", "sharpness_points"):
         v = getattr(c, name)
         require(v >= 1, f"--{name.replace('_', '-')} must be >= 1, got {v}")
+    require(c.cnn_width >= 0, f"--cnn-width must be >= 0 (0 = --width), got {c.cnn_width}")
     require(c.chunk_size >= 0, f"--chunk-size must be >= 0 (0 = automatic), got {c.chunk_size}")
     require(c.fit_samples >= 10, f"--fit-samples must be >= 10, got {c.fit_samples}")
     require(c.mnist1d_pool >= 10, f"--mnist1d-pool must be >= 10, got {c.mnist1d_pool}")
     require(len(c.task) >= 1, "no task given: pass --task teacher (or several)")
     require(len(c.loss) >= 1, "no loss given: pass --loss mse (or mse xent)")
     require(len(c.depth) >= 1, "no depth given: pass --depth 2 3")
+    require(len(c.arch) >= 1, "no architecture given: pass --arch mlp (or mlp cnn)")
+    if "cnn" in c.arch:
+        require(
+            any(t in IMAGE for t in c.task),
+            f"--arch cnn needs an image-shaped task, and {', '.join(c.task)} "
+            f"{'has' if len(c.task) == 1 else 'have'} flat vector inputs: "
+            f"add --task {' '.join(IMAGE)} or use --arch mlp",
+        )
+    for t in c.task:
+        require(
+            "mlp" in c.arch or t in IMAGE,
+            f"--task {t} has no case: --arch cnn runs on image-shaped tasks "
+            f"({', '.join(IMAGE)}) only; add --arch mlp or drop --task {t}",
+        )
     for d in c.depth:
         require(d >= 1, f"--depth must be >= 1, got {d}")
         require(
@@ -227,15 +268,23 @@ def _chunk(c: Config, gammas: np.ndarray, per_gamma: int, x64) -> int:
     return per_gamma * math.gcd(n64, gammas.size - n64)
 
 
-def cases_of(c: Config) -> list[tuple[str, str, int]]:
-    """(task, loss, depth) of every case; cross-entropy only for classification tasks."""
+def cases_of(c: Config) -> list[tuple[str, str, str, int]]:
+    """(task, loss, arch, depth) of every case; cross-entropy only for classification tasks,
+    the CNN only for image-shaped tasks and at its own depth (CNN_DEPTH), once."""
     return [
-        (t, loss, d)
+        (t, loss, a, d)
         for t in c.task
         for loss in c.loss
         if loss == "mse" or t in CLASSIFICATION
-        for d in c.depth
+        for a in c.arch
+        if a == "mlp" or t in IMAGE
+        for d in (c.depth if a == "mlp" else (CNN_DEPTH,))
     ]
+
+
+def case_label(task: str, loss: str, arch: str, depth: int) -> str:
+    """`teacher mse L=2` for the MLP (the key in summary["cases"]), `mnist1d mse CNN L=3`."""
+    return f"{task} {loss} {'CNN ' if arch == 'cnn' else ''}L={depth}"
 
 
 def run(c: Config, store: StudyDir, *, progress: bool = True) -> dict:
@@ -250,20 +299,23 @@ def run(c: Config, store: StudyDir, *, progress: bool = True) -> dict:
     # Every process takes its share of the sweeps; the analysis (sharpness replays, fits, toy
     # theory, figures) is done once, by process 0, which alone writes results.
     lead = jax.process_index() == 0
-    for ci, (task, loss, depth) in enumerate(cases_of(c)):
+    cases = cases_of(c)
+    for ci, (task, loss, arch, depth) in enumerate(cases):
         if task not in streams:
             streams[task] = make_stream(task, c.dim, c.n_test, pool=c.mnist1d_pool)
         stream = streams[task]
+        width = (c.cnn_width or c.width) if arch == "cnn" else c.width
         setup = make_setup(
             stream,
-            width=c.width,
+            arch=arch,
+            width=width,
             depth=depth,
             activation=c.activation,
             batch=c.batch,
             loss=loss,
             threshold=c.threshold,
         )
-        label = f"{task} {loss} L={depth}"
+        label = case_label(task, loss, arch, depth)
         probe_grid = Grid.of(
             gammas, proto.lattice(c.eta_max, c.eta_per_decade, probe_k), np.arange(c.probe_seeds)
         )
@@ -301,6 +353,8 @@ def run(c: Config, store: StudyDir, *, progress: bool = True) -> dict:
                 c,
                 setup,
                 label=label,
+                arch=arch,
+                width=width,
                 depth=depth,
                 gammas=gammas,
                 steps=steps,
@@ -317,7 +371,7 @@ def run(c: Config, store: StudyDir, *, progress: bool = True) -> dict:
 
     if not lead:
         return {"runs": int(total_runs), "run_steps": int(total_steps)}
-    toy = {d: toy_summary(d) for d in sorted(set(c.depth))}
+    toy = {d: toy_summary(d) for d in sorted({case[3] for case in cases})}
     write_dataset(store.results_path, _dataset(c, gammas, steps, probe_k, results))
     figs.heatmaps(results, store.figure("loss_heatmap"))
     figs.loss_curves(results, store.figure("loss_curves"))
@@ -334,7 +388,8 @@ def run(c: Config, store: StudyDir, *, progress: bool = True) -> dict:
             "eta_max_rule": "largest eta stable for every seed after the divergence rule",
             "probe_steps": probe_steps,
             "window_points": n_win,
-            "depth_convention": "L = number of hidden layers (L + 1 weight matrices)",
+            "depth_convention": "L = number of hidden layers (L + 1 weight matrices); "
+            f"the CNN has L = {CNN_DEPTH} (conv, conv, fc; pools add no depth)",
         },
         "runs": int(total_runs),
         "run_steps": int(total_steps),

@@ -13,10 +13,13 @@ from analysis import _gamma_eta_dynamics as dyn
 from analysis import _gamma_eta_protocol as proto
 from analysis._gamma_eta_analysis import rich_indices
 from analysis._gamma_eta_fits import broken_fit, least_squares_broken_power_law
+from analysis._gamma_eta_setup import Stream, make_setup
 from analysis._gamma_eta_sharpness import sharpness_along
 from analysis._gamma_eta_toy import toy_summary
 from analysis.cli import main
-from lazyrich.models import MLP, partition, scaled
+from analysis.gamma_eta import Config, case_label, cases_of
+from lazyrich.errors import ConfigError
+from lazyrich.models import CNN, MLP, partition, scaled
 from lazyrich.train import Grid, OnlineSetup, get_loss, run_sweep
 
 # ------------------------------------------------------------------ protocol
@@ -150,6 +153,63 @@ def test_sharpness_replay_matches_the_sweep_and_a_dense_hessian():
             np.testing.assert_allclose(value, top, rtol=1e-6)
 
 
+# ------------------------------------------------------------------ the CNN case
+
+
+def test_cnn_case_sweep_equals_a_plain_sgd_loop_of_the_centred_cnn():
+    # an image-shaped stream: 12-long one-channel signals, 3 classes (one-hot MSE targets)
+    def sample(key, n):
+        kx, ky = jax.random.split(key)
+        x = jax.random.normal(kx, (n, 12), jnp.float32)
+        return x, jax.nn.one_hot(jax.random.randint(ky, (n,), 0, 3), 3)
+
+    tx, ty = jax.jit(sample, static_argnums=1)(jax.random.key(3), 8)
+    stream = Stream("signals", sample, tx, ty, 12, 3, (12, 1))
+    cnn_setup = lambda stream: make_setup(
+        stream, arch="cnn", width=2, depth=2, activation="relu", batch=4, loss="mse", threshold=1e6
+    )
+    setup = cnn_setup(stream)
+    gammas, eta, steps = [0.5, 20.0], 0.3, 6
+    res = run_sweep(setup, Grid.of(gammas, [eta], [0]), [steps], x64=False, progress=False)
+
+    # by hand: the μP CNN (N = 2 channels, so the step is η·2), centred and scaled by 1/γ,
+    # plain SGD on the engine's stream (init from fold_in(key, 0), batch t from
+    # fold_in(fold_in(key, 1), t)); one compiled program (eager ops compile one by one)
+    key = jax.random.key(0)
+    net = lambda: CNN((12, 1), 2, 3, key=jax.random.fold_in(key, 0))
+    assert eqx.filter_eval_shape(net).lr_multiplier == setup.lr_multiplier == 2.0
+
+    @jax.jit
+    def by_hand(g):
+        params, rest = partition(scaled(net(), gamma=g, centre=True))
+        loss = lambda p, x, y: get_loss("mse")(eqx.combine(p, rest)(x), y)
+        at_init = eqx.combine(params, rest)(tx)
+
+        def step(t, p):
+            x, y = sample(jax.random.fold_in(jax.random.fold_in(key, 1), t), 4)
+            return jax.tree.map(lambda a, d: a - eta * 2.0 * d, p, jax.grad(loss)(p, x, y))
+
+        return loss(jax.lax.fori_loop(0, steps, step, params), tx, ty), at_init
+
+    for i, g in enumerate(gammas):
+        final, at_init = by_hand(jnp.float32(g))
+        np.testing.assert_array_equal(at_init, 0.0)  # centred: exactly 0 at init
+        np.testing.assert_allclose(res["test_loss"][i, 0, 0, -1], final, rtol=1e-4)
+    assert not res["diverged"].any()
+    with pytest.raises(ConfigError, match="--arch cnn needs an image-shaped task"):
+        cnn_setup(Stream("flat", sample, tx, ty, 12, 3))
+
+
+def test_cases_give_the_cnn_one_case_at_its_own_depth_on_image_tasks_only():
+    c = Config(task=("teacher", "mnist1d"), loss=("mse", "xent"), arch=("mlp", "cnn"), depth=(2, 4))
+    labels = [case_label(*case) for case in cases_of(c)]
+    assert labels == [
+        "teacher mse L=2", "teacher mse L=4",
+        "mnist1d mse L=2", "mnist1d mse L=4", "mnist1d mse CNN L=3",
+        "mnist1d xent L=2", "mnist1d xent L=4", "mnist1d xent CNN L=3",
+    ]  # fmt: skip
+
+
 # ------------------------------------------------------------------ fits and toy theory
 
 
@@ -199,6 +259,9 @@ TINY = [
         (["--loss", "xent"], "--loss xent needs a classification task"),
         (["--window-decades", "-1"], "--window-decades must be >= 0"),
         (["--rich-gammas", "0.5"], "--rich-gammas must be finite and > 1"),
+        (["--arch", "cnn"], "--arch cnn needs an image-shaped task"),
+        (["--task", "teacher", "mnist1d", "--arch", "cnn"], "--task teacher has no case"),
+        (["--arch", "cnn", "--task", "mnist1d", "--cnn-width", "-1"], "--cnn-width must be >= 0"),
     ],
 )
 def test_bad_input_one_line_exit_2(capsys, tmp_path, argv, text):
