@@ -170,6 +170,7 @@ def analyse_case(
             "sharpness_slope_small_gamma": -2.0,
             "sharpness_slope_large_gamma": -2.0 / depth,
             "eta_slope_large_gamma_if_L_counts_weight_layers": 2.0 / (depth + 1),
+            "sharpness_slope_large_gamma_if_L_counts_weight_layers": -2.0 / (depth + 1),
             **(
                 {
                     "cnn_note": "L = 3 hidden layers (conv, conv, fc); 2/L is the MLP law "

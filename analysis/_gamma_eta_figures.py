@@ -1,4 +1,4 @@
-"""Figures of the γ–η study: one panel per case (task, loss, depth)."""
+"""Figures of the γ–η study: one panel per case (task, loss, architecture, depth)."""
 
 from __future__ import annotations
 
@@ -22,15 +22,27 @@ def _panels(n: int, width: float = 5.2, height: float = 4.0):
 
 def _theory_lines(ax, gammas, anchor_lo, anchor_hi, depth, *, sign=1.0):
     """Slope 2 (lazy, drawn over γ <= 1) through the first anchor and 2/L (rich, over γ >= 1)
-    through the last one, in log10 axes (slopes times `sign`, −1 for the sharpness)."""
+    through the last one, in log10 axes (slopes times `sign`, −1 for the sharpness); dashed,
+    the rich slope 2/(L + 1) of the other depth convention (L + 1 weight layers)."""
     lg = np.log10(gammas)
-    for slope, (g0, v0), x, label in (
-        (2.0 * sign, anchor_lo, lg[lg <= 0], "theory slope ±2"),
-        (2.0 / depth * sign, anchor_hi, lg[lg >= 0], f"theory slope ±2/L = ±{2 / depth:.2g}"),
+    rich = lg[lg >= 0]
+    for slope, (g0, v0), x, style, label in (
+        (2.0 * sign, anchor_lo, lg[lg <= 0], ":", "theory slope ±2"),
+        (2.0 / depth * sign, anchor_hi, rich, ":", f"theory slope ±2/L = ±{2 / depth:.2g}"),
+        (
+            2.0 / (depth + 1) * sign,
+            anchor_hi,
+            rich,
+            "--",
+            f"±2/(L+1) = ±{2 / (depth + 1):.2g} (L+1 weight layers)",
+        ),
     ):
         if g0 is None or not np.isfinite(v0) or x.size < 2:
             continue
-        ax.plot(x, np.log10(v0) + slope * (x - np.log10(g0)), ":", color="k", lw=1.4, label=label)
+        colour = "k" if style == ":" else "0.45"
+        ax.plot(
+            x, np.log10(v0) + slope * (x - np.log10(g0)), style, color=colour, lw=1.2, label=label
+        )
 
 
 def _anchors(gammas, values):
