@@ -45,7 +45,11 @@ def test_end_to_end(tiny_run):
     for name in ("train_loss", "pred_train_loss", "test_loss", "pred_test_loss"):
         v = ds[name].values[..., 0]
         np.testing.assert_allclose(v, np.broadcast_to(v[:, :1, :1], v.shape), rtol=1e-5)
-    np.testing.assert_allclose(ds.inf_train_loss.values[..., 0], ds.train_loss.values[:, 0, :, 0])
+    # the infinite-width prediction is float64, the network's loss float32 for γ >= 1e-2:
+    # compare at float32 tolerance (a few ulps of 0.5)
+    np.testing.assert_allclose(
+        ds.inf_train_loss.values[..., 0], ds.train_loss.values[:, 0, :, 0], rtol=1e-5
+    )
     # gap is recomputed from the stored curves (max of train and test per step)
     gap = np.maximum(
         abs(ds.train_loss - ds.pred_train_loss) / ds.pred_train_loss,
