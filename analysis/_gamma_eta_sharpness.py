@@ -5,7 +5,7 @@ with exactly the engine's initialisation and online stream (seed key k: init fro
 `fold_in(k, 0)`, the batch of step t from `fold_in(fold_in(k, 1), t)`) and plain SGD at
 η·N — one `vmap` over γ, in float64. At each checkpoint the top Hessian eigenvalue of the
 training loss on one fixed batch is computed by Lanczos on Hessian-vector products
-(`lazyrich.measures.sharpness`), vmapped over γ. No dense Hessian is formed.
+(`lazyrich.measures._sharpness`), vmapped over γ. No dense Hessian is formed.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lazyrich.measures.sharpness import top_hessian_eigenvalue
+from lazyrich.measures import top_hessian_eigenvalue
 from lazyrich.models import partition
 from lazyrich.train import OnlineSetup, get_loss
 

@@ -11,7 +11,7 @@ the wall time of PLWS training against SGD training at equal steps.
 Training runs as jitted `fori_loop`s over a precomputed batch order (the same order for every
 run of a network), so SGD and PLWS are timed the same way: PLWS draws its coins up front and
 runs each stretch of equal coins as one call of the jitted top-only or full step loop
-(`lazyrich.optim.lws.top_step` / `full_step`, the two programs of `plws(mode="python")`).
+(`lazyrich.optim._lws.top_step` / `full_step`, the two programs of `plws(mode="python")`).
 """
 
 from __future__ import annotations
@@ -34,15 +34,15 @@ from tqdm.auto import tqdm
 from lazyrich import functional
 from lazyrich.data import Dataset, epoch_batches, mnist1d
 from lazyrich.errors import require
-from lazyrich.measures.active import (
+from lazyrich.measures import (
     activity,
     layer_report,
     reset,
     select_active,
 )
 from lazyrich.models import CNN, MLP
-from lazyrich.optim.lws import PRESETS as LAYER_PRESETS
-from lazyrich.optim.lws import (
+from lazyrich.optim import LAYER_SETS as LAYER_PRESETS
+from lazyrich.optim import (
     full_step,
     init_plws,
     layer_indices,
@@ -169,7 +169,7 @@ def network_names(c: Config) -> list[str]:
 
 
 def num_layers(c: Config, network: str) -> int:
-    """Layers of `network` (as `lazyrich.measures.active` counts them): depth + 1, or 4 (CNN)."""
+    """Layers of `network` (as `lazyrich.measures._active` counts them): depth + 1, or 4 (CNN)."""
     return 4 if network == "cnn" else c.depth + 1
 
 
@@ -430,7 +430,7 @@ def active_mask(params0, params, *, percent: float, kind: str):
 
 def reset_count(total: int, percent: float) -> int:
     """How many parameters k% of `total` is: `round(total · k / 100)`, at least 1 (as in
-    `lazyrich.measures.active.select_active`)."""
+    `lazyrich.measures._active.select_active`)."""
     return max(1, min(total, round(total * percent / 100.0)))
 
 

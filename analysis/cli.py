@@ -79,7 +79,7 @@ def run_study(name: str, preset: str, out: Path, *, resume: bool, options: Seque
     import tyro
 
     from lazyrich.results import StudyDir, write_json
-    from lazyrich.train.distributed import barrier
+    from lazyrich.train import barrier
 
     study = get_study(name)
     default = get_preset(study, preset)
@@ -117,7 +117,7 @@ def _main(argv: list[str]) -> int:
         if not args or args[0] in ("-h", "--help"):
             print(USAGE)
             return 0
-        from lazyrich.train.distributed import init_distributed
+        from lazyrich.train import init_distributed
 
         init_distributed()  # before anything touches a JAX backend
         study, rest = args[0], args[1:]

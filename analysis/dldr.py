@@ -31,7 +31,7 @@ from tqdm.auto import tqdm
 from lazyrich.data import ENV_VAR, Dataset, epoch_batches, load_dataset, num_batches
 from lazyrich.errors import require
 from lazyrich.models import CNN, MLP, functional
-from lazyrich.optim.dldr import (
+from lazyrich.optim import (
     TrajectorySampler,
     dldr_subspace,
     init_p_bfgs,

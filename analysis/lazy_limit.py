@@ -6,7 +6,7 @@ train and test loss curves are compared with the closed-form kernel-regression d
 (`lazyrich.theory.kernel_gd_predictions`, exact discrete GD) for two kernels: the empirical NTK
 of the network at initialisation, and the infinite-width NTK of its twin (`infinite_kernels`).
 
-Conventions, as in `lazyrich.theory.lazy`: loss `L = 1/(2P) Σ (f − y)²` (one output), step
+Conventions, as in `lazyrich.theory._lazy`: loss `L = 1/(2P) Σ (f − y)²` (one output), step
 `θ ← θ − η ∇L` with the μP learning rate `η = η0 · N`, and the theory is fed the unscaled
 network's kernel `Θ_net` with `eta = effective_rate(η0, gamma=γ, lr_multiplier=N) = η0 N/γ²`.
 `η0(γ) = lr · P/λ_max(N Θ_mup^∞) · s(γ)` with `s = γ²` for γ ≤ 1 and `γ^(2/L)` above (the

@@ -49,11 +49,11 @@ import jax.numpy as jnp
 import optax
 from jax.flatten_util import ravel_pytree
 
-import lazyrich.train.loop as train_loop
+import lazyrich.train._loop as train_loop
 from analysis.dldr import PRESETS, Network, epochs_to, load, make_network, sample_steps
 from lazyrich.data import Dataset, batch_indices, num_batches
 from lazyrich.models import MLP, functional
-from lazyrich.optim.dldr import TrajectorySampler, dldr_subspace, p_bfgs, p_bfgs_params, p_sgd
+from lazyrich.optim import TrajectorySampler, dldr_subspace, p_bfgs, p_bfgs_params, p_sgd
 from lazyrich.train import cross_entropy, fit, sgd_step
 
 from ._machine import write
@@ -174,7 +174,7 @@ class Clock:
     """Wall clock (`time.time()`) plus the intervals spent compiling and evaluating.
 
     Compilation: JAX's monitoring time spans of tracing, lowering and XLA compilation.
-    Evaluation: the calls of `lazyrich.train.loop.evaluate` made by `fit` while `evaluating()`
+    Evaluation: the calls of `lazyrich.train._loop.evaluate` made by `fit` while `evaluating()`
     is active. `excluded(t0, t1)` is the length of the union of those intervals in `[t0, t1]`.
     """
 

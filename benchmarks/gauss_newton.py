@@ -13,7 +13,6 @@ and its load average, `benchmarks/_machine.py`).
 from __future__ import annotations
 
 import argparse
-import ctypes
 import os
 import time
 
@@ -21,10 +20,13 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from lazyrich.models._frozen import functional
-from lazyrich.models.revmlp import RevMLP
-from lazyrich.optim._lapack_threads import _SETTERS, _loaded_openblas
-from lazyrich.optim.gauss_newton import exact_gauss_newton, ntk_gauss_newton, output_error
+from lazyrich.models import RevMLP, functional
+from lazyrich.optim import (
+    exact_gauss_newton,
+    ntk_gauss_newton,
+    output_error,
+    set_lapack_threads,
+)
 
 from ._machine import write
 
@@ -41,16 +43,6 @@ def _time(fn, *args, repeats: int) -> tuple[float, float]:
         times.append(time.perf_counter() - t0)
     times.sort()
     return first, times[len(times) // 2]
-
-
-def _set_openblas_threads(n: int) -> None:
-    """Set the OpenBLAS under JAX's LAPACK calls to `n` threads (to time the default)."""
-    for path in _loaded_openblas():
-        lib = ctypes.CDLL(path)
-        for name in _SETTERS:
-            if hasattr(lib, name):
-                getattr(lib, name)(ctypes.c_int(n))
-                break
 
 
 def main(argv=None) -> dict:
@@ -112,12 +104,12 @@ def main(argv=None) -> dict:
         results.append({"name": name, "seconds_per_step": med, "first_call_seconds": first})
     if jax.default_backend() == "cpu":
         # what the step cost before lazyrich set SciPy's OpenBLAS to one thread (its default
-        # is one thread per core, oversubscribing XLA's own threads; lazyrich.optim.gauss_newton)
-        _set_openblas_threads(os.cpu_count() or 1)
+        # is one thread per core, oversubscribing XLA's own threads; lazyrich.optim._gauss_newton)
+        set_lapack_threads(os.cpu_count() or 1)
         try:
             first, med = _time(gn_step, params, gn_state, x, y, repeats=a.repeats)
         finally:
-            _set_openblas_threads(1)
+            set_lapack_threads(1)
         results.append(
             {
                 "name": "exact_gn_openblas_default_threads",

@@ -22,8 +22,7 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 
-from lazyrich.kernels._nt_compat import nt
-from lazyrich.kernels.infinite import stax_twin
+from lazyrich.kernels import nt, stax_twin
 from lazyrich.models import MLP
 from lazyrich.theory import kernel_gd_predictions
 

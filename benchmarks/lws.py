@@ -20,7 +20,7 @@ import jax
 import optax
 
 from lazyrich.models import CNN, MLP, functional
-from lazyrich.optim.lws import full_step, init_plws, layer_mask, plws, top_step
+from lazyrich.optim import full_step, init_plws, layer_mask, plws, top_step
 
 from ._machine import machine
 

@@ -25,8 +25,7 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 
-from lazyrich.kernels import empirical_ntk
-from lazyrich.kernels._nt_compat import nt
+from lazyrich.kernels import empirical_ntk, nt
 from lazyrich.models import MLP, functional, param_count
 
 from ._machine import machine

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from lazyrich.errors import ConfigError
-from lazyrich.measures.active import (
+from lazyrich.measures._active import (
     activity,
     layer_groups,
     layer_report,

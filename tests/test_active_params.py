@@ -14,7 +14,7 @@ import xarray as xr
 from analysis import active_params as ap
 from analysis.cli import main
 from lazyrich import functional
-from lazyrich.measures.active import activity, reset, select_active, select_least
+from lazyrich.measures._active import activity, reset, select_active, select_least
 
 TINY = [
     "--n-train", "200", "--n-test", "100", "--widths", "16", "--depth", "2",

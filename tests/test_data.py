@@ -504,7 +504,7 @@ def test_mnist1d_small():
     labels = np.asarray(jnp.concatenate([ds.y_train, ds.y_test]))
     np.testing.assert_array_equal(np.bincount(labels, minlength=10), [20] * 10)  # 20 per class
     assert abs(float(ds.x_train.mean())) < 1e-5 and abs(float(ds.x_train.std()) - 1) < 1e-4
-    from lazyrich.data.mnist1d import _generate
+    from lazyrich.data._mnist1d import _generate
 
     _generate.cache_clear()  # regenerate from scratch: determinism is not just the cache
     again = mnist1d(150, 50, seed=1)

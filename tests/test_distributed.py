@@ -6,7 +6,7 @@ import pytest
 
 from lazyrich.errors import ConfigError
 from lazyrich.train import Grid, run_sweep
-from lazyrich.train.distributed import default_devices
+from lazyrich.train._distributed import default_devices
 from tests.test_sweep import make_setup
 
 

@@ -10,7 +10,7 @@ from jax.flatten_util import ravel_pytree
 
 from lazyrich.errors import ConfigError
 from lazyrich.models import MLP, functional
-from lazyrich.optim.dldr import (
+from lazyrich.optim._dldr import (
     TrajectorySampler,
     bfgs_update,
     dldr_subspace,

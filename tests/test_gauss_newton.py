@@ -10,9 +10,9 @@ from jax.flatten_util import ravel_pytree
 
 from lazyrich.errors import ConfigError
 from lazyrich.models._frozen import functional, partition
-from lazyrich.models.mlp import MLP
-from lazyrich.models.revmlp import RevMLP
-from lazyrich.optim.gauss_newton import (
+from lazyrich.models._mlp import MLP
+from lazyrich.models._revmlp import RevMLP
+from lazyrich.optim._gauss_newton import (
     exact_gauss_newton,
     exact_gn_direction,
     ntk_gauss_newton,

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from lazyrich.errors import ConfigError
-from lazyrich.measures.information import (
+from lazyrich.measures._information import (
     cmi,
     conditional_mutual_information,
     entropy,
@@ -19,7 +19,7 @@ from lazyrich.measures.information import (
     mu,
     mutual_information,
 )
-from lazyrich.measures.linear import fit_logistic, logistic_loss
+from lazyrich.measures._linear import fit_logistic, logistic_loss
 
 
 def _brute_cmi(x, y, z):

@@ -9,7 +9,7 @@ import pytest
 
 from lazyrich.errors import ConfigError
 from lazyrich.models import CNN, MLP, functional
-from lazyrich.optim.lws import (
+from lazyrich.optim._lws import (
     check_probability,
     full_step,
     init_plws,

@@ -9,7 +9,7 @@ import pytest
 
 from lazyrich.errors import ConfigError
 from lazyrich.models._frozen import functional, param_count, partition
-from lazyrich.models.revmlp import RevMLP
+from lazyrich.models._revmlp import RevMLP
 
 D, H, K = 8, 32, 3
 

@@ -7,7 +7,7 @@ import pytest
 from jax.flatten_util import ravel_pytree
 
 from lazyrich.errors import ConfigError
-from lazyrich.measures.sharpness import hvp, top_hessian_eigenvalue
+from lazyrich.measures._sharpness import hvp, top_hessian_eigenvalue
 from lazyrich.models import MLP, functional
 
 

@@ -9,7 +9,7 @@ same seed gives the same batches, any step can be recomputed on resume, and `t` 
 Each call of `batch_indices` recomputes the epoch's permutation (a sort of `n` keys). For large
 `n`, scan over an epoch with `epoch_batches` instead, which computes it once per epoch.
 
-Online streams (a fresh batch every step) are in `lazyrich.data.synthetic.online_batch`.
+Online streams (a fresh batch every step) are in `lazyrich.data._synthetic.online_batch`.
 """
 
 from __future__ import annotations

@@ -8,9 +8,9 @@ import jax
 
 from ..errors import ConfigError, require
 from ._dataset import Dataset
-from .files import load_cifar5m, load_cifar10, load_mnist
-from .mnist1d import mnist1d
-from .synthetic import TASKS, fixed_set, make_task
+from ._files import load_cifar5m, load_cifar10, load_mnist
+from ._mnist1d import mnist1d
+from ._synthetic import TASKS, fixed_set, make_task
 
 FILE_DATASETS = ("mnist", "fashion-mnist", "cifar10", "cifar5m")
 DATASETS = ("mnist1d",) + FILE_DATASETS + TASKS

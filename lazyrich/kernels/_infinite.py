@@ -44,8 +44,8 @@ from jaxtyping import Array, Float
 
 from ..errors import require
 from ..models import CNN, MLP, Scaled
+from ..models._cnn import Conv
 from ..models._dense import Dense
-from ..models.cnn import Conv
 from ._nt_compat import stax
 
 

@@ -8,7 +8,7 @@ All functions are pure over parameter pytrees (e.g. `lazyrich.functional(model)[
 `readout`; in `Scaled` the same modules under `.net`. Leaves sitting directly at the root (a
 bare array, or a flat dict of arrays) are one layer each. Layers are listed in pytree
 flattening order, which is input-to-output order for `MLP` and `CNN`. `layer_groups` gives the
-grouping; `lazyrich.optim.lws` uses the same definition.
+grouping; `lazyrich.optim._lws` uses the same definition.
 """
 
 from __future__ import annotations

@@ -2,16 +2,16 @@
 
 from ._activations import ACTIVATIONS as ACTIVATIONS
 from ._activations import activation as activation
+from ._cnn import CNN as CNN
+from ._cnn import Conv as Conv
 from ._dense import PARAMETERIZATIONS as PARAMETERIZATIONS
 from ._dense import Dense as Dense
 from ._frozen import Frozen as Frozen
 from ._frozen import functional as functional
 from ._frozen import param_count as param_count
 from ._frozen import partition as partition
+from ._mlp import MLP as MLP
+from ._revmlp import RevBlock as RevBlock
+from ._revmlp import RevMLP as RevMLP
 from ._scaled import Scaled as Scaled
 from ._scaled import scaled as scaled
-from .cnn import CNN as CNN
-from .cnn import Conv as Conv
-from .mlp import MLP as MLP
-from .revmlp import RevBlock as RevBlock
-from .revmlp import RevMLP as RevMLP

@@ -68,7 +68,7 @@ from jaxtyping import Array, Float, PyTree
 
 from ..errors import require
 from ..models._frozen import partition
-from ..models.revmlp import RevMLP
+from ..models._revmlp import RevMLP
 from ._lapack_threads import single_threaded_lapack
 
 Loss = Literal["mse", "ce"]

@@ -50,14 +50,18 @@ def _loaded_openblas() -> list[str]:
     return sorted(paths)
 
 
-@functools.cache
-def single_threaded_lapack() -> tuple[str, ...]:
-    """Use one OpenBLAS thread for JAX's CPU LAPACK calls (see the module docstring).
+def set_lapack_threads(n: int) -> tuple[str, ...]:
+    """Set the OpenBLAS under JAX's CPU LAPACK calls (SciPy's, not NumPy's) to `n` threads.
+
+    **Arguments:**
+
+    - `n`: number of threads (1 for the setting `pinv_solve` uses; `os.cpu_count()` for
+      OpenBLAS's default).
 
     **Returns:**
 
-    The paths of the OpenBLAS libraries whose thread count was set to 1 (empty when nothing
-    was changed).
+    The paths of the OpenBLAS libraries whose thread count was set (empty when nothing was
+    changed: not Linux, not the CPU backend, or no SciPy).
     """
     if not sys.platform.startswith("linux") or jax.default_backend() != "cpu":
         return ()
@@ -74,7 +78,20 @@ def single_threaded_lapack() -> tuple[str, ...]:
         for name in _SETTERS:
             setter = getattr(lib, name, None)
             if setter is not None:
-                setter(ctypes.c_int(1))
+                setter(ctypes.c_int(n))
                 done.append(path)
                 break
     return tuple(done)
+
+
+@functools.cache
+def single_threaded_lapack() -> tuple[str, ...]:
+    """Use one OpenBLAS thread for JAX's CPU LAPACK calls (see the module docstring); done
+    once per process.
+
+    **Returns:**
+
+    The paths of the OpenBLAS libraries whose thread count was set to 1 (empty when nothing
+    was changed).
+    """
+    return set_lapack_threads(1)

@@ -1,6 +1,6 @@
 """Layer-wise sparse SGD (PAPERS.md §4): train only some layers, statically or at random.
 
-**Layers** are defined as in `lazyrich.measures.active`: each module holding array leaves
+**Layers** are defined as in `lazyrich.measures._active`: each module holding array leaves
 (for `MLP` each `Dense` in `.layers`, weight and bias together; for `CNN` `conv1`, `conv2`,
 `fc`, `readout`), in input-to-output order. Index 0 is the bottom layer, −1 the top (readout).
 
@@ -41,9 +41,9 @@ import optax
 from jaxtyping import Array, PRNGKeyArray
 
 from ..errors import require
-from ..measures.active import layer_groups, layer_tree
+from ..measures._active import layer_groups, layer_tree
 
-PRESETS = ("top", "bottom", "top+bottom", "all")
+LAYER_SETS = ("top", "bottom", "top+bottom", "all")
 
 
 def layer_indices(params: Any, layers: str | int | Iterable[int]) -> list[int]:
@@ -51,7 +51,10 @@ def layer_indices(params: Any, layers: str | int | Iterable[int]) -> list[int]:
     n = len(layer_groups(params))
     require(n >= 1, "the parameter pytree has no array leaves: pass model parameters")
     if isinstance(layers, str):
-        require(layers in PRESETS, f"unknown layer set {layers!r}: use indices or one of {PRESETS}")
+        require(
+            layers in LAYER_SETS,
+            f"unknown layer set {layers!r}: use indices or one of {LAYER_SETS}",
+        )
         chosen = {"top": {n - 1}, "bottom": {0}, "top+bottom": {0, n - 1}, "all": set(range(n))}
         return sorted(chosen[layers])
     if isinstance(layers, int):

@@ -1,8 +1,8 @@
 """Results on disk: xarray Datasets as netCDF, JSON summaries, atomic writes, resumable chunks."""
 
-from .store import StudyDir as StudyDir
-from .store import atomic_write_bytes as atomic_write_bytes
-from .store import read_dataset as read_dataset
-from .store import read_json as read_json
-from .store import write_dataset as write_dataset
-from .store import write_json as write_json
+from ._store import StudyDir as StudyDir
+from ._store import atomic_write_bytes as atomic_write_bytes
+from ._store import read_dataset as read_dataset
+from ._store import read_json as read_json
+from ._store import write_dataset as write_dataset
+from ._store import write_json as write_json

@@ -17,7 +17,7 @@ Mapping to `nt.predict.gradient_descent_mse(Θ, y, learning_rate=η)`: identical
 
 **Centring, 1/γ and μP.** For a centred model `f = (net − net₀)/γ`, `f(0) = 0` on every input
 (pass `f0_train = f0_test = None`), and its NTK is `Θ_net/γ²`. Under μP the learning rate is
-`η = η0 · N` and `Θ_net = Θ_ntk/N` (see `lazyrich.kernels.infinite`), so the dynamics depend on
+`η = η0 · N` and `Θ_net = Θ_ntk/N` (see `lazyrich.kernels._infinite`), so the dynamics depend on
 `η Θ_f = η0 · N · Θ_net/γ² = η0 · Θ_ntk/γ²`: `effective_rate(eta0, gamma=γ, lr_multiplier=N)`
 returns the factor `η0 · N/γ²` to use as `eta` with the kernel `Θ_net` (or pass `Θ_f` and
 `eta = η0 · N`; both are the same product).

@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 
 from ..data import Dataset, batch_indices, num_batches
 from ..errors import require
-from .losses import accuracy, get_loss
+from ._losses import accuracy, get_loss
 
 StepFn = Callable[[Any, Any, jax.Array, jax.Array], tuple[Any, Any, jax.Array]]
 

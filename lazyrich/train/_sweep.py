@@ -36,8 +36,8 @@ from tqdm.auto import tqdm
 from ..errors import require
 from ..models import partition
 from ..results import StudyDir
-from .distributed import default_devices, run_sharding
-from .losses import accuracy, get_loss
+from ._distributed import default_devices, run_sharding
+from ._losses import accuracy, get_loss
 
 ModelFn = Callable[[jax.Array, jax.Array], Any]  # (key, gamma) -> model
 METRICS = ("train_loss", "test_loss", "test_accuracy")
