@@ -255,17 +255,6 @@ def validate(c: Config) -> tuple[np.ndarray, np.ndarray]:
     return gammas, proto.probe_offsets(c.eta_min, c.eta_max, c.eta_per_decade)
 
 
-class _Offset(StudyDir):
-    """The study's chunk store with shifted chunk numbers, so several sweeps share it."""
-
-    def __init__(self, base: StudyDir, offset: int):
-        super().__init__(base.root, base.name)
-        self.offset = offset
-
-    def chunk_path(self, index: int):
-        return super().chunk_path(index + self.offset)
-
-
 def _chunk(c: Config, gammas: np.ndarray, per_gamma: int, x64) -> int:
     """Explicit --chunk-size, or whole γ rows sized so neither precision needs padding."""
     if c.chunk_size:
@@ -331,7 +320,8 @@ def run(c: Config, store: StudyDir, *, progress: bool = True) -> dict:
             [probe_steps],
             chunk_size=_chunk(c, gammas, probe_k.size * c.probe_seeds, x64),
             x64=x64,
-            store=_Offset(store, 100_000 * ci + 50_000),
+            store=store,
+            tag=f"case{ci}-probe",
             progress=progress,
             description=f"{label} probe",
         )
@@ -345,7 +335,8 @@ def run(c: Config, store: StudyDir, *, progress: bool = True) -> dict:
             steps,
             chunk_size=_chunk(c, gammas, n_win * c.seeds, x64),
             x64=x64,
-            store=_Offset(store, 100_000 * ci),
+            store=store,
+            tag=f"case{ci}",
             progress=progress,
             description=label,
         )

@@ -128,14 +128,15 @@ def test_sigkill_and_resume_is_bit_identical(tmp_path, clean_run):
     proc = subprocess.Popen(cmd + ["--out", str(killed)], env=env, stderr=subprocess.DEVNULL)
     chunks = killed / "gamma-eta" / "chunks"
     deadline = time.time() + 240
-    while not (chunks / "chunk_00000.npz").exists():
+    main_chunk = lambda k: list(chunks.glob(f"case0-[0-9a-f]*_{k:05d}.npz"))  # not the probe's
+    while not main_chunk(0):
         assert proc.poll() is None and time.time() < deadline, (
             "sweep ended before a chunk was saved"
         )
         time.sleep(0.02)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    assert not (chunks / "chunk_00002.npz").exists(), "sweep finished before it was killed"
+    assert not main_chunk(2), "sweep finished before it was killed"
     assert not (killed / "gamma-eta" / "results.nc").exists()
     assert main(["run", "gamma-eta", *SLOW, "--out", str(killed), "--resume"]) == 0
     _assert_same_results(killed, clean_run)
@@ -165,8 +166,8 @@ def test_two_processes_equal_one(tmp_path, clean_run):
     ]
     outs = [p.communicate(timeout=400) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outs
-    own = {p.name for p in (tmp_path / "gamma-eta" / "chunks").glob("chunk_0000*.npz")}
-    assert {"chunk_00000.npz", "chunk_00001.npz"} <= own  # both processes contributed
+    own = {p.name[-9:] for p in (tmp_path / "gamma-eta" / "chunks").glob("case0-[0-9a-f]*.npz")}
+    assert {"00000.npz", "00001.npz"} <= own  # both processes contributed
     _assert_same_results(tmp_path, clean_run)
 
 

@@ -155,16 +155,21 @@ class StudyDir:
                 p.unlink()
         write_json(self.config_path, config)
 
-    def chunk_path(self, index: int) -> Path:
-        return self.chunks / f"chunk_{index:05d}.npz"
+    def chunk_path(self, index: int, tag: str = "chunk") -> Path:
+        """Where chunk `index` of the computation named `tag` is saved."""
+        return self.chunks / f"{tag}_{index:05d}.npz"
 
-    def save_chunk(self, index: int, arrays: Mapping[str, np.ndarray]) -> None:
+    def save_chunk(
+        self, index: int, arrays: Mapping[str, np.ndarray], *, tag: str = "chunk"
+    ) -> None:
+        """Save a finished chunk atomically (every process writes its own chunks)."""
         buf = io.BytesIO()
         np.savez(buf, **{k: np.asarray(v) for k, v in arrays.items()})
-        atomic_write_bytes(self.chunk_path(index), buf.getvalue(), every_process=True)
+        atomic_write_bytes(self.chunk_path(index, tag), buf.getvalue(), every_process=True)
 
-    def load_chunk(self, index: int) -> dict[str, np.ndarray] | None:
-        path = self.chunk_path(index)
+    def load_chunk(self, index: int, *, tag: str = "chunk") -> dict[str, np.ndarray] | None:
+        """A saved chunk, or None when it is missing or unreadable (then it is recomputed)."""
+        path = self.chunk_path(index, tag)
         if not path.exists():
             return None
         try:

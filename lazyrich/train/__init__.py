@@ -1,9 +1,12 @@
-"""Training: losses, recording schedules, vmapped online sweeps."""
+"""Training: one engine (`train`) for every study — online streams, epochs, full batch; any
+optax transformation or custom `Step`; a named hyperparameter `Grid` as vmapped axes."""
 
 from ._distributed import barrier as barrier
 from ._distributed import default_devices as default_devices
 from ._distributed import init_distributed as init_distributed
 from ._distributed import run_sharding as run_sharding
+from ._engine import train as train
+from ._grid import Grid as Grid
 from ._loop import evaluate as evaluate
 from ._loop import fit as fit
 from ._loop import sgd_step as sgd_step
@@ -11,7 +14,12 @@ from ._losses import accuracy as accuracy
 from ._losses import cross_entropy as cross_entropy
 from ._losses import get_loss as get_loss
 from ._losses import mse as mse
+from ._programs import Factory as Factory
+from ._programs import Snapshot as Snapshot
+from ._programs import Stream as Stream
 from ._schedule import log_steps as log_steps
-from ._sweep import Grid as Grid
+from ._steps import OptaxStep as OptaxStep
+from ._steps import Step as Step
+from ._steps import as_step as as_step
 from ._sweep import OnlineSetup as OnlineSetup
 from ._sweep import run_sweep as run_sweep

@@ -1,0 +1,330 @@
+"""The training engine: a grid of runs as one compiled, vmapped program.
+
+`train(model, step, data, grid=..., record_at=...)` trains every cell of a hyperparameter
+grid (γ, η, seed, or any other named axis) and records metrics at chosen steps:
+
+- **data**: a `Stream` (online: a fresh batch every step, shared by every run with the same
+  seed), or a finite `lazyrich.data.Dataset` with epoch-shuffled mini-batches (`batch=`, the
+  order a function of the run's seed and the step, `lazyrich.data.batch_indices`) or full-batch
+  gradient descent (`batch=None`).
+- **step**: an optax transformation, a function `hp -> transformation`, or a `Step` (see
+  `lazyrich.train.Step`) for methods that are not gradient transformations.
+- **model**: one model shared by every run (an `eqx.Module`), or `make_model(key, hp)` traced
+  under `jax.vmap` (so γ can be an array leaf of the model, and each seed its own init).
+
+Inside a chunk of runs every run is a slice of a `jax.vmap`, steps run in a `lax.fori_loop`
+whose trip count is an array, and the run axis is sharded over devices with `shard_map`
+(each device runs the unpartitioned program, so results do not depend on the device count).
+The compiled programs are module-level `eqx.filter_jit` functions of a `_Spec` pytree: a
+second call with the same structure (same step, same model shapes, same data shapes, a fresh
+model or fresh data) reuses them.
+
+**Divergence.** A run whose batch loss is non-finite or above `threshold` is frozen (its
+parameters stop changing); `diverged_step` records the step, and every record after it is
+NaN. Other runs are unaffected.
+
+**Resume.** With a `store` (`lazyrich.results.StudyDir`), each finished chunk is saved under a
+name derived from `tag` and a fingerprint of the call; a resumed call loads it instead of
+recomputing. Chunks are deterministic, so an interrupted and resumed call gives results
+bit-identical to an uninterrupted one. Several processes split the chunks (`process`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import xarray as xr
+from jaxtyping import Array
+from tqdm.auto import tqdm
+
+from ..data import Dataset, num_batches
+from ..errors import require
+from ..models import partition
+from ..results import StudyDir
+from ._distributed import default_devices, run_sharding
+from ._grid import Grid
+from ._losses import get_loss
+from ._programs import (
+    Snapshot,
+    Spec,
+    Stream,
+    evaluate_program,
+    init_program,
+    is_factory,
+    step_program,
+)
+from ._steps import as_step
+
+Measure = Callable[[Snapshot], Array | Mapping[str, Array]]
+
+
+def _fingerprint(*parts: Any) -> str:
+    h = hashlib.sha1()
+    for p in parts:
+        h.update(repr(p).encode())
+    return h.hexdigest()[:10]
+
+
+def _chunk_bounds(precision: np.ndarray, chunk_size: int) -> list[tuple[int, int]]:
+    """Split runs into chunks of at most `chunk_size` that never mix float32 and float64."""
+    bounds, lo = [], 0
+    while lo < precision.size:
+        hi = min(lo + chunk_size, precision.size)
+        change = np.nonzero(precision[lo:hi] != precision[lo])[0]
+        hi = lo + int(change[0]) if change.size else hi
+        bounds.append((lo, hi))
+        lo = hi
+    return bounds
+
+
+def _cast_data(data, dtype):
+    return jax.tree.map(
+        lambda a: a.astype(dtype) if eqx.is_inexact_array(a) else a,
+        data,
+        is_leaf=lambda a: isinstance(a, jax.Array),
+    )
+
+
+def train(
+    model: Any,
+    step: Any,
+    data: Stream | Dataset,
+    *,
+    record_at: Sequence[int],
+    grid: Grid | None = None,
+    batch: int | None = None,
+    loss: str = "mse",
+    measures: Mapping[str, Measure] | None = None,
+    keep_initial: bool = False,
+    threshold: float = 1e6,
+    eval_chunk: int = 4096,
+    return_params: bool = False,
+    chunk_size: int | None = None,
+    x64: bool | Callable[[dict[str, float]], bool] | None = None,
+    store: StudyDir | None = None,
+    tag: str = "train",
+    devices: Sequence[jax.Device] | None = None,
+    process: tuple[int, int] | None = None,
+    progress: bool = True,
+    description: str = "train",
+) -> xr.Dataset | tuple[xr.Dataset, Any]:
+    """Train every cell of `grid` and record metrics at the steps `record_at`.
+
+    **Arguments:**
+
+    - `model`: an `eqx.Module` shared by every run, or a factory `make_model(key, hp) ->
+      model` (a function or a `lazyrich.train.Factory`; traced under `jax.vmap`, `hp` maps
+      axis names to the run's traced values). Trainable leaves are
+      the inexact arrays outside `lazyrich.models.Frozen`.
+    - `step`: an optax `GradientTransformation`, a function `hp -> GradientTransformation`
+      (a swept learning rate: `lambda hp: optax.sgd(hp["eta"])`) or a `lazyrich.train.Step`.
+    - `data`: a `Stream` (online) or a `lazyrich.data.Dataset` (finite).
+    - `record_at`: increasing step counts (>= 0; 0 records the initial state, online runs
+      need >= 1) at which metrics are recorded; the last one is the length of every run.
+    - `grid`: the hyperparameter grid (default: one run with seed 0).
+    - `batch`: batch size (online: required; finite: `None` for full-batch GD).
+    - `loss`: `"mse"` (mean over batch × outputs, no ½) or `"ce"` (softmax cross-entropy).
+    - `measures`: `name -> fn(snapshot)` returning an array or a dict of arrays, evaluated
+      (vmapped, compiled) at every record; see `Snapshot`. Values after divergence are NaN.
+    - `keep_initial`: keep the initial params in the state (`snapshot.params0`).
+    - `threshold`: a batch loss above this (or non-finite) marks the run diverged.
+    - `eval_chunk`: examples per piece of the train/test evaluation (bounds memory).
+    - `return_params`: also return the final trainable params, stacked over runs in grid
+      (C) order, as NumPy arrays.
+    - `chunk_size`: runs per compiled program (default: all); the last chunk is padded.
+    - `x64`: float64 for `True`, float32 for `False`, the current setting for `None`, or a
+      function of a run's hyperparameters (e.g. `lambda hp: hp["gamma"] < 1e-2`);
+      chunks never mix precisions.
+    - `store`, `tag`: save finished chunks in `store` (and load them on a resumed call);
+      `tag` names this call's chunks (give each call of a study its own).
+    - `devices`: devices to shard the run axis over (default `default_devices()`).
+    - `process`: `(index, count)` of a multi-process launch (default JAX's).
+    - `progress`: a tqdm bar over steps × chunks.
+
+    **Returns:** an `xarray.Dataset` with one dimension per grid axis and `step`:
+    `train_loss` (mean batch loss over the steps since the previous record, NaN at step 0),
+    `test_loss`, `test_accuracy`, for finite data `train_loss_full` and `train_accuracy`
+    (on the whole training set), the measures, and `diverged`, `diverged_step` per run;
+    with `return_params`, `(dataset, params)`.
+    """
+    grid = grid if grid is not None else Grid.product(seed=[0])
+    record = np.asarray(record_at, dtype=np.int64)
+    require(record.ndim == 1 and record.size >= 1, "record_at must be a non-empty list of steps")
+    require(bool(np.all(np.diff(record) > 0)), "record_at must be increasing")
+    online = isinstance(data, Stream)
+    require(online or isinstance(data, Dataset), "data must be a Stream or a lazyrich Dataset")
+    require(record[0] >= (1 if online else 0), "record_at must start at >= 1 for a Stream")
+    if online:
+        require(batch is not None, "an online Stream needs a batch size: pass batch=")
+    if batch is not None:
+        require(isinstance(batch, int) and batch >= 1, f"batch must be an int >= 1, got {batch}")
+    if not online:
+        assert isinstance(data, Dataset)
+        num_batches(data.n_train, batch or data.n_train)  # checks batch <= n_train
+    require(threshold > 0, f"divergence threshold must be > 0, got {threshold}")
+    require(eval_chunk >= 1, f"eval_chunk must be >= 1, got {eval_chunk}")
+    get_loss(loss)
+    measures = dict(measures or {})
+    for name in measures:
+        require(name.isidentifier(), f"measure name {name!r} must be an identifier")
+
+    runs = grid.runs()
+    seeds = np.unique(grid.run_seeds())
+    seed_index = np.searchsorted(seeds, grid.run_seeds())
+    n = grid.num_runs
+    devices = list(devices) if devices is not None else default_devices()
+    sharding = run_sharding(devices)
+    chunk_size = n if chunk_size is None else chunk_size
+    require(chunk_size >= 1, f"chunk size must be >= 1, got {chunk_size}")
+    chunk_size = -(-chunk_size // len(devices)) * len(devices)
+    p_index, p_count = (
+        process if process is not None else (jax.process_index(), jax.process_count())
+    )
+    require(p_count == 1 or store is not None, "a multi-process run needs a results store")
+    if x64 is None:
+        x64 = bool(jax.config.jax_enable_x64)
+    if callable(x64):
+        precision = np.array(
+            [bool(x64({k: v[i] for k, v in runs.items()})) for i in range(n)], dtype=bool
+        )
+    else:
+        precision = np.full(n, bool(x64))
+    bounds = _chunk_bounds(precision, chunk_size)
+    hp_names = tuple(runs)
+    spec_static = dict(
+        make_model=model if is_factory(model) else None,
+        step=as_step(step),
+        loss=loss,
+        batch=batch,
+        measures=tuple(sorted(measures.items())),
+        threshold=float(threshold),
+        eval_chunk=int(eval_chunk),
+        keep_initial=keep_initial,
+        mesh=None if sharding is None else sharding.mesh,
+    )
+    stamp = _fingerprint(
+        tag, grid.names, [v.tolist() for v in grid.values], record.tolist(), batch, loss,
+        sorted(measures), threshold, chunk_size, precision.tolist(),
+        jax.tree.map(lambda a: (a.shape, str(a.dtype)), eqx.filter(data, eqx.is_array)),
+    )  # fmt: skip
+
+    def compute(lo: int, hi: int, bar) -> dict[str, np.ndarray]:
+        idx = lo + np.arange(chunk_size) % (hi - lo)  # pad by repeating the chunk's runs
+        use64 = bool(precision[lo])
+        with jax.enable_x64(use64):
+            dtype = jnp.result_type(float)
+            shared = None if is_factory(model) else model
+            if shared is not None:
+                shared = _cast_data(shared, dtype)
+            spec = Spec(
+                model=shared,
+                data=_cast_data(data, dtype),
+                seed_keys=jax.vmap(jax.random.key)(jnp.asarray(seeds, jnp.uint32)),
+                **spec_static,
+            )
+            hp = {
+                k: jnp.asarray(runs[k][idx], jnp.int32 if k == "seed" else dtype) for k in hp_names
+            }
+            sidx = jnp.asarray(seed_index[idx], jnp.int32)
+            if sharding is not None:
+                hp, sidx = jax.device_put((hp, sidx), sharding)
+            state = init_program(spec, hp, sidx)
+            out: dict[str, list] = {}
+            t = 0
+            for r in record:
+                if r > t:
+                    state = step_program(spec, state, jnp.int32(t), jnp.int32(r - t))
+                    bar.update(int(r - t))
+                    t = int(r)
+                values = evaluate_program(spec, state, jnp.int32(t))
+                for k, v in values.items():
+                    v = np.asarray(v, np.float64)
+                    if k.startswith("per_example:"):
+                        # per-example values averaged here in float64: the result then does
+                        # not depend on how XLA tiles a reduction for a given chunk size
+                        k, v = k.removeprefix("per_example:"), v.mean(-1)
+                    out.setdefault(k, []).append(v)
+            saved = {k: np.stack(v, 1)[: hi - lo] for k, v in out.items()}
+            saved["diverged"] = np.asarray(state.diverged)[: hi - lo]
+            saved["diverged_step"] = np.asarray(state.diverged_step, np.int64)[: hi - lo]
+            if return_params:
+                for i, leaf in enumerate(jax.tree.leaves(state.params)):
+                    saved[f"param:{i}"] = np.asarray(leaf)[: hi - lo]
+        return saved
+
+    mine = [c for c in range(len(bounds)) if c % p_count == p_index]
+    total = int(record[-1]) * len(mine)
+    bar = tqdm(total=total, desc=description, unit="step", disable=not progress)
+    results: dict[int, dict[str, np.ndarray]] = {}
+    name = f"{tag}-{stamp}"
+    for c in mine:
+        saved = store.load_chunk(c, tag=name) if store is not None else None
+        if saved is None:
+            saved = compute(*bounds[c], bar)
+            if store is not None:
+                store.save_chunk(c, saved, tag=name)
+        else:
+            bar.update(int(record[-1]))
+        results[c] = saved
+    others = [c for c in range(len(bounds)) if c not in results]
+    while others:  # chunks of other processes (multi-process runs only)
+        assert store is not None
+        for c in list(others):
+            saved = store.load_chunk(c, tag=name)
+            if saved is not None:
+                results[c] = saved
+                others.remove(c)
+        if others:
+            time.sleep(0.5)
+    bar.close()
+    merged = {k: np.concatenate([results[c][k] for c in range(len(bounds))]) for k in results[0]}
+    # one convention: every record after a run's divergence is NaN
+    after = merged["diverged"][:, None] & (record[None, :] > merged["diverged_step"][:, None])
+    for k, v in merged.items():
+        if k not in ("diverged", "diverged_step") and not k.startswith("param:"):
+            merged[k] = np.where(after.reshape(after.shape + (1,) * (v.ndim - 2)), np.nan, v)
+    ds = _to_dataset(grid, record, merged, data, batch)
+    if not return_params:
+        return ds
+    params = _stack_params(model, merged, runs)
+    return ds, params
+
+
+def _stack_params(model, merged: dict[str, np.ndarray], runs: dict[str, np.ndarray]):
+    """The final params as a pytree of `(num_runs, ...)` arrays."""
+    if not is_factory(model):
+        template = partition(model)[0]
+    else:
+        hp0 = {k: jnp.asarray(v[0]) for k, v in runs.items()}
+        template = eqx.filter_eval_shape(lambda: partition(model(jax.random.key(0), hp0))[0])
+    leaves, treedef = jax.tree.flatten(template)
+    return jax.tree.unflatten(treedef, [merged[f"param:{i}"] for i in range(len(leaves))])
+
+
+def _to_dataset(grid: Grid, record, merged, data, batch) -> xr.Dataset:
+    shape = grid.shape
+    dims = grid.names
+    coords: dict[str, Any] = {"step": record}
+    for name, v in zip(grid.names, grid.values, strict=True):
+        if v.ndim == 1:
+            coords[name] = v
+        else:
+            coords[f"{name}_value"] = ((grid.names[0], name), v)
+    if isinstance(data, Dataset):
+        coords["epoch"] = ("step", record / num_batches(data.n_train, batch or data.n_train))
+    variables = {}
+    for k, v in merged.items():
+        if k.startswith("param:"):
+            continue
+        v = v.reshape(shape + v.shape[1:])
+        extra = tuple(f"{k}_{i}" for i in range(v.ndim - len(shape) - 1))
+        vdims = dims if k in ("diverged", "diverged_step") else dims + ("step",) + extra
+        variables[k] = (vdims, v)
+    return xr.Dataset(variables, coords=coords)

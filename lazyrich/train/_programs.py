@@ -1,0 +1,297 @@
+"""The compiled programs of the engine: init, advance and evaluate a chunk of runs.
+
+They are module-level `eqx.filter_jit` functions of a `Spec` (the static configuration and
+the data, as one pytree) and the runs' state, so their compilation cache is keyed on
+structure: a new `Spec` with equal static parts and arrays of the same shapes reuses them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jax.sharding import PartitionSpec
+from jaxtyping import Array, PRNGKeyArray, PyTree
+
+from ..data import Dataset, batch_indices
+from ..models import partition
+from ._losses import accuracy, get_loss
+from ._steps import Step
+
+
+class Stream(eqx.Module):
+    """An online task: a fresh batch every step, and a fixed held-out set.
+
+    **Fields:**
+
+    - `sample`: `(key, n) -> (x, y)`, jittable; the engine draws the batch of step `t` of a
+      run with seed `s` as `sample(fold_in(fold_in(key(s), 1), t), batch)`, shared by every
+      run with that seed. It may be a bound method of an `eqx.Module` (its arrays are then
+      inputs of the compiled program, not constants).
+    - `x_test`, `y_test`: the held-out set for `test_loss` and `test_accuracy`.
+    """
+
+    sample: Callable[[PRNGKeyArray, int], tuple[Array, Array]]
+    x_test: Array
+    y_test: Array
+
+
+class Snapshot(NamedTuple):
+    """What a measure sees of one run at a record (all traced; one run, not the batch).
+
+    - `params`: trainable params now; `params0`: at initialisation (`keep_initial=True`, else
+      None).
+    - `apply`: `apply(params, x)`, the run's model as a function of its params.
+    - `hp`: the run's hyperparameters (`{"gamma": ..., "eta": ..., "seed": ...}`).
+    - `data`: the `Stream` or `Dataset`.
+    - `step`: the number of steps done.
+    """
+
+    params: PyTree
+    params0: PyTree | None
+    apply: Callable[[PyTree, Array], Array]
+    hp: dict[str, Array]
+    data: Any
+    step: Array
+
+
+class Factory(eqx.Module):
+    """Base class for a model factory that is itself a Module: `__call__(key, hp) -> model`.
+
+    The engine treats a plain function or a `Factory` as a factory and any other
+    `eqx.Module` as one model shared by every run. A `Factory` compares equal to another
+    with equal fields, so two engine calls with equal factories share compiled programs.
+    """
+
+    def __call__(self, key: PRNGKeyArray, hp: dict[str, Array]) -> Any:
+        raise NotImplementedError
+
+
+def is_factory(model: Any) -> bool:
+    """Whether the engine builds each run's model with `model(key, hp)`."""
+    return isinstance(model, Factory) or not isinstance(model, eqx.Module)
+
+
+class Spec(eqx.Module):
+    """Everything but the runs' state: static configuration and the (dynamic) data."""
+
+    model: Any
+    data: Any
+    seed_keys: Array
+    step: Step
+    make_model: Any = eqx.field(static=True)
+    loss: str = eqx.field(static=True)
+    batch: int | None = eqx.field(static=True)
+    measures: tuple = eqx.field(static=True)
+    threshold: float = eqx.field(static=True)
+    eval_chunk: int = eqx.field(static=True)
+    keep_initial: bool = eqx.field(static=True)
+    mesh: Any = eqx.field(static=True)
+
+
+class State(eqx.Module):
+    """The state of a chunk of runs (leading axis: runs)."""
+
+    params: PyTree
+    rest: PyTree
+    opt_state: Any
+    params0: PyTree
+    hp: dict[str, Array]
+    seed_index: Array
+    diverged: Array
+    diverged_step: Array
+    loss_sum: Array
+    count: Array
+
+
+def _applier(rest: PyTree) -> Callable[[PyTree, Array], Array]:
+    return lambda params, x: eqx.combine(params, rest)(x)
+
+
+def _run_keys(spec: Spec, seed_index: Array) -> PRNGKeyArray:
+    return spec.seed_keys[seed_index]
+
+
+def _sharded(spec: Spec, fn: Callable, run_args: tuple, rep_args: tuple = ()) -> Any:
+    """`fn(spec, *run_args, *rep_args)`, with the run axis split over `spec.mesh` by
+    `shard_map` (each device runs the unpartitioned program on its runs)."""
+    if spec.mesh is None:
+        return fn(spec, *run_args, *rep_args)
+    dyn_spec, static_spec = eqx.partition(spec, eqx.is_array)
+    dyn_runs, static_runs = eqx.partition(run_args, eqx.is_array)
+    out_static = []
+
+    def inner(ds, dr, rep):
+        out = fn(eqx.combine(ds, static_spec), *eqx.combine(dr, static_runs), *rep)
+        dyn, static = eqx.partition(out, eqx.is_array)
+        out_static.append(static)
+        return dyn
+
+    runs, replicated = PartitionSpec("runs"), PartitionSpec()
+    dyn = jax.shard_map(
+        inner,
+        mesh=spec.mesh,
+        in_specs=(replicated, runs, replicated),
+        out_specs=runs,
+        check_vma=False,
+    )(dyn_spec, dyn_runs, rep_args)
+    return eqx.combine(dyn, out_static[0])
+
+
+def _init(spec: Spec, hp: dict[str, Array], seed_index: Array) -> State:
+    def one(hp_r, si):
+        key = spec.seed_keys[si]
+        if spec.make_model is not None:
+            model = spec.make_model(jax.random.fold_in(key, 0), hp_r)
+        else:
+            model = spec.model
+        params, rest = partition(model)
+        opt_state = spec.step.init(
+            params, apply=_applier(rest), hp=hp_r, key=jax.random.fold_in(key, 3)
+        )
+        return params, (rest if spec.make_model is not None else None), opt_state
+
+    params, rest, opt_state = eqx.filter_vmap(one)(hp, seed_index)
+    like = seed_index.astype(jnp.result_type(float))
+    return State(
+        params=params,
+        rest=rest,
+        opt_state=opt_state,
+        params0=params if spec.keep_initial else None,
+        hp=hp,
+        seed_index=seed_index,
+        diverged=jnp.zeros(seed_index.shape, bool),
+        diverged_step=jnp.full(seed_index.shape, -1, jnp.int32),
+        loss_sum=jnp.zeros_like(like),
+        count=jnp.zeros(seed_index.shape, jnp.int32),
+    )
+
+
+@eqx.filter_jit
+def init_program(spec: Spec, hp: dict[str, Array], seed_index: Array) -> State:
+    """The initial state of a chunk of runs."""
+    return _sharded(spec, _init, (hp, seed_index))
+
+
+def _rest(spec: Spec, rest: PyTree) -> PyTree:
+    return rest if spec.make_model is not None else partition(spec.model)[1]
+
+
+def _batches(spec: Spec, t: Array) -> tuple[Array, Array, bool]:
+    """The batches of step `t`: per seed `(n_seeds, batch, ...)`, or shared (full batch)."""
+    data = spec.data
+    if isinstance(data, Stream):
+        keys = jax.vmap(lambda k: jax.random.fold_in(jax.random.fold_in(k, 1), t))(spec.seed_keys)
+        xs, ys = jax.vmap(data.sample, (0, None))(keys, spec.batch)
+        return xs, ys, True
+    assert isinstance(data, Dataset)
+    if spec.batch is None:
+        return data.x_train, data.y_train, False
+    n = data.x_train.shape[0]
+    idx = jax.vmap(lambda k: batch_indices(jax.random.fold_in(k, 1), n, spec.batch, t))(
+        spec.seed_keys
+    )
+    return data.x_train[idx], data.y_train[idx], True
+
+
+def _advance(spec: Spec, state: State, start: Array, num: Array) -> State:
+    loss_fn = get_loss(spec.loss)
+
+    def run_step(t, s: State) -> State:
+        xs, ys, per_seed = _batches(spec, t)
+
+        def one(params, rest, opt_state, hp_r, si, diverged, dstep):
+            x, y = (xs[si], ys[si]) if per_seed else (xs, ys)
+            key = jax.random.fold_in(jax.random.fold_in(spec.seed_keys[si], 2), t)
+            new_p, new_o, value = spec.step.update(
+                params,
+                opt_state,
+                (x, y),
+                apply=_applier(_rest(spec, rest)),
+                hp=hp_r,
+                key=key,
+                loss=loss_fn,
+            )
+            bad = jnp.logical_not(jnp.isfinite(value)) | (value > spec.threshold)
+            now = diverged | bad
+            keep = lambda new, old: jax.tree.map(lambda a, b: jnp.where(now, b, a), new, old)
+            dstep = jnp.where(bad & ~diverged, t, dstep)
+            return keep(new_p, params), keep(new_o, opt_state), now, dstep, value
+
+        params, opt_state, diverged, dstep, value = eqx.filter_vmap(one)(
+            s.params, s.rest, s.opt_state, s.hp, s.seed_index, s.diverged, s.diverged_step
+        )
+        return eqx.tree_at(
+            lambda s: (s.params, s.opt_state, s.diverged, s.diverged_step, s.loss_sum, s.count),
+            s,
+            (params, opt_state, diverged, dstep, s.loss_sum + value.astype(s.loss_sum.dtype),
+             s.count + 1),
+            is_leaf=lambda x: x is None,
+        )  # fmt: skip
+
+    state = eqx.tree_at(
+        lambda s: (s.loss_sum, s.count),
+        state,
+        (jnp.zeros_like(state.loss_sum), jnp.zeros_like(state.count)),
+    )
+    return jax.lax.fori_loop(start, start + num, run_step, state)
+
+
+@eqx.filter_jit(donate="all-except-first")
+def step_program(spec: Spec, state: State, start: Array, num: Array) -> State:
+    """`num` steps of every run from global step `start`."""
+    return _sharded(spec, _advance, (state,), (start, num))
+
+
+def _per_example(spec: Spec, apply, params, x: Array, y: Array) -> tuple[Array, Array]:
+    """Per-example loss and accuracy of one run, evaluated in pieces of `eval_chunk`."""
+    loss_fn = get_loss(spec.loss)
+    rows = jax.vmap(lambda p, t: (loss_fn(p[None], t[None]), accuracy(p[None], t[None])))
+    n, chunk = x.shape[0], spec.eval_chunk
+    if n <= chunk:
+        return rows(apply(params, x), y)
+    pad = (-n) % chunk
+    xp = jnp.concatenate([x, x[:pad]]).reshape((-1, chunk) + x.shape[1:])
+    yp = jnp.concatenate([y, y[:pad]]).reshape((-1, chunk) + y.shape[1:])
+    lv, av = jax.lax.map(lambda xy: rows(apply(params, xy[0]), xy[1]), (xp, yp))
+    return lv.reshape(-1)[:n], av.reshape(-1)[:n]
+
+
+def _evaluate(spec: Spec, state: State, step: Array) -> dict[str, Array]:
+    data = spec.data
+
+    def one(params, rest, params0, hp_r, loss_sum, count):
+        apply = _applier(_rest(spec, rest))
+        # `+ 0·loss_sum` gives every run its own copy of the inputs (XLA does not fold a float
+        # multiply by zero), so the matmuls stay per-run batched as in training and results
+        # do not depend on how many runs share a device
+        zero = 0 * loss_sum
+        out = {"train_loss": jnp.where(count > 0, loss_sum / jnp.maximum(count, 1), jnp.nan)}
+        tl, ta = _per_example(spec, apply, params, data.x_test + zero.astype(data.x_test.dtype),
+                              data.y_test)  # fmt: skip
+        out["per_example:test_loss"], out["per_example:test_accuracy"] = tl, ta
+        if isinstance(data, Dataset):
+            x = data.x_train + zero.astype(data.x_train.dtype)
+            fl, fa = _per_example(spec, apply, params, x, data.y_train)
+            out["per_example:train_loss_full"], out["per_example:train_accuracy"] = fl, fa
+        snap = Snapshot(params, params0, apply, hp_r, data, step)
+        for name, fn in spec.measures:
+            value = fn(snap)
+            if isinstance(value, dict):
+                out.update({f"{name}_{k}": jnp.asarray(v) for k, v in value.items()})
+            else:
+                out[name] = jnp.asarray(value)
+        return out
+
+    return eqx.filter_vmap(one)(
+        state.params, state.rest, state.params0, state.hp, state.loss_sum, state.count
+    )
+
+
+@eqx.filter_jit
+def evaluate_program(spec: Spec, state: State, step: Array) -> dict[str, Array]:
+    """Metrics and measures of every run (per-example values under `per_example:` keys)."""
+    return _sharded(spec, _evaluate, (state,), (step,))
