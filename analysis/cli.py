@@ -1,7 +1,7 @@
 """The `lazyrich` command: run studies, build the report, run the demo.
 
     lazyrich run STUDY [--preset quick|paper] [--out DIR] [--resume] [study options]
-    lazyrich report [--out DIR]
+    lazyrich report [--out DIR] [--markdown]
     lazyrich demo [--out DIR]
 
 Every bad argument, missing data file or impossible configuration ends with one line on
@@ -31,7 +31,8 @@ commands:
                CIFAR files; default $LAZYRICH_DATA), --devices N (shard sweeps over the
                first N local devices; default: every GPU), and the study's own options
                (see `lazyrich run STUDY --help`)
-  report       collect every study under --out DIR (default runs/) into DIR/report.html
+  report       collect every study under --out DIR (default runs/) into DIR/report.html,
+               claims and verdicts first; --markdown also writes DIR/EVIDENCE.md
   demo         run the quick preset of every study, then the report (a few minutes on a CPU)
 
 Results: DIR/STUDY/config.json, results.nc (xarray), summary.json, figures/*.png.
@@ -142,9 +143,10 @@ def _main(argv: list[str]) -> int:
             print(USAGE)
             return 0
         out = Path(_pop_option(args, "--out", "runs"))
+        markdown = command == "report" and _pop_flag(args, "--markdown")
         if args:
             raise ConfigError(f"unexpected arguments for {command}: {' '.join(args)}")
-        from .report import write_report
+        from .report import write_markdown, write_report
 
         if command == "demo":
             t0 = time.perf_counter()
@@ -153,6 +155,8 @@ def _main(argv: list[str]) -> int:
             print(f"demo: all studies done in {time.perf_counter() - t0:.0f} s")
         path = write_report(out)
         print(f"report: {path.resolve()}")
+        if markdown:
+            print(f"markdown: {write_markdown(out).resolve()}")
         return 0
     raise ConfigError(f"unknown command {command!r}: use run, report or demo (see lazyrich --help)")
 

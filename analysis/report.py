@@ -1,102 +1,211 @@
-"""`lazyrich report`: every study under OUT in one self-contained-looking HTML page.
+"""`lazyrich report`: every study under OUT in one self-contained HTML page, verdicts first.
 
-Images are linked by relative path (`STUDY/figures/NAME.png`), so the page works when opened
-from OUT in a browser, or when OUT is copied elsewhere as a whole.
+The page opens with one table of every claim of every study (`summary.json["claims"]`, checked
+by `analysis._report_claims.check_claims`): the paper, the claim, the theory, the measured value
+with its interval, the verdict and links to the figure and the study's section. Studies that
+have not run and studies that report no claims yet get a row saying so. Each study section then
+shows its claims, its figures, and its configuration and raw summary (collapsed, as nested
+tables).
+
+Images and figure links are relative paths (`STUDY/figures/NAME.png`): the page works when
+opened from OUT in a browser, or when OUT is copied elsewhere as a whole. No external fonts or
+scripts. `write_markdown` writes the same claims as Markdown tables (`OUT/EVIDENCE.md`).
 """
 
 from __future__ import annotations
 
 import html
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from lazyrich.errors import ConfigError
 from lazyrich.results import atomic_write_bytes
 
+from ._report_claims import check_claims, markdown_tables
+from ._report_html import STYLE, anchor, claims_table, figures_grid, nested_table, verdict_badge
 from .studies import STUDIES, get_study
 
-STYLE = """
-body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; color: #222; }
-h1 { border-bottom: 2px solid #444; } h2 { margin-top: 2em; border-bottom: 1px solid #aaa; }
-table { border-collapse: collapse; margin: 0.5em 0 1em; font-size: 0.9em; }
-td, th { border: 1px solid #ccc; padding: 3px 8px; text-align: left; vertical-align: top; }
-th { background: #f0f0f0; } td.num { text-align: right; font-family: monospace; }
-figure { display: inline-block; margin: 0.5em; } img { max-width: 520px; border: 1px solid #ddd; }
-figcaption { font-size: 0.85em; color: #555; } .desc { color: #444; }
-details { margin: 0.5em 0; }
-"""
+NO_CLAIMS = "this study reports no claims yet"
 
 
-def _fmt(v: Any) -> str:
-    if isinstance(v, float):
-        return f"{v:.4g}"
-    if isinstance(v, list) and len(v) <= 8 and all(isinstance(x, (int, float)) for x in v):
-        return "[" + ", ".join(_fmt(x) for x in v) + "]"
-    return str(v)
+@dataclass(frozen=True)
+class _Study:
+    name: str
+    title: str
+    description: str
+    path: Path
+    summary: dict[str, Any] | None  # None: not run
+    config: dict[str, Any]
+    claims: list[dict[str, Any]] | None  # None: no "claims" key
+    figures: list[Path]
 
 
-def _flatten(d: Any, prefix: str = "") -> list[tuple[str, Any]]:
-    if isinstance(d, dict):
-        rows: list[tuple[str, Any]] = []
-        for k, v in d.items():
-            rows += _flatten(v, f"{prefix}{k}.")
-        return rows
-    return [(prefix.rstrip("."), d)]
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ConfigError(
+            f"{path} is not readable JSON ({e}): rerun that study or delete its directory"
+        ) from None
 
 
-def _table(d: dict[str, Any]) -> str:
-    rows = "".join(
-        f"<tr><th>{html.escape(k)}</th><td class='num'>{html.escape(_fmt(v))}</td></tr>"
-        for k, v in _flatten(d)
-    )
-    return f"<table>{rows}</table>"
-
-
-def _section(study_dir: Path) -> str:
-    name = study_dir.name
-    summary = json.loads((study_dir / "summary.json").read_text())
-    config_path = study_dir / "config.json"
-    config = json.loads(config_path.read_text()) if config_path.exists() else {}
+def _load(out: Path, name: str) -> _Study:
     try:
         module = get_study(name)
         title, desc = module.TITLE, module.DESCRIPTION
     except ConfigError:
         title, desc = name, ""
-    figures = "".join(
-        f"<figure><img src='{html.escape(f'{name}/figures/{p.name}')}' alt='{p.stem}'>"
-        f"<figcaption>{html.escape(p.stem.replace('_', ' '))}</figcaption></figure>"
-        for p in sorted((study_dir / "figures").glob("*.png"))
+    path = out / name
+    if not (path / "summary.json").is_file():
+        return _Study(name, title, desc, path, None, {}, None, [])
+    summary = _read_json(path / "summary.json")
+    if not isinstance(summary, dict):
+        raise ConfigError(f"{name}/summary.json must hold a JSON object: rerun the study")
+    config = _read_json(path / "config.json") if (path / "config.json").is_file() else {}
+    claims = check_claims(name, summary["claims"]) if "claims" in summary else None
+    figures = sorted((path / "figures").glob("*.png"))
+    return _Study(name, title, desc, path, summary, config, claims, figures)
+
+
+def collect(out: Path) -> list[_Study]:
+    """Every registered study (run or not) and every other study directory under `out`, in
+    registry order; claims checked. Raises ConfigError when nothing has run."""
+    out = Path(out)
+    if not out.is_dir():
+        raise ConfigError(f"no results directory {out}: run a study first or pass --out DIR")
+    extra = sorted(
+        p.parent.name for p in out.glob("*/summary.json") if p.parent.name not in STUDIES
     )
+    studies = [_load(out, name) for name in [*STUDIES, *extra]]
+    if all(s.summary is None for s in studies):
+        raise ConfigError(
+            f"no study results under {out}: run `lazyrich run STUDY --out {out}` first"
+        )
+    return studies
+
+
+def _preset(s: _Study) -> str:
+    preset = (s.summary or {}).get("preset")
+    return f" <span class='muted'>({html.escape(str(preset))})</span>" if preset else ""
+
+
+def _rows(s: _Study, *, overall: bool) -> list[dict[str, Any]]:
+    if s.summary is None:
+        cmd = f"lazyrich run {s.name}"
+        return [
+            {
+                "study": s.name,
+                "verdict": "notrun",
+                "placeholder": f"<code>{html.escape(cmd)}</code>",
+            }
+        ]
+    if not s.claims:
+        text = NO_CLAIMS + ("" if overall else "; see its figures and raw summary below")
+        return [{"study": s.name, "preset": _preset(s), "verdict": None, "placeholder": text}]
+    shown = {p.relative_to(s.path).as_posix() for p in s.figures}
+    return [
+        {**c, "study": s.name, "preset": _preset(s), "study_dir": s.path, "shown": shown}
+        for c in s.claims
+    ]
+
+
+def _counts(studies: list[_Study]) -> str:
+    claims = [c for s in studies for c in s.claims or []]
+    parts = [
+        f"{verdict_badge(v)} {sum(c['verdict'] == v for c in claims)}"
+        for v in ("agrees", "disagrees", "undecided")
+    ]
+    silent = sum(s.summary is not None and not s.claims for s in studies)
+    notrun = sum(s.summary is None for s in studies)
+    parts.append(f"{silent} {'study' if silent == 1 else 'studies'} without claims")
+    parts.append(f"{notrun} not run")
+    return "<p class='counts'>" + "".join(f"<span>{p}</span>" for p in parts) + "</p>"
+
+
+def _section(s: _Study) -> str:
+    head = (
+        f"<h2 id='{anchor(s.name)}'>{html.escape(s.title)} <small>({html.escape(s.name)})</small>"
+        "</h2>"
+        + (
+            "<details class='about'><summary>About this study</summary>"
+            f"<p class='desc'>{html.escape(s.description)}</p></details>"
+            if s.description
+            else ""
+        )
+    )
+    if s.summary is None:
+        cmd = f"lazyrich run {s.name} --out {s.path.parent}"
+        return head + f"<p class='muted'>Not run: <code>{html.escape(cmd)}</code></p>"
+    raw = {k: v for k, v in s.summary.items() if k != "claims"}
     return (
-        f"<h2 id='{name}'>{html.escape(title)} <small>({name})</small></h2>"
-        f"<p class='desc'>{html.escape(desc)}</p>"
-        f"<h3>Summary</h3>{_table(summary)}"
-        f"<h3>Figures</h3>{figures or '<p>(no figures)</p>'}"
-        f"<details><summary>Configuration</summary>{_table(config)}</details>"
+        head
+        + "<h3>Claims</h3>"
+        + claims_table(_rows(s, overall=False), with_study=False)
+        + "<h3>Figures</h3>"
+        + figures_grid(s.name, s.path, s.figures)
+        + "<details><summary>Configuration and raw summary</summary>"
+        + "<h4>config.json</h4><div class='scroll'>"
+        + nested_table(s.config)
+        + "</div><h4>summary.json"
+        + (" (claims above)" if s.claims is not None else "")
+        + "</h4><div class='scroll'>"
+        + nested_table(raw)
+        + "</div></details>"
+    )
+
+
+def render_html(studies: list[_Study]) -> str:
+    """The report page of `studies` (from `collect`)."""
+    toc = "".join(
+        f"<li><a href='#{anchor(s.name)}'>{html.escape(s.name)}</a>"
+        + (" <span class='muted'>(not run)</span>" if s.summary is None else "")
+        + "</li>"
+        for s in studies
+    )
+    # verdicts first: the studies that have not run go last
+    ordered = [s for s in studies if s.summary is not None] + [
+        s for s in studies if s.summary is None
+    ]
+    rows = [r for s in ordered for r in _rows(s, overall=True)]
+    return (
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+        f"<title>lazyrich report</title><style>{STYLE}</style></head><body>"
+        "<h1>lazyrich report</h1><nav><ul>"
+        + toc
+        + "</ul></nav><h2 id='claims'>Claims and verdicts</h2>"
+        + _counts(studies)
+        + "<p class='muted'>Each measured value comes with its interval [lo, hi]; the rule under "
+        "each verdict says how it was decided.</p>"
+        + claims_table(rows, with_study=True)
+        + "".join(_section(s) for s in studies)
+        + "</body></html>"
     )
 
 
 def write_report(out: Path) -> Path:
-    """Write `out/report.html` from every `out/STUDY/summary.json`; return its path."""
+    """Write `out/report.html` from every `out/STUDY/summary.json`; return its path.
+
+    **Raises:** `ConfigError` when `out` holds no results, or a summary is unreadable or has
+    malformed claims (the message names the study and the field).
+    """
     out = Path(out)
-    if not out.is_dir():
-        raise ConfigError(f"no results directory {out}: run a study first or pass --out DIR")
-    found = sorted(
-        (p.parent for p in out.glob("*/summary.json")),
-        key=lambda p: (list(STUDIES).index(p.name) if p.name in STUDIES else 99, p.name),
-    )
-    if not found:
-        raise ConfigError(
-            f"no study results under {out}: run `lazyrich run STUDY --out {out}` first"
-        )
-    toc = "".join(f"<li><a href='#{p.name}'>{p.name}</a></li>" for p in found)
-    body = "".join(_section(p) for p in found)
-    page = (
-        "<!doctype html><html><head><meta charset='utf-8'><title>lazyrich report</title>"
-        f"<style>{STYLE}</style></head><body><h1>lazyrich report</h1><ul>{toc}</ul>{body}"
-        "</body></html>"
-    )
+    page = render_html(collect(out))
     path = out / "report.html"
     atomic_write_bytes(path, page.encode())
+    return path
+
+
+def write_markdown(out: Path, path: Path | None = None) -> Path:
+    """Write the claims of every study under `out` as Markdown tables (default
+    `out/EVIDENCE.md`: one overall table, one per study); return its path."""
+    out = Path(out)
+    studies = collect(out)
+    text = markdown_tables(
+        [(s.name, s.title, None if s.summary is None else (s.claims or [])) for s in studies]
+    )
+    path = out / "EVIDENCE.md" if path is None else Path(path)
+    atomic_write_bytes(path, text.encode())
     return path
