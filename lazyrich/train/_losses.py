@@ -38,9 +38,16 @@ def accuracy(pred: Float[Array, "n k"], y: Array) -> Float[Array, ""]:
     return jnp.asarray(jnp.nan, pred.dtype)
 
 
-LOSSES: dict[str, Callable[[Array, Array], Array]] = {"mse": mse, "xent": cross_entropy}
+LOSSES: dict[str, Callable[[Array, Array], Array]] = {"mse": mse, "ce": cross_entropy}
+# older spelling of "ce", accepted so saved configs keep working
+_ALIASES = {"xent": "ce"}
 
 
 def get_loss(name: str) -> Callable[[Array, Array], Array]:
+    """The loss function named `name`: `"mse"` or `"ce"` (softmax cross-entropy).
+
+    **Raises:** `ConfigError` naming the choices for an unknown name.
+    """
+    name = _ALIASES.get(name, name)
     require(name in LOSSES, f"unknown loss {name!r}: choose one of {', '.join(LOSSES)}")
     return LOSSES[name]
