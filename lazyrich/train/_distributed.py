@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from typing import Any
 
 import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from ..errors import require
+from ..errors import ConfigError, require
 
 
 def init_distributed() -> tuple[int, int]:
@@ -42,7 +43,7 @@ def init_distributed() -> tuple[int, int]:
     return jax.process_index(), jax.process_count()
 
 
-def default_devices(limit: int | None = None) -> list[jax.Device]:
+def default_devices(limit: int | None = None) -> list[Any]:
     """Local devices for the run axis: all local accelerators, or one CPU device.
 
     `limit` (or the environment variable `LAZYRICH_DEVICES`, set by `--devices`) takes the
@@ -58,7 +59,7 @@ def default_devices(limit: int | None = None) -> list[jax.Device]:
     return devices
 
 
-def run_sharding(devices: Sequence[jax.Device]) -> NamedSharding | None:
+def run_sharding(devices: Sequence[Any]) -> NamedSharding | None:
     """Sharding of arrays whose leading axis is the run axis, or None for one device."""
     if len(devices) <= 1:
         return None
@@ -72,5 +73,6 @@ def barrier(name: str, timeout_s: float = 3600.0) -> None:
     from jax._src import distributed  # the runtime client; no public barrier API exists
 
     client = distributed.global_state.client
-    require(client is not None, "jax.distributed is not initialised: call init_distributed()")
+    if client is None:
+        raise ConfigError("jax.distributed is not initialised: call init_distributed()")
     client.wait_at_barrier(f"lazyrich-{name}", int(timeout_s * 1000))

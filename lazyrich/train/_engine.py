@@ -110,7 +110,7 @@ def train(
     x64: bool | Callable[[dict[str, float]], bool] | None = None,
     store: StudyDir | None = None,
     tag: str = "train",
-    devices: Sequence[jax.Device] | None = None,
+    devices: Sequence[Any] | None = None,
     process: tuple[int, int] | None = None,
     progress: bool = True,
     description: str = "train",
@@ -189,7 +189,7 @@ def train(
     )
     require(p_count == 1 or store is not None, "a multi-process run needs a results store")
     if x64 is None:
-        x64 = bool(jax.config.jax_enable_x64)
+        x64 = bool(jax.config.read("jax_enable_x64"))
     if callable(x64):
         precision = np.array(
             [bool(x64({k: v[i] for k, v in runs.items()})) for i in range(n)], dtype=bool
@@ -198,17 +198,27 @@ def train(
         precision = np.full(n, bool(x64))
     bounds = _chunk_bounds(precision, chunk_size)
     hp_names = tuple(runs)
-    spec_static = dict(
-        make_model=model if is_factory(model) else None,
-        step=as_step(step),
-        loss=loss,
-        batch=batch,
-        measures=tuple(sorted(measures.items())),
-        threshold=float(threshold),
-        eval_chunk=int(eval_chunk),
-        keep_initial=keep_initial,
-        mesh=None if sharding is None else sharding.mesh,
-    )
+    make_model = model if is_factory(model) else None
+    the_step = as_step(step)
+    measure_items = tuple(sorted(measures.items()))
+    mesh = None if sharding is None else sharding.mesh
+
+    def make_spec(shared, run_data, seed_keys) -> Spec:
+        return Spec(
+            model=shared,
+            data=run_data,
+            seed_keys=seed_keys,
+            step=the_step,
+            make_model=make_model,
+            loss=loss,
+            batch=batch,
+            measures=measure_items,
+            threshold=float(threshold),
+            eval_chunk=int(eval_chunk),
+            keep_initial=keep_initial,
+            mesh=mesh,
+        )
+
     stamp = _fingerprint(
         tag, grid.names, [v.tolist() for v in grid.values], record.tolist(), batch, loss,
         sorted(measures), threshold, chunk_size, precision.tolist(),
@@ -223,11 +233,10 @@ def train(
             shared = None if is_factory(model) else model
             if shared is not None:
                 shared = _cast_data(shared, dtype)
-            spec = Spec(
-                model=shared,
-                data=_cast_data(data, dtype),
-                seed_keys=jax.vmap(jax.random.key)(jnp.asarray(seeds, jnp.uint32)),
-                **spec_static,
+            spec = make_spec(
+                shared,
+                _cast_data(data, dtype),
+                jax.vmap(jax.random.key)(jnp.asarray(seeds, jnp.uint32)),
             )
             hp = {
                 k: jnp.asarray(runs[k][idx], jnp.int32 if k == "seed" else dtype) for k in hp_names

@@ -184,16 +184,15 @@ def _batches(spec: Spec, t: Array) -> tuple[Array, Array, bool]:
     """The batches of step `t`: per seed `(n_seeds, batch, ...)`, or shared (full batch)."""
     data = spec.data
     if isinstance(data, Stream):
+        assert spec.batch is not None
         keys = jax.vmap(lambda k: jax.random.fold_in(jax.random.fold_in(k, 1), t))(spec.seed_keys)
         xs, ys = jax.vmap(data.sample, (0, None))(keys, spec.batch)
         return xs, ys, True
     assert isinstance(data, Dataset)
     if spec.batch is None:
         return data.x_train, data.y_train, False
-    n = data.x_train.shape[0]
-    idx = jax.vmap(lambda k: batch_indices(jax.random.fold_in(k, 1), n, spec.batch, t))(
-        spec.seed_keys
-    )
+    n, batch = data.x_train.shape[0], spec.batch
+    idx = jax.vmap(lambda k: batch_indices(jax.random.fold_in(k, 1), n, batch, t))(spec.seed_keys)
     return data.x_train[idx], data.y_train[idx], True
 
 

@@ -102,7 +102,7 @@ def run_sweep(
     tag: str = "sweep",
     progress: bool = True,
     description: str = "sweep",
-    devices: Sequence[jax.Device] | None = None,
+    devices: Sequence[Any] | None = None,
     process: tuple[int, int] | None = None,
 ) -> dict[str, np.ndarray]:
     """Run every cell of a γ × η × seed `grid` with online SGD (see `lazyrich.train.train`).
