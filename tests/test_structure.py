@@ -21,7 +21,7 @@ def count_compiles():
     """Counts XLA backend compilations inside the block (a list; its length is the count)."""
     events: list[str] = []
 
-    def listener(event, duration, **kwargs):
+    def listener(event, duration_secs, **kwargs):
         if event == BACKEND_COMPILE:
             events.append(event)
 
