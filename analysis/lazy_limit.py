@@ -34,7 +34,7 @@ from tqdm.auto import tqdm
 from lazyrich.data import load_dataset
 from lazyrich.errors import require
 from lazyrich.kernels import empirical_ntk, infinite_kernels, kernel_distance
-from lazyrich.models import MLP, partition
+from lazyrich.models import MLP, functional
 from lazyrich.results import StudyDir, write_dataset
 from lazyrich.theory import effective_rate, kernel_gd_predictions
 from lazyrich.train import log_steps
@@ -261,8 +261,7 @@ def train_group(net64: MLP, data, gammas, etas, steps, ksteps, probe: int, use64
     with jax.enable_x64(use64):
         dtype = jnp.float64 if use64 else jnp.float32
         net = jax.tree.map(lambda a: a.astype(dtype) if eqx.is_inexact_array(a) else a, net64)
-        params0, rest = partition(net)
-        apply_net = lambda p, x: eqx.combine(p, rest)(x)
+        params0, apply_net = functional(net)  # an Apply: the NTK's structured method applies
         x_tr, y_tr, x_te, y_te = (jnp.asarray(a, dtype) for a in data)
         p = x_tr.shape[0]
         x_all, y_all = jnp.concatenate([x_tr, x_te]), jnp.concatenate([y_tr, y_te])
@@ -346,8 +345,7 @@ def run_case(c: Config, name: str, gammas: np.ndarray, steps, ksteps, progress: 
                 dtype=jnp.float64,
                 key=jax.random.fold_in(jax.random.key(c.seed), 0),
             )
-            params0, rest = partition(net)
-            apply_net = lambda p_, x, rest=rest: eqx.combine(p_, rest)(x)
+            params0, apply_net = functional(net)
             xa = jnp.asarray(x_all)
             k_emp = empirical_ntk(apply_net, params0, xa, chunk_size=c.chunk_size or None)
             k_inf = infinite_kernels(net, xa).ntk  # Θ_mup = Θ_ntk/N for this N

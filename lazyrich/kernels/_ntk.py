@@ -19,7 +19,8 @@ Three implementations, all from `jax.vjp` / `jax.linearize` under `vmap`:
   `(m² x·x' + b_m²) (g_c·g'_d)` to `Θ[c, d]`, where `g_c = ∂f_c/∂y`. So the kernel is a sum over
   layers of (input Gram) ⊙ (output-gradient Gram): per-example Jacobians, `(n, k, P)`, are
   never formed. The `g_c` come from `k` VJPs of the batch through zero perturbations added to
-  each layer's output (a tap on `Dense`, active only while tracing this function). Memory is
+  each layer's output (the model is rebuilt from `apply.model(params)` with its trainable
+  `Dense` layers wrapped, so `apply` must be the `Apply` of `lazyrich.functional`). Memory is
   `O(n·k·width)` per layer instead of `O(n·k·P)`, and the contraction costs
   `n²(fan_in + k·fan_out)` per layer instead of `n²·k·fan_in·fan_out`.
 - `"jacobian"`: per-example Jacobians `J (n, k, P)` by `vmap(vjp)` over the output basis, then
@@ -30,23 +31,26 @@ Three implementations, all from `jax.vjp` / `jax.linearize` under `vmap`:
 `chunk_size` bounds memory: the kernel is assembled block by block over chunks of `x1` and
 `x2` (each block one compiled call, the last chunk padded so nothing recompiles); with
 `x2=None` only blocks on and above the diagonal are computed and the rest mirrored.
+
+Blocks are compiled with `eqx.filter_jit` and keyed on structure: an `Apply` is a pytree, so a
+fresh model of the same shapes (another seed, another γ) reuses the compiled program.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
-from collections.abc import Callable, Iterator, Sequence
-from typing import Any, NamedTuple
+from collections.abc import Callable, Sequence
+from typing import Any
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
 from ..errors import require
-from ..models import _dense
+from . import _structured
 
-Apply = Callable[[Any, jax.Array], jax.Array]
+ApplyFn = Callable[[Any, jax.Array], jax.Array]
 METHODS = ("auto", "structured", "jacobian", "ntvp")
 
 
@@ -93,12 +97,12 @@ def _check_inputs(x1: jax.Array, x2: jax.Array | None, chunk_size: int | None) -
         )
 
 
-def _single_output(apply: Apply, x: jax.Array) -> Callable[[Any], jax.Array]:
+def _single_output(apply: ApplyFn, x: jax.Array) -> Callable[[Any], jax.Array]:
     """`params -> f(x)` flattened to `(k,)` for one example `x`."""
     return lambda p: apply(p, x[None])[0].reshape(-1)
 
 
-def _jacobians(apply: Apply, params: Any, x: jax.Array, k: int) -> Any:
+def _jacobians(apply: ApplyFn, params: Any, x: jax.Array, k: int) -> Any:
     """Per-example Jacobians: a pytree like `params` with leaves `(n, k, P_leaf)`."""
 
     def one(xi):
@@ -142,145 +146,22 @@ def _block_ntvp(apply, params, xa, xb, k, traced_all, same):
     return full
 
 
-class _Layer(NamedTuple):
-    """A trainable `Dense` call, as the structured kernel needs it (static)."""
-
-    w_mult: float
-    b_mult: float | None  # None: no trainable bias
-    fan_out: int
-    dtype: str
+_BLOCKS = {"structured": _structured.block, "jacobian": _block_jacobian, "ntvp": _block_ntvp}
 
 
-@contextlib.contextmanager
-def _tapping(tap: Callable) -> Iterator[None]:
-    _dense.TAPS.append(tap)
-    try:
-        yield
-    finally:
-        _dense.TAPS.pop()
+@eqx.filter_jit
+def _block(apply, params, xa, xb, k, traced_all, method, layers):
+    """One block of the kernel (`xb=None`: the diagonal block of `xa` with itself).
 
-
-def _dense_layout(apply: Apply, params: Any, x: jax.Array) -> tuple[_Layer, ...] | str:
-    """The trainable `Dense` calls of `apply`, in call order; or why `"structured"` cannot be
-    used (a parameter outside a Dense layer, a layer called twice, non-matrix inputs)."""
-    layers: list[_Layer] = []
-    problems: list[str] = []
-
-    def probe(p, xx):
-        ids = {id(leaf) for leaf in jax.tree.leaves(p)}
-        seen: set[int] = set()
-
-        def tap(layer, xin, y):
-            if id(layer.weight) not in ids:
-                return y  # a frozen layer (e.g. the centring copy of the initial network)
-            if id(layer.weight) in seen:
-                problems.append("a Dense layer is called more than once (shared weights)")
-            if xin.ndim != 2:
-                problems.append(f"a Dense layer gets {xin.ndim}-d inputs, not (batch, features)")
-            seen.add(id(layer.weight))
-            bias = layer.bias is not None and id(layer.bias) in ids
-            if bias:
-                seen.add(id(layer.bias))
-            layers.append(
-                _Layer(
-                    float(layer.w_mult),
-                    float(layer.b_mult) if bias else None,
-                    int(y.shape[-1]),
-                    jnp.dtype(y.dtype).name,
-                )
-            )
-            return y
-
-        with _tapping(tap):
-            out = apply(p, xx)
-        if ids - seen:
-            problems.append(
-                f"{len(ids - seen)} trainable array(s) are not weights or biases of lazyrich "
-                "Dense layers"
-            )
-        return out
-
-    jax.eval_shape(probe, params, x)
-    if problems:
-        return "; ".join(dict.fromkeys(problems))
-    if not layers:
-        return "the model has no trainable Dense layers"
-    return tuple(layers)
-
-
-def _dense_features(apply, params, x, k, layout):
-    """Per trainable Dense layer: its inputs `(n, fan_in)` and the output gradients
-    `g[c, i] = ∂f_c(x_i)/∂y_i`, `(k, n, fan_out)`, from k VJPs of the batch."""
-    n = x.shape[0]
-
-    def perturbed(deltas):
-        ids = {id(leaf) for leaf in jax.tree.leaves(params)}
-        inputs = []
-
-        def tap(layer, xin, y):
-            if id(layer.weight) not in ids:
-                return y
-            inputs.append(xin)
-            return y + deltas[len(inputs) - 1]
-
-        with _tapping(tap):
-            out = apply(params, x)
-        return out.reshape(n, k), inputs
-
-    zeros = [jnp.zeros((n, lay.fan_out), lay.dtype) for lay in layout]
-    out, vjp, inputs = jax.vjp(perturbed, zeros, has_aux=True)
-    # examples are independent, so the cotangent e_c on every example gives each example's own
-    # gradient of its c-th output
-    basis = jnp.broadcast_to(jnp.eye(k, dtype=out.dtype)[:, None, :], (k, n, k))
-    (grads,) = jax.vmap(vjp)(basis)
-    return inputs, grads
-
-
-def _block_structured(apply, params, xa, xb, k, traced_all, same, layout):
-    xs_a, gs_a = _dense_features(apply, params, xa, k, layout)
-    xs_b, gs_b = (xs_a, gs_a) if same else _dense_features(apply, params, xb, k, layout)
-    total = 0.0
-    for lay, x_a, x_b, g_a, g_b in zip(layout, xs_a, xs_b, gs_a, gs_b, strict=True):
-        inputs = lay.w_mult**2 * (x_a @ x_b.T)
-        if lay.b_mult is not None:
-            inputs = inputs + lay.b_mult**2
-        if traced_all:
-            total = total + inputs * jnp.einsum("cif,cjf->ij", g_a, g_b)
-        else:
-            total = total + inputs[:, :, None, None] * jnp.einsum("cif,djf->ijcd", g_a, g_b)
-    return total / k if traced_all else total
-
-
-@functools.lru_cache(maxsize=16)
-def _compiled(apply: Apply, k: int, traced_all: bool, method: str, layout=None):
-    """Jitted block functions, cached per `apply` so repeated calls do not recompile."""
+    Jitted with `eqx.filter_jit`: `apply` (an `Apply` is a pytree of the model's frozen arrays)
+    and `params` are traced, so another model of the same structure reuses the program; `k`,
+    `traced_all`, `method` and `layers` are static.
+    """
+    same = xb is None
+    block_fn = _BLOCKS[method]
     if method == "structured":
-        block_fn = functools.partial(_block_structured, layout=layout)
-    else:
-        block_fn = _block_ntvp if method == "ntvp" else _block_jacobian
-
-    @jax.jit
-    def block(params, xa, xb):
-        return block_fn(apply, params, xa, xb, k, traced_all, False)
-
-    @jax.jit
-    def diag_block(params, xa):
-        return block_fn(apply, params, xa, xa, k, traced_all, True)
-
-    return block, diag_block
-
-
-def _structured_layout(apply: Apply, params: Any, x: jax.Array) -> tuple[_Layer, ...] | str:
-    """`_dense_layout`, cached per `apply` and parameter/input structure (it traces `apply`)."""
-    leaves, treedef = jax.tree.flatten(params)
-    shapes = tuple((tuple(leaf.shape), jnp.dtype(leaf.dtype).name) for leaf in leaves)
-    return _layout_cached(apply, treedef, shapes, tuple(x.shape[1:]), jnp.dtype(x.dtype).name)
-
-
-@functools.lru_cache(maxsize=64)
-def _layout_cached(apply, treedef, shapes, x_shape, x_dtype):
-    params = jax.tree.unflatten(treedef, [jax.ShapeDtypeStruct(s, d) for s, d in shapes])
-    return _dense_layout(apply, params, jax.ShapeDtypeStruct((1, *x_shape), x_dtype))
+        block_fn = functools.partial(block_fn, layers=layers)
+    return block_fn(apply, params, xa, xa if same else xb, k, traced_all, same)
 
 
 def _pad(x: jax.Array, size: int) -> jax.Array:
@@ -291,7 +172,7 @@ def _pad(x: jax.Array, size: int) -> jax.Array:
 
 
 def empirical_ntk(
-    apply: Apply,
+    apply: ApplyFn,
     params: Any,
     x1: Float[Array, "n1 ..."],
     x2: Float[Array, "n2 ..."] | None = None,
@@ -304,14 +185,16 @@ def empirical_ntk(
 
     **Arguments:**
 
-    - `apply`: `apply(params, x) -> (n, *o)`, e.g. from `lazyrich.functional(model)`.
+    - `apply`: `apply(params, x) -> (n, *o)`: the `Apply` from `lazyrich.functional(model)`
+      (compiled once per model structure), or any function (compiled once per function).
     - `params`: the trainable parameters (any pytree).
     - `x1`, `x2`: input batches with the same per-example shape; `x2=None` means `x2 = x1`
       (and only half the blocks are computed).
     - `trace_axes`: output axes to trace over (mean over the diagonal, as neural-tangents).
       `(-1,)` gives `(n1, n2)`; `()` gives the full `(n1, n2, k, k)`.
     - `method`: `"structured"` (per-layer Gram products; only for models whose trainable
-      parameters all sit in lazyrich `Dense` layers, such as `MLP` and `scaled(MLP)`),
+      parameters all sit in lazyrich `Dense` layers, such as `MLP` and `scaled(MLP)`, and
+      `apply` from `lazyrich.functional`),
       `"jacobian"` (Jacobian contraction), `"ntvp"` (NTK-vector products) or `"auto"`
       (`"structured"` where it applies, else `"jacobian"`, the faster of the other two here).
     - `chunk_size`: examples per block (None: one block). Peak memory is that of one block:
@@ -323,32 +206,36 @@ def empirical_ntk(
     """
     require(method in METHODS, f"unknown method {method!r}: choose one of {', '.join(METHODS)}")
     _check_inputs(x1, x2, chunk_size)
-    layout = None
+    layers = None
     if method in ("auto", "structured"):
-        layout = _structured_layout(apply, params, x1)
-        if isinstance(layout, str):
+        layers, out = _structured.layout(apply, params, x1[:1])
+        if isinstance(layers, str):
             require(
                 method == "auto",
-                f"method='structured' cannot be used for this model: {layout}; "
+                f"method='structured' cannot be used for this model: {layers}; "
                 "use method='jacobian' (or 'auto', which falls back to it)",
             )
-            method, layout = "jacobian", None
+            method, layers = "jacobian", None
         else:
             method = "structured"
+    else:
+        out = jax.eval_shape(apply, params, x1[:1])
     same = x2 is None
     x2_ = x1 if same else x2
-    out_shape = jax.eval_shape(apply, params, x1[:1]).shape
+    out_shape = out.shape
     traced = _canonical_trace_axes(trace_axes, len(out_shape))
     o_shape = tuple(out_shape[1:])
     k = 1
     for s in o_shape:
         k *= s
     traced_all = len(traced) == len(o_shape)
-    block, diag_block = _compiled(apply, k, traced_all, method, layout)
+    block = functools.partial(
+        _block, apply, k=k, traced_all=traced_all, method=method, layers=layers
+    )
     n1, n2 = x1.shape[0], x2_.shape[0]
     c = chunk_size or max(n1, n2)
     if same and c >= n1:
-        kern = diag_block(params, x1)
+        kern = block(params, x1, None)
     elif c >= n1 and c >= n2:
         kern = block(params, x1, x2_)
     else:
@@ -365,7 +252,7 @@ def empirical_ntk(
                     if not traced_all:
                         b = jnp.swapaxes(b, 2, 3)
                 elif same and j == i:
-                    b = diag_block(params, xa)
+                    b = block(params, xa, None)
                 else:
                     b = block(params, xa, _pad(x2_[s2 : s2 + c], c))
                 if same:
@@ -397,7 +284,7 @@ def _finish(kern: jax.Array, o_shape: tuple[int, ...], traced: tuple[int, ...]) 
 
 
 def ntk_vector_product(
-    apply: Apply,
+    apply: ApplyFn,
     params: Any,
     x: Float[Array, "n ..."],
     v: Float[Array, "n k"],
@@ -424,7 +311,7 @@ def ntk_vector_product(
     return _ntvp(apply, params, x, v)
 
 
-@functools.partial(jax.jit, static_argnums=0)
+@eqx.filter_jit
 def _ntvp(apply, params, x, v):
     f = lambda p: apply(p, x)  # noqa: E731
     _, vjp = jax.vjp(f, params)

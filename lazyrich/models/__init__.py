@@ -6,6 +6,7 @@ from ._cnn import CNN as CNN
 from ._cnn import Conv as Conv
 from ._dense import PARAMETERIZATIONS as PARAMETERIZATIONS
 from ._dense import Dense as Dense
+from ._frozen import Apply as Apply
 from ._frozen import Frozen as Frozen
 from ._frozen import functional as functional
 from ._frozen import param_count as param_count

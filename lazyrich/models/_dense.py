@@ -16,7 +16,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Literal
 
 import equinox as eqx
@@ -28,11 +27,6 @@ from ..errors import require
 
 Parameterization = Literal["standard", "ntk", "mup"]
 PARAMETERIZATIONS = ("standard", "ntk", "mup")
-
-# Taps on every Dense call, innermost last: `tap(layer, x, y) -> y`. Used (while tracing) by
-# the structured empirical NTK (`lazyrich.kernels.empirical_ntk(method="structured")`) to read
-# each layer's input and perturb its output; empty otherwise, so a Dense call costs nothing.
-TAPS: list[Callable] = []
 
 
 def check_parameterization(name: str) -> None:
@@ -86,6 +80,4 @@ class Dense(eqx.Module):
         y = self.w_mult * (x @ self.weight.T)
         if self.bias is not None:
             y = y + self.b_mult * self.bias
-        if TAPS:
-            y = TAPS[-1](self, x, y)
         return y

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
 import equinox as eqx
@@ -39,7 +38,27 @@ def partition(model: Any) -> tuple[Any, Any]:
     return eqx.partition(model, _trainable, is_leaf=_is_frozen)
 
 
-def functional(model: Any) -> tuple[Any, Callable[[Any, jax.Array], jax.Array]]:
+class Apply(eqx.Module):
+    """The pure function `apply(params, x)` of a model, as a pytree.
+
+    Holds the non-trainable half of the model (`rest`: static fields, `Frozen` arrays, `None`
+    where a trainable leaf goes). Because it is a pytree rather than a closure, compiled code
+    is keyed on its structure: pass it through `eqx.filter_jit` (never as a
+    `jax.jit(static_argnums=...)` argument: it holds arrays, so it is not hashable), and a
+    second model of the same shapes reuses the compiled program.
+    """
+
+    rest: Any
+
+    def model(self, params: Any) -> Any:
+        """The model with trainable leaves `params`: `eqx.combine(params, rest)`."""
+        return eqx.combine(params, self.rest)
+
+    def __call__(self, params: Any, x: jax.Array) -> jax.Array:
+        return self.model(params)(x)
+
+
+def functional(model: Any) -> tuple[Any, Apply]:
     """The pure-function view of a batched model.
 
     **Arguments:**
@@ -48,15 +67,12 @@ def functional(model: Any) -> tuple[Any, Callable[[Any, jax.Array], jax.Array]]:
 
     **Returns:**
 
-    `(params, apply)` where `params` holds exactly the trainable leaves and
-    `apply(params, x) = model_with(params)(x)` is pure (jit/grad/vmap-safe).
+    `(params, apply)` where `params` holds exactly the trainable leaves and `apply` is an
+    `Apply`: `apply(params, x) = model_with(params)(x)` is pure (jit/grad/vmap-safe), and
+    `apply` is itself a pytree (of the frozen arrays), so `eqx.filter_jit` caches on structure.
     """
     params, rest = partition(model)
-
-    def apply(params: Any, x: jax.Array) -> jax.Array:
-        return eqx.combine(params, rest)(x)
-
-    return params, apply
+    return params, Apply(rest)
 
 
 def param_count(model: Any) -> int:

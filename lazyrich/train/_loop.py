@@ -12,6 +12,7 @@ import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -38,7 +39,7 @@ def evaluate(apply, params, x, y, *, loss: str = "xent", chunk: int = 2048) -> t
     return total_loss / n, total_acc / n
 
 
-@jax.jit(static_argnums=(0, 4))
+@eqx.filter_jit  # apply is a pytree (lazyrich.models.Apply): may hold arrays
 def _eval_chunk(apply, params, x, y, loss_fn):
     pred = apply(params, x)
     return loss_fn(pred, y), accuracy(pred, y)
