@@ -17,7 +17,7 @@ from jax.sharding import PartitionSpec
 from jaxtyping import Array, PRNGKeyArray, PyTree
 
 from ..data import Dataset, batch_indices
-from ..models import partition
+from ..models import Apply, partition
 from ._losses import accuracy, get_loss
 from ._steps import Step
 
@@ -107,8 +107,9 @@ class State(eqx.Module):
     count: Array
 
 
-def _applier(rest: PyTree) -> Callable[[PyTree, Array], Array]:
-    return lambda params, x: eqx.combine(params, rest)(x)
+def _applier(rest: PyTree) -> Apply:
+    """The run's `apply(params, x)`, a pytree with `.model(params)` (`lazyrich.models.Apply`)."""
+    return Apply(rest)
 
 
 def _run_keys(spec: Spec, seed_index: Array) -> PRNGKeyArray:
