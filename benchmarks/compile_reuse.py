@@ -26,9 +26,11 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from lazyrich.data import Dataset
 from lazyrich.kernels import empirical_ntk
 from lazyrich.models import MLP, RevMLP, functional
 from lazyrich.optim import exact_gauss_newton
+from lazyrich.train import Grid, train
 
 from ._machine import write
 
@@ -91,8 +93,30 @@ def _gn_case(a: argparse.Namespace) -> Case:
     return Case("exact_gauss_newton_step", make, _gn_step)
 
 
+def _sgd(hp):
+    return optax.sgd(hp["eta"])
+
+
+def _engine_case(a: argparse.Namespace) -> Case:
+    """One engine call (a 4-run η grid, 20 epochs-worth of steps, 2 records) on a model."""
+    x = jax.random.normal(jax.random.key(104), (512, a.in_dim))
+    y = jnp.argmax(x[:, : a.out_dim], -1)
+    data = Dataset(x[:384], y[:384], x[384:], y[384:], name="toy", num_classes=a.out_dim)
+    grid = Grid.product(eta=[0.01, 0.03, 0.1, 0.3])
+
+    def make(key):
+        return (MLP(a.in_dim, a.width, a.depth, a.out_dim, parameterization="mup", key=key),)
+
+    def call(model):
+        ds = train(model, _sgd, data, grid=grid, record_at=[6, 60], batch=64, loss="ce",
+                   progress=False)  # fmt: skip
+        return jnp.asarray(ds["test_loss"].values)
+
+    return Case("engine_train", make, call)
+
+
 def _cases(a: argparse.Namespace) -> list[Case]:
-    return [_ntk_case(a), _gn_case(a), *_jacobian_cases(a)]
+    return [_ntk_case(a), _gn_case(a), _engine_case(a), *_jacobian_cases(a)]
 
 
 def _seconds(call, args) -> float:
