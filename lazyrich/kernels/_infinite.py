@@ -91,7 +91,9 @@ def _weight_std(layer: Dense | Conv, parameterization: str, sigma_w: float | Non
 def _bias_std(layer: Dense | Conv, parameterization: str, sigma_b: float | None) -> float | None:
     if layer.bias is None:
         return None
-    return float(sigma_b) if parameterization == "standard" else float(layer.b_mult)
+    if parameterization == "standard":
+        return None if sigma_b is None else float(sigma_b)
+    return float(layer.b_mult)
 
 
 def _dense(layer: Dense, p: str, sw, sb):

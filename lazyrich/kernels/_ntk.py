@@ -117,9 +117,9 @@ def _contract(ja: Any, jb: Any, traced_all: bool, k: int) -> jax.Array:
     """Sum over parameter leaves of `J_a J_bᵀ`: `(na, nb)` (traced, mean) or `(na, nb, k, k)`."""
     leaves = zip(jax.tree.leaves(ja), jax.tree.leaves(jb), strict=True)
     if traced_all:
-        total = sum(a.reshape(a.shape[0], -1) @ b.reshape(b.shape[0], -1).T for a, b in leaves)
-        return total / k
-    return sum(jnp.einsum("icp,jdp->ijcd", a, b) for a, b in leaves)
+        terms = [a.reshape(a.shape[0], -1) @ b.reshape(b.shape[0], -1).T for a, b in leaves]
+        return functools.reduce(jnp.add, terms) / k
+    return functools.reduce(jnp.add, [jnp.einsum("icp,jdp->ijcd", a, b) for a, b in leaves])
 
 
 def _block_jacobian(apply, params, xa, xb, k, traced_all, same):

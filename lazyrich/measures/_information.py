@@ -129,7 +129,7 @@ def _check(named: dict[str, Array], num_values: int | None) -> tuple[list[Array]
         )
     if lengths == {0}:
         raise ConfigError("no samples: pass non-empty prediction and label arrays")
-    if not any(isinstance(a, jax.core.Tracer) for a in arrays):
+    if not any(isinstance(a, jax.core.Tracer) for a in arrays):  # pyright: ignore[reportAttributeAccessIssue]
         low = min(int(a.min()) for a in arrays)
         high = max(int(a.max()) for a in arrays)
         if low < 0:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from typing import cast
 
 import jax
 import jax.numpy as jnp
@@ -123,10 +124,12 @@ def _fit(x: Array, y: Array, k: int, l2: float, steps: int, tol: float) -> Param
         grad = otu.tree_get(state, "grad")
         return (count == 0) | ((count < steps) & (otu.tree_norm(grad) >= tol))
 
-    p, state = jax.lax.while_loop(keep_going, step, (init, opt.init(init)))
+    final, state = jax.lax.while_loop(keep_going, step, (init, opt.init(init)))
+    p = cast(Params, final)
     value, grad = jax.value_and_grad(fun)(p)
     return {
-        **p,
+        "w": p["w"],
+        "b": p["b"],
         "loss": value,
         "grad_norm": otu.tree_norm(grad),
         "iterations": otu.tree_get(state, "count"),

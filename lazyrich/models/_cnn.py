@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -118,7 +120,7 @@ class CNN(eqx.Module):
         get_activation(activation)
         ndim = len(in_shape) - 1
         k1, k2, k3, k4 = jax.random.split(key, 4)
-        common = dict(
+        common: dict[str, Any] = dict(
             parameterization=parameterization,
             use_bias=use_bias,
             sigma_w=sigma_w,

@@ -164,7 +164,7 @@ class StudyDir:
     ) -> None:
         """Save a finished chunk atomically (every process writes its own chunks)."""
         buf = io.BytesIO()
-        np.savez(buf, **{k: np.asarray(v) for k, v in arrays.items()})
+        np.savez(buf, **{k: np.asarray(v) for k, v in arrays.items()})  # pyright: ignore[reportArgumentType]
         atomic_write_bytes(self.chunk_path(index, tag), buf.getvalue(), every_process=True)
 
     def load_chunk(self, index: int, *, tag: str = "chunk") -> dict[str, np.ndarray] | None:

@@ -101,7 +101,9 @@ def rescaled_time(t, L: int, gamma, eta):
     return eta * gamma ** (-2.0 / L) * t
 
 
-def balanced_hessian_eigenvalues(L: int, a, gamma, y, *, offset=0.0) -> tuple[Array, Array]:
+def balanced_hessian_eigenvalues(
+    L: int, a, gamma, y, *, offset: float | Array = 0.0
+) -> tuple[Array, Array]:
     """Exact Hessian eigenvalues (λ_∥, λ_⊥) of ℓ at the balanced point a_l = a.
 
     f = (a^L − offset)/γ. λ_∥ (along 1) = L g² − (L−1) r h; λ_⊥ (on 1⊥) = r h, −inf for L = 1.
