@@ -5,6 +5,7 @@ paper's MNIST configuration (d = 784, h = 8000, batch 1000, 2 blocks), meant for
 
     uv run python -m benchmarks.gauss_newton            # reduced, CPU
     uv run python -m benchmarks.gauss_newton --paper    # paper config (GPU)
+    uv run python -m benchmarks.gauss_newton --small    # seconds (device-suite smoke)
 
 Prints one line per result and writes benchmarks/results/gauss_newton.json (with the machine
 and its load average, `benchmarks/_machine.py`).
@@ -28,7 +29,7 @@ from lazyrich.optim import (
     set_lapack_threads,
 )
 
-from ._machine import write
+from ._machine import add_out, write
 
 
 def _time(fn, *args, repeats: int) -> tuple[float, float]:
@@ -56,9 +57,13 @@ def main(argv=None) -> dict:
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--ntk-method", choices=["dense", "cg", "skip"], default="cg")
     p.add_argument("--cg-maxiter", type=int, default=50)
+    p.add_argument("--small", action="store_true", help="d=16, h=32, batch 16 (smoke test)")
+    add_out(p, "gauss_newton")
     a = p.parse_args(argv)
     if a.paper:
         a.in_dim, a.hidden, a.batch, a.blocks = 784, 8000, 1000, 2
+    if a.small:
+        a.in_dim, a.hidden, a.batch, a.repeats, a.cg_maxiter = 16, 32, 16, 1, 5
 
     model = RevMLP(
         a.in_dim, num_blocks=a.blocks, hidden=a.hidden, out_dim=a.out_dim, key=jax.random.key(0)
@@ -138,8 +143,7 @@ def main(argv=None) -> dict:
         },
         "results": results,
     }
-    path = write("gauss_newton", out)
-    print(f"wrote {path}")
+    write("gauss_newton", out, a.out)
     return out
 
 
