@@ -57,7 +57,7 @@ from lazyrich.train import accuracy, cross_entropy
 from ._machine import add_out, write
 
 # the DLDR study's quick setting, and a tiny one for the smoke test
-SETTINGS = {
+SETTINGS: dict[str, dict] = {
     "quick": dict(n_train=4000, n_test=1000, mlp_width=64, mlp_depth=2, cnn_width=8, lr=0.1,
                   batch=128, sample_epochs=10, samples_per_epoch=8, full_epochs=20, d=40,
                   pbfgs_batch=256, seed=0),
@@ -282,6 +282,7 @@ def sampler_overhead(net: str, data, c: dict, args) -> dict:
     def phase(every: int | None, spill: bool) -> tuple[float, float]:
         directory = tempfile.mkdtemp(prefix="dldr_spill_") if spill else None
         smp = TrajectorySampler(directory, chunk_rows=args.chunk_rows) if every else None
+        every = every or 1
         p, s = params0, opt.init(params0)
         t0, c0 = time.perf_counter(), time.process_time()
         if smp is not None:
@@ -349,7 +350,7 @@ def sampler_overhead(net: str, data, c: dict, args) -> dict:
 
 
 def main(argv=None) -> dict:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="MLP only for parts 2-3, fewer repeats")
     ap.add_argument("--small", action="store_true", help="tiny sizes, MLP only (smoke test)")
     ap.add_argument("--parts", type=int, nargs="+", default=[1, 2, 3], choices=[1, 2, 3])

@@ -51,7 +51,7 @@ def run_study(args, steps: int, runs_dir) -> dict:
 
 
 def main(argv=None) -> dict:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--preset", default="paper")
     ap.add_argument("--depth", type=int, default=3)
     ap.add_argument("--arch", default="mlp")

@@ -47,7 +47,7 @@ def _time(fn, *args, repeats: int) -> tuple[float, float]:
 
 
 def main(argv=None) -> dict:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     p.add_argument("--paper", action="store_true", help="d=784, h=8000, batch 1000, 2 blocks")
     p.add_argument("--in-dim", type=int, default=64)
     p.add_argument("--hidden", type=int, default=512)
@@ -77,7 +77,8 @@ def main(argv=None) -> dict:
 
     @jax.jit
     def gn_step(params, state, x, y):
-        upd, state = gn.update(None, state, params, x=x, y=y)
+        # exact GN ignores the incoming updates (it computes its own direction from x, y)
+        upd, state = gn.update(None, state, params, x=x, y=y)  # pyright: ignore[reportArgumentType]
         return optax.apply_updates(params, upd), state
 
     adam = optax.adam(1e-4)
@@ -98,7 +99,7 @@ def main(argv=None) -> dict:
         return jax.tree.map(lambda p_, d_: p_ - 0.5 * d_, params, d)
 
     results = []
-    runs = [
+    runs: list = [
         ("exact_gn", gn_step, (params, gn_state, x, y)),
         ("adam", adam_step, (params, adam_state, x, y)),
     ]

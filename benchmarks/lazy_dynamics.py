@@ -42,7 +42,7 @@ def _median_times(fns: dict, repeats: int) -> tuple[dict, dict]:
 
 
 def main(argv=None) -> dict:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     p.add_argument("--paper", action="store_true", help="P=4000, Q=1000, T=20, k=10")
     p.add_argument("--train", type=int, default=1000)
     p.add_argument("--test", type=int, default=250)

@@ -100,7 +100,7 @@ def bench_model(name, model, x, y, args) -> dict:
 
 
 def main(argv=None) -> dict:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--in-dim", type=int, default=100)
     ap.add_argument("--width", type=int, default=512)
     ap.add_argument("--depths", type=int, nargs="+", default=[3, 4, 5, 6, 7, 8])

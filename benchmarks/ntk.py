@@ -52,7 +52,7 @@ def _memory_bytes(jitted, *args) -> int | None:
 
 
 def main(argv=None) -> dict:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     p.add_argument("--paper", action="store_true", help="784-1024-1024-10, n in 256,1024,4096")
     p.add_argument("--in-dim", type=int, default=64)
     p.add_argument("--width", type=int, default=256)
@@ -85,7 +85,7 @@ def main(argv=None) -> dict:
                 lambda p_, x_, m=m: empirical_ntk(apply, p_, x_, method=m, chunk_size=a.chunk_size)
             )
         for i in a.nt_impls:
-            ntk_fn = nt.empirical_ntk_fn(apply, trace_axes=(-1,), implementation=i)
+            ntk_fn = nt.empirical_ntk_fn(apply, trace_axes=(-1,), implementation=i)  # pyright: ignore[reportArgumentType]
             impls[f"nt_impl{i}"] = jax.jit(lambda p_, x_, f=ntk_fn: f(x_, None, p_))
         row, ref = {}, None
         for name, fn in impls.items():

@@ -137,7 +137,7 @@ def matmul_peak_way(n: int, repeats: int = 3):
 
 
 def main(argv=None) -> dict:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--dim", type=int, default=784)
     ap.add_argument("--width", type=int, default=256)
     ap.add_argument("--depth", type=int, default=3, help="hidden layers")
@@ -165,7 +165,9 @@ def main(argv=None) -> dict:
     make = lambda k, g: scaled(MLP(D, N, args.depth, 1, key=k), gamma=g)
     setup = OnlineSetup(make, sample, *sample(jax.random.key(1), 256), batch=B, lr_multiplier=N)
     side = max(1, int(np.sqrt(args.runs)))
-    grid = Grid.of(np.logspace(-1, 2, side), np.logspace(-4, -2, args.runs // side), [0])
+    grid = Grid.of(
+        np.logspace(-1, 2, side).tolist(), np.logspace(-4, -2, args.runs // side).tolist(), [0]
+    )
     R = grid.num_runs
 
     # the same R models, learning rates and data stream for the plain-JAX ways
@@ -228,7 +230,7 @@ def main(argv=None) -> dict:
         "flops_per_run_step": flops,
         "flops_rule": "6 * batch * sum(fan_in * fan_out): forward + backward of the trained "
         "net; the centred copy's forward (+2 * batch * sum) is in gflops_incl_centring",
-        "matmul_precision": str(jax.config.jax_default_matmul_precision),
+        "matmul_precision": str(getattr(jax.config, "jax_default_matmul_precision", None)),
         "matmul_peak_gflops": peak,
         "engine_over_plain_scan": rate["engine"] / rate["plain-scan"],
         "engine_over_plain_scan_paired_median": paired[len(paired) // 2],
