@@ -1,7 +1,12 @@
-"""What a benchmark ran on: recorded in every results JSON."""
+"""What a benchmark ran on, and where its JSON goes: shared by every benchmark.
+
+Results go to `--out PATH` if given, else to `$LAZYRICH_BENCH_OUT/NAME.json` if that variable
+is set (the device suite sets it to `$OUT`), else to `benchmarks/results/NAME.json`.
+"""
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -10,9 +15,11 @@ from pathlib import Path
 import jax
 
 RESULTS = Path(__file__).parent / "results"
+OUT_ENV = "LAZYRICH_BENCH_OUT"
 
 
 def machine() -> dict:
+    """Platform, Python, CPU count, load average, JAX version and device of this process."""
     dev = jax.devices()[0]
     return {
         "platform": platform.platform(),
@@ -20,13 +27,32 @@ def machine() -> dict:
         "cpu_count": os.cpu_count(),
         "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
         "jax": jax.__version__,
+        "backend": jax.default_backend(),
         "device": f"{dev.platform}:{getattr(dev, 'device_kind', '')}",
         "device_count": jax.device_count(),
     }
 
 
-def write(name: str, payload: dict) -> Path:
-    RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / f"{name}.json"
-    path.write_text(json.dumps({"machine": machine(), **payload}, indent=2) + "\n")
+def add_out(parser: argparse.ArgumentParser, name: str) -> None:
+    """`--out PATH` (default: `$LAZYRICH_BENCH_OUT/NAME.json` or benchmarks/results/NAME.json)."""
+    parser.add_argument(
+        "--out",
+        default=None,
+        help=f"JSON path (default: ${OUT_ENV}/{name}.json if set, else benchmarks/results/)",
+    )
+
+
+def result_path(name: str, out: str | os.PathLike | None = None) -> Path:
+    if out is not None:
+        return Path(out)
+    base = os.environ.get(OUT_ENV)
+    return (Path(base) if base else RESULTS) / f"{name}.json"
+
+
+def write(name: str, payload: dict, out: str | os.PathLike | None = None) -> Path:
+    """Write `{"machine": machine(), **payload}` as JSON; returns the path."""
+    path = result_path(name, out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"machine": machine(), **payload}, indent=2, default=str) + "\n")
+    print(f"wrote {path}")
     return path

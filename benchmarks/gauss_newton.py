@@ -5,6 +5,7 @@ paper's MNIST configuration (d = 784, h = 8000, batch 1000, 2 blocks), meant for
 
     uv run python -m benchmarks.gauss_newton            # reduced, CPU
     uv run python -m benchmarks.gauss_newton --paper    # paper config (GPU)
+    uv run python -m benchmarks.gauss_newton --small    # seconds (device-suite smoke)
 
 Prints one line per result and writes benchmarks/results/gauss_newton.json (with the machine
 and its load average, `benchmarks/_machine.py`).
@@ -28,7 +29,7 @@ from lazyrich.optim import (
     set_lapack_threads,
 )
 
-from ._machine import write
+from ._machine import add_out, write
 
 
 def _time(fn, *args, repeats: int) -> tuple[float, float]:
@@ -46,7 +47,7 @@ def _time(fn, *args, repeats: int) -> tuple[float, float]:
 
 
 def main(argv=None) -> dict:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     p.add_argument("--paper", action="store_true", help="d=784, h=8000, batch 1000, 2 blocks")
     p.add_argument("--in-dim", type=int, default=64)
     p.add_argument("--hidden", type=int, default=512)
@@ -56,9 +57,13 @@ def main(argv=None) -> dict:
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--ntk-method", choices=["dense", "cg", "skip"], default="cg")
     p.add_argument("--cg-maxiter", type=int, default=50)
+    p.add_argument("--small", action="store_true", help="d=16, h=32, batch 16 (smoke test)")
+    add_out(p, "gauss_newton")
     a = p.parse_args(argv)
     if a.paper:
         a.in_dim, a.hidden, a.batch, a.blocks = 784, 8000, 1000, 2
+    if a.small:
+        a.in_dim, a.hidden, a.batch, a.repeats, a.cg_maxiter = 16, 32, 16, 1, 5
 
     model = RevMLP(
         a.in_dim, num_blocks=a.blocks, hidden=a.hidden, out_dim=a.out_dim, key=jax.random.key(0)
@@ -72,7 +77,8 @@ def main(argv=None) -> dict:
 
     @jax.jit
     def gn_step(params, state, x, y):
-        upd, state = gn.update(None, state, params, x=x, y=y)
+        # exact GN ignores the incoming updates (it computes its own direction from x, y)
+        upd, state = gn.update(None, state, params, x=x, y=y)  # pyright: ignore[reportArgumentType]
         return optax.apply_updates(params, upd), state
 
     adam = optax.adam(1e-4)
@@ -93,7 +99,7 @@ def main(argv=None) -> dict:
         return jax.tree.map(lambda p_, d_: p_ - 0.5 * d_, params, d)
 
     results = []
-    runs = [
+    runs: list = [
         ("exact_gn", gn_step, (params, gn_state, x, y)),
         ("adam", adam_step, (params, adam_state, x, y)),
     ]
@@ -138,8 +144,7 @@ def main(argv=None) -> dict:
         },
         "results": results,
     }
-    path = write("gauss_newton", out)
-    print(f"wrote {path}")
+    write("gauss_newton", out, a.out)
     return out
 
 

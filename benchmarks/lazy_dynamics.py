@@ -8,16 +8,15 @@ predictions.
 
     uv run python -m benchmarks.lazy_dynamics             # CPU: P=1000, Q=250, T=20, k=10
     python3 -m benchmarks.lazy_dynamics --paper           # GPU: P=4000, Q=1000, T=20, k=10
+    uv run python -m benchmarks.lazy_dynamics --small     # seconds (device-suite smoke)
 
-Prints one line per result and writes benchmarks/results/lazy_dynamics.json.
+Prints one line per result and writes benchmarks/results/lazy_dynamics.json (see `--out`).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import time
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -26,7 +25,7 @@ from lazyrich.kernels import nt, stax_twin
 from lazyrich.models import MLP
 from lazyrich.theory import kernel_gd_predictions
 
-from ._machine import machine
+from ._machine import add_out, write
 
 
 def _median_times(fns: dict, repeats: int) -> tuple[dict, dict]:
@@ -43,7 +42,7 @@ def _median_times(fns: dict, repeats: int) -> tuple[dict, dict]:
 
 
 def main(argv=None) -> dict:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     p.add_argument("--paper", action="store_true", help="P=4000, Q=1000, T=20, k=10")
     p.add_argument("--train", type=int, default=1000)
     p.add_argument("--test", type=int, default=250)
@@ -52,10 +51,13 @@ def main(argv=None) -> dict:
     p.add_argument("--in-dim", type=int, default=32)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--x64", action="store_true", help="float64 (default float32)")
-    p.add_argument("--out", default="benchmarks/results/lazy_dynamics.json")
+    p.add_argument("--small", action="store_true", help="P=64, Q=16, T=5, k=2 (smoke test)")
+    add_out(p, "lazy_dynamics")
     a = p.parse_args(argv)
     if a.paper:
         a.train, a.test, a.times, a.outputs = 4000, 1000, 20, 10
+    if a.small:
+        a.train, a.test, a.times, a.outputs, a.in_dim, a.repeats = 64, 16, 5, 2, 8, 1
     if a.x64:
         jax.config.update("jax_enable_x64", True)
 
@@ -76,8 +78,7 @@ def main(argv=None) -> dict:
         predict = nt.predict.gradient_descent_mse_ensemble(kernel_fn, x_train, y_train)
         return predict(t=times, x_test=x_test, get="ntk")
 
-    info = {**machine(), "dtype": str(x_train.dtype)}
-    print(f"# {info}")
+    info = {"dtype": str(x_train.dtype)}
     k_train = kernel_fn(x_train, None, "ntk")
     eigh = jax.jit(jnp.linalg.eigh)
     fns = {
@@ -97,8 +98,7 @@ def main(argv=None) -> dict:
             f"(max rel diff of test predictions {diff:.1e})"
         )
     out = {"info": info, "config": vars(a), "max_rel_diff": diff, "results": results}
-    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(a.out).write_text(json.dumps(out, indent=2))
+    write("lazy_dynamics", out, a.out)
     return out
 
 

@@ -2,19 +2,18 @@
 
     uv run python -m benchmarks.lws                                   # CPU-sized defaults
     python3 -m benchmarks.lws --width 2048 --batch 1024 --cnn-width 64 --image 32   # GPU sizes
+    uv run python -m benchmarks.lws --small                           # smoke test
 
 Per model: time of a jitted SGD step with the full backward pass, of a top-only step
 (backward truncated at the readout), and of `steps` probabilistic LWS-SGD steps (p = 0.1,
 `lax.cond` inside one program) against the same number of plain SGD steps.
-Writes benchmarks/results/lws.json and prints one line per result.
+Writes benchmarks/results/lws.json (see `--out`) and prints one line per result.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import time
-from pathlib import Path
 
 import jax
 import optax
@@ -22,7 +21,7 @@ import optax
 from lazyrich.models import CNN, MLP, functional
 from lazyrich.optim import full_step, init_plws, layer_mask, plws, top_step
 
-from ._machine import machine
+from ._machine import add_out, write
 
 
 def timeit(fn, repeats: int) -> float:
@@ -101,7 +100,7 @@ def bench_model(name, model, x, y, args) -> dict:
 
 
 def main(argv=None) -> dict:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--in-dim", type=int, default=100)
     ap.add_argument("--width", type=int, default=512)
     ap.add_argument("--depths", type=int, nargs="+", default=[3, 4, 5, 6, 7, 8])
@@ -112,8 +111,13 @@ def main(argv=None) -> dict:
     ap.add_argument("--inner", type=int, default=20, help="steps per timed loop")
     ap.add_argument("--train-steps", type=int, default=100)
     ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--out", default="benchmarks/results/lws.json")
+    ap.add_argument("--small", action="store_true", help="tiny sizes (smoke test)")
+    add_out(ap, "lws")
     args = ap.parse_args(argv)
+    if args.small:
+        ap.set_defaults(in_dim=16, width=32, depths=[3], batch=16, cnn_width=4, image=8, inner=3,
+                        train_steps=5, repeats=1)  # fmt: skip
+        args = ap.parse_args(argv)
 
     key = jax.random.key(0)
     x = jax.random.normal(jax.random.key(1), (args.batch, args.in_dim))
@@ -128,9 +132,8 @@ def main(argv=None) -> dict:
     results.append(bench_model("cnn", cnn, img, y, args))
     print_line(results[-1], args)
 
-    out = dict(machine=machine(), config=vars(args), results=results)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(out, indent=2))
+    out = dict(config=vars(args), results=results)
+    write("lws", out, args.out)
     return out
 
 

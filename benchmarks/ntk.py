@@ -8,19 +8,18 @@ implementation that fails (e.g. out of memory) is reported as failed, not skippe
 
     uv run python -m benchmarks.ntk                     # CPU: 64-256-256-10, n in {64, 256}
     python3 -m benchmarks.ntk --paper      # GPU: 784-1024-1024-10, n in {256, 1024, 4096}
+    uv run python -m benchmarks.ntk --small                 # seconds (device-suite smoke)
     uv run python -m benchmarks.ntk --paper --nt-impls --ours structured --out ...
                                            # CPU: the paper's MLP, ours only (nt runs out
                                            # of memory there)
 
-Prints one line per result and writes benchmarks/results/ntk.json.
+Prints one line per result and writes benchmarks/results/ntk.json (see `--out`).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import time
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -28,7 +27,7 @@ import jax.numpy as jnp
 from lazyrich.kernels import empirical_ntk, nt
 from lazyrich.models import MLP, functional, param_count
 
-from ._machine import machine
+from ._machine import add_out, write
 
 
 def _time(fn, *args, repeats: int) -> tuple[float, float]:
@@ -53,7 +52,7 @@ def _memory_bytes(jitted, *args) -> int | None:
 
 
 def main(argv=None) -> dict:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     p.add_argument("--paper", action="store_true", help="784-1024-1024-10, n in 256,1024,4096")
     p.add_argument("--in-dim", type=int, default=64)
     p.add_argument("--width", type=int, default=256)
@@ -64,17 +63,19 @@ def main(argv=None) -> dict:
     p.add_argument("--nt-impls", type=int, nargs="*", default=[1, 2, 3], help="none: ours only")
     p.add_argument("--ours", nargs="+", default=["structured", "jacobian", "ntvp"])
     p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--out", default="benchmarks/results/ntk.json")
+    p.add_argument("--small", action="store_true", help="16-32-10, n=16 (smoke test)")
+    add_out(p, "ntk")
     a = p.parse_args(argv)
     if a.paper:
         a.in_dim, a.width, a.depth, a.n = 784, 1024, 2, [256, 1024, 4096]
+    if a.small:
+        a.in_dim, a.width, a.depth, a.n, a.repeats = 16, 32, 1, [16], 1
 
     model = MLP(
         a.in_dim, a.width, a.depth, a.out_dim, parameterization="ntk", key=jax.random.key(0)
     )
     params, apply = functional(model)
-    info = {**machine(), "params": param_count(model)}
-    print(f"# {info}")
+    info = {"params": param_count(model)}
     results = []
     for n in a.n:
         x = jax.random.normal(jax.random.key(1), (n, a.in_dim))
@@ -84,7 +85,7 @@ def main(argv=None) -> dict:
                 lambda p_, x_, m=m: empirical_ntk(apply, p_, x_, method=m, chunk_size=a.chunk_size)
             )
         for i in a.nt_impls:
-            ntk_fn = nt.empirical_ntk_fn(apply, trace_axes=(-1,), implementation=i)
+            ntk_fn = nt.empirical_ntk_fn(apply, trace_axes=(-1,), implementation=i)  # pyright: ignore[reportArgumentType]
             impls[f"nt_impl{i}"] = jax.jit(lambda p_, x_, f=ntk_fn: f(x_, None, p_))
         row, ref = {}, None
         for name, fn in impls.items():
@@ -121,9 +122,9 @@ def main(argv=None) -> dict:
                     f"n={n:5d} {rec['name']:18s} {rec['seconds'] * 1e3:10.2f} ms  mem {mem_s}  "
                     f"{sp_s}  (max rel diff {rec['max_rel_diff']:.1e})"
                 )
-    out = {"info": info, "config": vars(a), "results": results}
-    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(a.out).write_text(json.dumps(out, indent=2))
+        # after every n, so a run stopped by a timeout keeps the sizes it finished
+        out = {"info": info, "config": vars(a), "results": results, "complete": n == a.n[-1]}
+        write("ntk", out, a.out)
     return out
 
 
