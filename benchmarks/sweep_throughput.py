@@ -171,7 +171,8 @@ def main(argv=None) -> dict:
     R = grid.num_runs
 
     # the same R models, learning rates and data stream for the plain-JAX ways
-    g_runs, e_runs, _ = grid.runs()
+    runs = grid.runs()
+    g_runs, e_runs = runs["gamma"], runs["eta"]
     init_key = jax.random.fold_in(jax.random.key(0), 0)
     models = eqx.filter_vmap(make)(jnp.stack([init_key] * R), jnp.asarray(g_runs, jnp.float32))
     params, rest = partition(models)
