@@ -107,8 +107,27 @@ class State(eqx.Module):
     count: Array
 
 
-def _applier(rest: PyTree) -> Callable[[PyTree, Array], Array]:
-    return lambda params, x: eqx.combine(params, rest)(x)
+class Apply(eqx.Module):
+    """A run's model as a function of its trainable params: `apply(params, x)`.
+
+    `rest` holds the non-trainable part (static structure and frozen arrays such as RevMLP's
+    C and U); `model(params)` rebuilds the whole model, for steps that need its structure
+    (e.g. `lazyrich.optim.exact_gauss_newton(None, lr)` reads the run's RevMLP from it). A
+    pytree, so a step or measure that receives it traces the frozen arrays as inputs.
+    """
+
+    rest: PyTree
+
+    def model(self, params: PyTree) -> Any:
+        """The whole model with trainable leaves `params`."""
+        return eqx.combine(params, self.rest)
+
+    def __call__(self, params: PyTree, x: Array) -> Array:
+        return self.model(params)(x)
+
+
+def _applier(rest: PyTree) -> Apply:
+    return Apply(rest)
 
 
 def _run_keys(spec: Spec, seed_index: Array) -> PRNGKeyArray:
