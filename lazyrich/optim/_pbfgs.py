@@ -230,7 +230,7 @@ def p_bfgs(
     line-search trials of the last step.
     """
     _check(linesearch, fallback)
-    p = jnp.asarray(p)
+    p = p if isinstance(p, jax.Array) else jnp.asarray(p)  # keeps a float64 P float64
     require(p.ndim == 2, f"P must be a (d, D) matrix, got shape {p.shape}")
     opt = _PBFGS(p, linesearch, fallback)
     return optax.GradientTransformationExtraArgs(opt.init, opt.update)  # pyright: ignore[reportArgumentType]

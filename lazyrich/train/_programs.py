@@ -222,10 +222,17 @@ def _advance(spec: Spec, state: State, start: Array, num: Array) -> State:
     def run_step(t, s: State) -> State:
         xs, ys, per_seed = _batches(spec, t)
 
-        def one(params, rest, opt_state, hp_r, si, diverged, dstep):
+        def one(params, rest, opt_state, hp_r, si, diverged, dstep, loss_sum):
             x, y = (xs[si], ys[si]) if per_seed else (xs, ys)
             key = jax.random.fold_in(jax.random.fold_in(spec.seed_keys[si], 2), t)
-            new_p, new_o, value = spec.step.update(
+            # the step's own arrays (e.g. P-BFGS's P) as per-run copies (`+ 0·loss_sum`, see
+            # `_evaluate`): its matmuls stay per-run batched, so results do not depend on
+            # how many runs share a chunk
+            zero = 0 * loss_sum
+            step = jax.tree.map(
+                lambda a: a + zero.astype(a.dtype) if eqx.is_inexact_array(a) else a, spec.step
+            )
+            new_p, new_o, value = step.update(
                 params,
                 opt_state,
                 (x, y),
@@ -241,8 +248,9 @@ def _advance(spec: Spec, state: State, start: Array, num: Array) -> State:
             return keep(new_p, params), keep(new_o, opt_state), now, dstep, value
 
         params, opt_state, diverged, dstep, value = eqx.filter_vmap(one)(
-            s.params, s.rest, s.opt_state, s.hp, s.seed_index, s.diverged, s.diverged_step
-        )
+            s.params, s.rest, s.opt_state, s.hp, s.seed_index, s.diverged, s.diverged_step,
+            s.loss_sum,
+        )  # fmt: skip
         return eqx.tree_at(
             lambda s: (s.params, s.opt_state, s.diverged, s.diverged_step, s.loss_sum, s.count),
             s,
