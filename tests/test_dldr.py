@@ -10,7 +10,7 @@ from jax.flatten_util import ravel_pytree
 
 from lazyrich.errors import ConfigError
 from lazyrich.models import MLP, functional
-from lazyrich.optim._dldr import (
+from lazyrich.optim import (
     TrajectorySampler,
     bfgs_update,
     dldr_subspace,
@@ -184,12 +184,20 @@ def _quadratic_problem(dim=30, d=5):
 @pytest.mark.parametrize("linesearch", ["armijo", "optax"])
 def test_p_bfgs_converges_to_minimum_in_subspace(x64, linesearch):
     loss, p, w0, alpha_star, w_star = _quadratic_problem()
-    opt = p_bfgs(loss, p, linesearch=linesearch)
-    state = opt.init(w0)
+    opt = p_bfgs(p, linesearch=linesearch)
+    value_fn = lambda w: loss(w, None)  # noqa: E731
+
+    @jax.jit
+    def step(w, state):
+        value, grad = jax.value_and_grad(value_fn)(w)
+        u, state = opt.update(grad, state, w, value=value, grad=grad, value_fn=value_fn)
+        return optax.apply_updates(w, u), state
+
+    w, state = w0, opt.init(w0)
     for _ in range(40):
-        state = opt.step(state, None)
-    np.testing.assert_allclose(state.alpha, alpha_star, atol=1e-8)
-    np.testing.assert_allclose(p_bfgs_params(state), w_star, atol=1e-8)
+        w, state = step(w, state)
+    np.testing.assert_allclose(p @ (w - w0), alpha_star, atol=1e-8)
+    np.testing.assert_allclose(w, w_star, atol=1e-8)
     # H stays symmetric positive definite under the curvature guard
     np.testing.assert_allclose(state.h, state.h.T, atol=1e-10)
     assert float(jnp.linalg.eigvalsh(state.h).min()) > 0
@@ -231,7 +239,46 @@ def test_p_bfgs_validation():
     with pytest.raises(ConfigError, match="build P from this model"):
         init_p_bfgs(jnp.zeros(5), jnp.zeros((2, 4)))
     with pytest.raises(ConfigError, match="linesearch"):
-        p_bfgs(lambda w, b: jnp.sum(w), jnp.eye(2, 4), linesearch="wolfe")
+        p_bfgs(jnp.eye(2, 4), linesearch="wolfe")  # pyright: ignore[reportArgumentType]
+    with pytest.raises(ConfigError, match="fallback"):
+        p_bfgs(jnp.eye(2, 4), fallback="last")  # pyright: ignore[reportArgumentType]
+    with pytest.raises(ConfigError, match="build P from this model"):
+        p_bfgs(jnp.eye(2, 4)).init(jnp.zeros(5))
+
+
+@pytest.mark.parametrize("fallback", ["zero", "smallest"])
+@pytest.mark.parametrize("linesearch", ["armijo", "optax"])
+def test_p_bfgs_optax_form_equals_flat_steps(x64, linesearch, fallback):
+    """The optax transformation on a params pytree equals the flat `p_bfgs_step` sequence on
+    changing batches (a non-quadratic loss, so the line search backtracks)."""
+    model = MLP(4, 6, 1, 3, activation="tanh", use_bias=True, key=jax.random.key(0))
+    params, apply = functional(model)
+    w0, unravel = ravel_pytree(params)
+    p = _random_subspace(jax.random.key(1), 4, w0.size)
+    xs = jax.random.normal(jax.random.key(2), (6, 8, 4))
+    ys = jax.random.normal(jax.random.key(3), (6, 8, 3))
+    flat_loss = lambda w, b: jnp.mean((apply(unravel(w), b[0]) - b[1]) ** 2)  # noqa: E731
+    flat = jax.jit(
+        lambda s, b: p_bfgs_step(flat_loss, s, b, linesearch=linesearch, fallback=fallback)
+    )
+    opt = p_bfgs(p, linesearch=linesearch, fallback=fallback)
+
+    @jax.jit
+    def step(params, state, b):
+        value_fn = lambda q: jnp.mean((apply(q, b[0]) - b[1]) ** 2)  # noqa: E731
+        value, grad = jax.value_and_grad(value_fn)(params)
+        u, state = opt.update(grad, state, params, value=value, grad=grad, value_fn=value_fn)
+        return optax.apply_updates(params, u), state
+
+    ref, state = init_p_bfgs(w0, p), opt.init(params)
+    assert not any(leaf.shape == p.shape for leaf in jax.tree.leaves(state))  # no P in state
+    for t in range(6):
+        ref = flat(ref, (xs[t], ys[t]))
+        params, state = step(params, state, (xs[t], ys[t]))
+        np.testing.assert_allclose(ravel_pytree(params)[0], p_bfgs_params(ref), atol=1e-12)
+        np.testing.assert_allclose(state.h, ref.h, rtol=1e-9, atol=1e-12)
+        assert int(state.tries) == int(ref.tries)
+    assert float(jnp.linalg.norm(p_bfgs_params(ref) - w0)) > 1e-3
 
 
 # ------------------------------------------------------------------ P-SGD

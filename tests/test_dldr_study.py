@@ -13,7 +13,7 @@ from jax.flatten_util import ravel_pytree
 
 from analysis import dldr
 from analysis.cli import main
-from lazyrich.optim._dldr import init_p_bfgs, p_bfgs_params, p_bfgs_step, p_sgd
+from lazyrich.optim import init_p_bfgs, p_bfgs_params, p_bfgs_step, p_sgd
 from lazyrich.train import cross_entropy, fit
 
 TINY = [

@@ -1,17 +1,9 @@
 """Optimizers: exact and NTK-space Gauss-Newton, DLDR subspace training, layer-wise sparse SGD."""
 
-from ._dldr import PBFGS as PBFGS
-from ._dldr import PBFGSState as PBFGSState
 from ._dldr import TrajectorySampler as TrajectorySampler
-from ._dldr import bfgs_update as bfgs_update
 from ._dldr import dldr_subspace as dldr_subspace
-from ._dldr import init_p_bfgs as init_p_bfgs
-from ._dldr import p_bfgs as p_bfgs
-from ._dldr import p_bfgs_params as p_bfgs_params
-from ._dldr import p_bfgs_step as p_bfgs_step
 from ._dldr import p_sgd as p_sgd
 from ._dldr import project as project
-from ._dldr import subspace_value_and_grad as subspace_value_and_grad
 from ._gauss_newton import ExactGNState as ExactGNState
 from ._gauss_newton import exact_gauss_newton as exact_gauss_newton
 from ._gauss_newton import exact_gn_direction as exact_gn_direction
@@ -32,3 +24,11 @@ from ._lws import masked as masked
 from ._lws import plws as plws
 from ._lws import plws_step as plws_step
 from ._lws import top_step as top_step
+from ._pbfgs import FlatPBFGSState as FlatPBFGSState
+from ._pbfgs import PBFGSState as PBFGSState
+from ._pbfgs import bfgs_update as bfgs_update
+from ._pbfgs import init_p_bfgs as init_p_bfgs
+from ._pbfgs import p_bfgs as p_bfgs
+from ._pbfgs import p_bfgs_params as p_bfgs_params
+from ._pbfgs import p_bfgs_step as p_bfgs_step
+from ._pbfgs import subspace_value_and_grad as subspace_value_and_grad

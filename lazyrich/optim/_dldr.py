@@ -8,17 +8,8 @@ only the `d` coordinates `α`:
   `.npy` chunks in a directory for big models.
 - `dldr_subspace(samples, d)`: PCA through the `t×t` Gram matrix (never a `D×D` matrix).
 - `p_sgd`: SGD with momentum on the projected gradient `PᵀP g` (an optax transformation).
-- `p_bfgs_step` / `init_p_bfgs`: dense `d×d` inverse-Hessian BFGS in α-space with the curvature
-  guard `yᵀs > 1e-20` and Armijo backtracking (factor 0.4, 20 tries) on the same mini-batch.
-
-**P-BFGS, per mini-batch** (the authors' method): `g = P∇L(w)`; `y = g − g_prev`;
-`s = s_prev` (the previous accepted step in α-space); if `yᵀs > 1e-20`, with `ρ = 1/(yᵀs)`,
-`H ← (I − ρ s yᵀ) H (I − ρ y sᵀ) + ρ s sᵀ` (`H₀ = I`); `p = −H g`; try `0.4^m p` for
-`m = 0..19` and accept the first with `L(w + Pᵀ 0.4^m p) < L(w) + 0.4 · 0.4^m gᵀp`.
-If no trial is accepted, `fallback="zero"` (default) takes no step (so `s = 0` and the next
-update is skipped by the curvature guard); `fallback="smallest"` takes the last, smallest
-trial `0.4^19 p`. The authors' code does not settle this case; `"zero"` never increases the
-batch loss.
+- P-BFGS (quasi-Newton in α with Armijo backtracking) lives in `_pbfgs.py`: `p_bfgs(P)`, an
+  optax `GradientTransformationExtraArgs`, and the flat-vector reference `p_bfgs_step`.
 """
 
 from __future__ import annotations
@@ -26,14 +17,14 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 from jax.flatten_util import ravel_pytree
-from jaxtyping import Array, Float, Int
+from jaxtyping import Array, Float
 
 from ..errors import require
 
@@ -219,218 +210,3 @@ def p_sgd(
     return optax.chain(
         project(p), optax.sgd(learning_rate, momentum=momentum or None, nesterov=nesterov)
     )
-
-
-# --------------------------------------------------------------------------- P-BFGS
-
-CURVATURE_EPS = 1e-20
-ARMIJO_FACTOR = 0.4
-ARMIJO_C = 0.4
-ARMIJO_TRIES = 20
-
-
-class PBFGSState(NamedTuple):
-    """State of P-BFGS: `w = w0 + Pᵀ alpha`."""
-
-    w0: Float[Array, " D"]
-    p: Float[Array, "d D"]
-    alpha: Float[Array, " d"]
-    h: Float[Array, "d d"]
-    g_prev: Float[Array, " d"]
-    s_prev: Float[Array, " d"]
-    step: Int[Array, ""]
-    loss: Float[Array, ""]
-    tries: Int[Array, ""]
-
-
-def init_p_bfgs(w0: Float[Array, " D"], p: Float[Array, "d D"]) -> PBFGSState:
-    """Initial P-BFGS state: `alpha = 0`, `H = I`."""
-    w0 = jnp.asarray(w0)
-    p = jnp.asarray(p)
-    require(w0.ndim == 1, f"w0 must be a flat vector (use ravel_pytree), got shape {w0.shape}")
-    require(
-        p.ndim == 2 and p.shape[1] == w0.shape[0],
-        f"P has shape {p.shape} but w0 has {w0.shape[0]} entries: build P from this model",
-    )
-    d = p.shape[0]
-    z = jnp.zeros((d,), p.dtype)
-    return PBFGSState(
-        w0=w0,
-        p=p,
-        alpha=z,
-        h=jnp.eye(d, dtype=p.dtype),
-        g_prev=z,
-        s_prev=z,
-        step=jnp.zeros((), jnp.int32),
-        loss=jnp.zeros((), p.dtype),
-        tries=jnp.zeros((), jnp.int32),
-    )
-
-
-def bfgs_update(
-    h: Float[Array, "d d"], s: Float[Array, " d"], y: Float[Array, " d"]
-) -> Float[Array, "d d"]:
-    """Inverse-Hessian BFGS update with the curvature guard.
-
-    `H ← (I − ρ s yᵀ) H (I − ρ y sᵀ) + ρ s sᵀ` with `ρ = 1/(yᵀs)` if `yᵀs > 1e-20`, else `H`.
-    """
-    ys = jnp.dot(y, s)
-    ok = ys > CURVATURE_EPS
-    rho = jnp.where(ok, 1.0 / jnp.where(ok, ys, 1.0), 0.0)
-    eye = jnp.eye(h.shape[0], dtype=h.dtype)
-    left = eye - rho * jnp.outer(s, y)
-    new = left @ h @ left.T + rho * jnp.outer(s, s)
-    return jnp.where(ok, new, h)
-
-
-def subspace_value_and_grad(
-    loss_fn: Callable[[Array, Any], Array],
-    w0: Float[Array, " D"],
-    p: Float[Array, "d D"],
-    alpha: Float[Array, " d"],
-    batch: Any,
-) -> tuple[Float[Array, ""], Float[Array, " d"]]:
-    """`L(w)` and the α-space gradient `g = P ∇L(w)` at `w = w0 + Pᵀα`."""
-    w = w0 + p.T @ alpha
-    value, grad_w = jax.value_and_grad(loss_fn)(w, batch)
-    return value, p @ grad_w
-
-
-def _armijo(f, value, slope, direction, fallback):
-    """First `t = 0.4^m` (m < 20) with `f(t·direction) < value + 0.4·t·slope`."""
-
-    def cond(c):
-        m, accepted, _ = c
-        return (m < ARMIJO_TRIES) & ~accepted
-
-    def body(c):
-        m, _, _ = c
-        t = jnp.asarray(ARMIJO_FACTOR, value.dtype) ** m
-        accepted = f(t * direction) < value + ARMIJO_C * t * slope
-        return m + 1, accepted, t
-
-    m, accepted, t = jax.lax.while_loop(
-        cond, body, (jnp.zeros((), jnp.int32), jnp.zeros((), bool), jnp.ones((), value.dtype))
-    )
-    if fallback == "zero":
-        t = jnp.where(accepted, t, 0.0)
-    return t, m
-
-
-def p_bfgs_step(
-    loss_fn: Callable[[Array, Any], Array],
-    state: PBFGSState,
-    batch: Any,
-    *,
-    linesearch: str = "armijo",
-    fallback: str = "zero",
-) -> PBFGSState:
-    """One P-BFGS step on one mini-batch (jittable; `loss_fn`, `linesearch`, `fallback` static).
-
-    **Arguments:**
-
-    - `loss_fn`: `loss_fn(w_flat, batch) -> scalar`, with `w_flat` the raveled parameters
-      (`unravel` from `jax.flatten_util.ravel_pytree` rebuilds the pytree).
-    - `state`: from `init_p_bfgs` or a previous step.
-    - `batch`: anything `loss_fn` takes; the line search reuses it.
-    - `linesearch`: `"armijo"` (ours, exactly the paper's: `<`, factor 0.4, c = 0.4, 20 tries)
-      or `"optax"` (`optax.scale_by_backtracking_linesearch` with the same constants, which
-      accepts on `≤` and, if no trial passes, keeps the last one).
-    - `fallback`: `"zero"` or `"smallest"`, what our line search does when no trial passes
-      (see the module docstring).
-
-    **Returns:** the new state; `state.loss` is the batch loss at the start of the step and
-    `state.tries` the number of line-search trials used.
-    """
-    require(
-        linesearch in ("armijo", "optax"),
-        f"linesearch must be 'armijo' or 'optax', got {linesearch!r}",
-    )
-    require(
-        fallback in ("zero", "smallest"), f"fallback must be 'zero' or 'smallest', got {fallback!r}"
-    )
-    value, g = subspace_value_and_grad(loss_fn, state.w0, state.p, state.alpha, batch)
-    y = g - state.g_prev
-    h = jnp.where(state.step > 0, bfgs_update(state.h, state.s_prev, y), state.h)
-    direction = -h @ g
-    slope = jnp.dot(g, direction)
-
-    def f(delta):
-        return loss_fn(state.w0 + state.p.T @ (state.alpha + delta), batch)
-
-    if linesearch == "armijo":
-        t, tries = _armijo(f, value, slope, direction, fallback)
-        s = t * direction
-    else:
-        ls = optax.scale_by_backtracking_linesearch(
-            max_backtracking_steps=ARMIJO_TRIES - 1,
-            slope_rtol=ARMIJO_C,
-            decrease_factor=ARMIJO_FACTOR,
-            increase_factor=1.0,
-            max_learning_rate=1.0,
-        )
-        s, ls_state = ls.update(
-            direction,
-            ls.init(state.alpha),
-            jnp.zeros_like(state.alpha),
-            value=value,
-            grad=g,
-            value_fn=f,
-        )
-        tries = ls_state.info.num_linesearch_steps
-    return state._replace(
-        alpha=state.alpha + s,
-        h=h,
-        g_prev=g,
-        s_prev=s,
-        step=state.step + 1,
-        loss=value,
-        tries=jnp.asarray(tries, jnp.int32),
-    )
-
-
-def p_bfgs_params(state: PBFGSState) -> Float[Array, " D"]:
-    """The current flat parameters `w0 + Pᵀα`."""
-    return state.w0 + state.p.T @ state.alpha
-
-
-class PBFGS(NamedTuple):
-    """`p_bfgs(...)`: `init(w0_flat)` and `step(state, batch)` bound to one loss and P."""
-
-    init: Callable[[Array], PBFGSState]
-    step: Callable[[PBFGSState, Any], PBFGSState]
-
-
-def p_bfgs(
-    loss_fn: Callable[[Array, Any], Array],
-    p: Float[Array, "d D"],
-    *,
-    linesearch: str = "armijo",
-    fallback: str = "zero",
-) -> PBFGS:
-    """P-BFGS (PAPERS.md §3) bound to `loss_fn(w_flat, batch)` and `P`, with a jitted step.
-
-    ```python
-    opt = p_bfgs(loss_fn, P)
-    state = opt.init(w0_flat)
-    for batch in batches:
-        state = opt.step(state, batch)
-    w = p_bfgs_params(state)
-    ```
-    """
-    require(
-        linesearch in ("armijo", "optax"),
-        f"linesearch must be 'armijo' or 'optax', got {linesearch!r}",
-    )
-    require(
-        fallback in ("zero", "smallest"), f"fallback must be 'zero' or 'smallest', got {fallback!r}"
-    )
-
-    def init(w0):
-        return init_p_bfgs(w0, p)
-
-    @jax.jit
-    def step(state, batch):
-        return p_bfgs_step(loss_fn, state, batch, linesearch=linesearch, fallback=fallback)
-
-    return PBFGS(init, step)

@@ -231,7 +231,7 @@ class ExactGNState(NamedTuple):
 
 
 def exact_gauss_newton(
-    model: RevMLP,
+    model: RevMLP | None,
     learning_rate: float | Array | Callable[[Array], Array],
     *,
     loss: Loss = "mse",
@@ -242,8 +242,8 @@ def exact_gauss_newton(
 ) -> optax.GradientTransformationExtraArgs:
     """Exact Gauss-Newton for a `RevMLP` as an optax transformation.
 
-    The GN step needs the batch, not a gradient, so `update` takes it as extra arguments and
-    ignores its `updates` argument (pass `None`):
+    The GN step needs the batch, not a gradient, so `update` takes it as extra arguments
+    (`x`, `y`) and ignores its `updates` argument (pass `None`):
 
         opt = exact_gauss_newton(model, 0.5)
         params, rest = lazyrich.models.partition(model)
@@ -251,14 +251,22 @@ def exact_gauss_newton(
         updates, state = opt.update(None, state, params, x=x, y=y)
         params = optax.apply_updates(params, updates)   # θ − lr·Δθ
 
-    The fixed parts of `model` (C, U) are captured here; `params` come through `update`, so
-    the model must keep its structure. Chains with other `GradientTransformationExtraArgs`
+    With `model=None` the run's model comes from the `apply` extra argument (an object with
+    a `.model(params)` method, such as the engine's `lazyrich.train.Apply`), so each run of a
+    grid uses its own frozen C and U:
+
+        lazyrich.train.train(make_revmlp, lambda hp: exact_gauss_newton(None, hp["eta"]), ...)
+
+    Under `jax.jit` the gradient the engine computes and passes in is unused, so XLA removes
+    the backward pass. Chains with other `GradientTransformationExtraArgs`
     (e.g. `optax.chain(exact_gauss_newton(...), optax.clip(1.0))`).
 
     **Arguments:**
 
-    - `model`: the `RevMLP` (its frozen parts are used; its params only fix the structure).
-    - `learning_rate`: a scalar (array allowed, for vmapped sweeps) or a schedule `count → lr`.
+    - `model`: the `RevMLP` whose frozen parts (C, U) are used (its params only fix the
+      structure), or `None` to read the model from `apply.model(params)` at every update.
+    - `learning_rate`: a scalar (a traced array allowed, for vmapped sweeps) or a schedule
+      `count → lr`.
     - `loss`, `rtol`, `atol`, `damping`, `normalize`: as in `exact_gn_direction`.
 
     **Returns:**
@@ -266,28 +274,36 @@ def exact_gauss_newton(
     An `optax.GradientTransformationExtraArgs` whose updates are `−lr·Δθ`.
     """
     require(
-        isinstance(model, RevMLP),
+        model is None or isinstance(model, RevMLP),
         "exact_gauss_newton needs a RevMLP; use ntk_gauss_newton for other models",
     )
     _check_common(loss, rtol, atol, damping)
-    _, rest = partition(model)
+    rest = None if model is None else partition(model)[1]
 
     def init_fn(params: PyTree) -> ExactGNState:
         del params
         return ExactGNState(count=jnp.zeros((), jnp.int32))
 
-    def update_fn(updates, state: ExactGNState, params=None, *, x, y, **extra_args):
+    def update_fn(updates, state, params=None, *, x, y, apply=None, **extra_args):
         del updates, extra_args
         require(params is not None, "exact_gauss_newton.update needs params (pass params=...)")
-        m = eqx.combine(params, rest)
+        if rest is not None:
+            m = eqx.combine(params, rest)
+        else:
+            require(
+                hasattr(apply, "model"),
+                "exact_gauss_newton(None, ...) reads the model from the `apply` extra argument: "
+                "pass apply=lazyrich.train.Apply(rest) (the engine does), or pass the model",
+            )
+            m = apply.model(params)  # pyright: ignore[reportOptionalMemberAccess]
         direction = exact_gn_direction(
             m, x, y, loss=loss, rtol=rtol, atol=atol, damping=damping, normalize=normalize
         )
         lr = learning_rate(state.count) if callable(learning_rate) else learning_rate
         new = jax.tree.map(lambda d: -lr * d, direction)
-        return new, ExactGNState(count=optax.safe_increment(state.count))
+        return new, ExactGNState(count=jnp.asarray(optax.safe_increment(state.count)))
 
-    return optax.GradientTransformationExtraArgs(init_fn, update_fn)
+    return optax.GradientTransformationExtraArgs(init_fn, update_fn)  # pyright: ignore[reportArgumentType]
 
 
 # --------------------------------------------------------------------------- GN in function space

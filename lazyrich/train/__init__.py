@@ -14,6 +14,7 @@ from ._losses import accuracy as accuracy
 from ._losses import cross_entropy as cross_entropy
 from ._losses import get_loss as get_loss
 from ._losses import mse as mse
+from ._programs import Apply as Apply
 from ._programs import Factory as Factory
 from ._programs import Snapshot as Snapshot
 from ._programs import Stream as Stream

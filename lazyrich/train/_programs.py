@@ -203,9 +203,14 @@ def _advance(spec: Spec, state: State, start: Array, num: Array) -> State:
     def run_step(t, s: State) -> State:
         xs, ys, per_seed = _batches(spec, t)
 
-        def one(params, rest, opt_state, hp_r, si, diverged, dstep):
+        def one(params, rest, opt_state, hp_r, si, diverged, dstep, loss_sum):
             x, y = (xs[si], ys[si]) if per_seed else (xs, ys)
             key = jax.random.fold_in(jax.random.fold_in(spec.seed_keys[si], 2), t)
+            # a step's own arrays (e.g. P-BFGS's P) are shared by the runs, not copied per run
+            # per step (a copy of a 143,872 × 40 P each step would cost more than the step):
+            # XLA may then batch their products differently for another number of runs per
+            # chunk, so such steps agree across chunk sizes to rounding, not bit for bit
+            del loss_sum
             new_p, new_o, value = spec.step.update(
                 params,
                 opt_state,
@@ -222,8 +227,9 @@ def _advance(spec: Spec, state: State, start: Array, num: Array) -> State:
             return keep(new_p, params), keep(new_o, opt_state), now, dstep, value
 
         params, opt_state, diverged, dstep, value = eqx.filter_vmap(one)(
-            s.params, s.rest, s.opt_state, s.hp, s.seed_index, s.diverged, s.diverged_step
-        )
+            s.params, s.rest, s.opt_state, s.hp, s.seed_index, s.diverged, s.diverged_step,
+            s.loss_sum,
+        )  # fmt: skip
         return eqx.tree_at(
             lambda s: (s.params, s.opt_state, s.diverged, s.diverged_step, s.loss_sum, s.count),
             s,

@@ -1,4 +1,4 @@
-"""Figures of the exact Gauss-Newton study (`analysis/exact_gn.py`)."""
+"""Figures of the exact Gauss-Newton study (`analysis/exact_gn`)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import xarray as xr
 
 from lazyrich.results import StudyDir
 
-from ._plots import plt, save
+from .._plots import plt, save
 
 if TYPE_CHECKING:
-    from .exact_gn import Config
+    from .config import Config
 
 COLORS = {"gn": "C3", "adam": "C0", "sgd": "C2"}
 LABELS = {"gn": "exact GN", "adam": "Adam", "sgd": "SGD"}

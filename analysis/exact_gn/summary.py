@@ -1,4 +1,4 @@
-"""Summary of the exact Gauss-Newton study (`analysis/exact_gn.py`): headline numbers, the
+"""Summary of the exact Gauss-Newton study (`analysis/exact_gn`): headline numbers, the
 matched-train-loss comparison of the laziness measures, and the paper's claims."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import numpy as np
 import xarray as xr
 
 if TYPE_CHECKING:
-    from .exact_gn import Config
+    from .config import Config
 
 
 def epochs_to_level(train_loss: np.ndarray, level: float) -> int | None:

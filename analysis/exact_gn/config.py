@@ -1,4 +1,6 @@
-"""The exact Gauss-Newton study: fast fitting, generalisation and laziness (PAPERS.md §2).
+"""The exact Gauss-Newton study's configuration, presets, validation, data and model.
+
+The study (PAPERS.md §2) as a whole:
 
 A RevMLP is trained from one initialisation with exact Gauss-Newton, Adam and SGD, in a
 full-batch setting (the first `full_batch` training examples, one step per epoch) and a
@@ -7,39 +9,21 @@ accuracy; per step: the relative loss change on the batch just used; every `meas
 epochs: NTK similarity along a fixed probe vector, kernel distance to the initial NTK and linear
 CKA between each block's output at initialisation and now, all on a fixed probe batch. The
 summary compares those measures at a matched train loss as well as at the last epoch.
-
-Every compiled function takes the model's fixed arrays (C, U) as arguments, so the paper-sized
-model (h = 8000) is never baked into a program as constants.
 """
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from typing import Literal
 
-import equinox as eqx
 import jax
-import jax.numpy as jnp
 import numpy as np
-import optax
-import xarray as xr
-from tqdm.auto import tqdm
 
-from lazyrich.data import Dataset, epoch_batches, load_dataset, num_batches
+from lazyrich.data import Dataset, load_dataset
 from lazyrich.errors import require
-from lazyrich.kernels import kernel_distance, linear_cka, ntk_probe_similarity, ntk_vector_product
-from lazyrich.models import RevMLP, partition
-from lazyrich.optim import exact_gauss_newton
-from lazyrich.results import StudyDir, write_dataset
-from lazyrich.train import accuracy, get_loss
+from lazyrich.models import RevMLP
 
-from ._exact_gn_figures import figures
-from ._exact_gn_summary import epochs_to_level as epochs_to_level
-from ._exact_gn_summary import matched_train_loss as matched_train_loss
-from ._exact_gn_summary import paper_claims as paper_claims
-from ._exact_gn_summary import summarize as summarize
-from ._files import load_subset, require_sizes
+from .._files import load_subset, require_sizes
 
 NAME = "exact-gn"
 TITLE = "Exact Gauss-Newton in reversible networks: fast fitting, poor generalisation, lazy?"
@@ -74,7 +58,6 @@ Setting = Literal["full", "mini"]
 Optimizer = Literal["gn", "adam", "sgd"]
 NATIVE_DIM = {"mnist1d": 40, "mnist": 28 * 28, "cifar10": 32 * 32 * 3}
 NUM_CLASSES = 10
-LOSS_NAMES = {"mse": "mse", "ce": "xent"}  # study loss → lazyrich.train loss
 
 
 @dataclass(frozen=True)
@@ -284,214 +267,3 @@ def build_model(c: Config, in_dim: int) -> RevMLP:
 def order_key(c: Config) -> jax.Array:
     """Key of the epoch-shuffled batch order (shared by all optimizers)."""
     return jax.random.fold_in(jax.random.key(c.seed), 1)
-
-
-def relative_change(before: np.ndarray, after: np.ndarray) -> np.ndarray:
-    """`(L_after − L_before) / L_before`: negative when the step lowered the batch loss."""
-    return (after - before) / before
-
-
-# --------------------------------------------------------------------------- compiled pieces
-
-
-def _apply(params, rest, x):
-    return eqx.combine(params, rest)(x)
-
-
-def _optimizer(kind: str, lr: float) -> optax.GradientTransformation:
-    return optax.adam(lr) if kind == "adam" else optax.sgd(lr)
-
-
-def make_epoch(c: Config, kind: str, lr: float, n: int, batch: int):
-    """A jitted `epoch(params, state, rest, x, y, e) -> (params, state, before, after)`.
-
-    Runs epoch `e` (batches from `epoch_batches(order_key(c), n, batch, e)`) as one scan and
-    returns the loss on each batch before and after the step taken on it.
-    """
-    loss_fn = get_loss(LOSS_NAMES[c.loss])
-    key = order_key(c)
-
-    def step(params, state, rest, xb, yb):
-        before = loss_fn(_apply(params, rest, xb), yb)
-        if kind == "gn":
-            opt = exact_gauss_newton(
-                eqx.combine(params, rest), lr, loss=c.loss, rtol=c.rtol, atol=c.atol
-            )
-            # the GN step reads the batch, not a gradient: its `updates` argument is unused
-            updates, state = opt.update(None, state, params, x=xb, y=yb)  # pyright: ignore[reportArgumentType]
-        else:
-            grads = jax.grad(lambda p: loss_fn(_apply(p, rest, xb), yb))(params)
-            updates, state = _optimizer(kind, lr).update(grads, state, params)
-        params = optax.apply_updates(params, updates)
-        after = loss_fn(_apply(params, rest, xb), yb)
-        return params, state, before, after
-
-    @jax.jit
-    def epoch(params, state, rest, x, y, e):
-        def body(carry, idx):
-            params, state = carry
-            params, state, before, after = step(params, state, rest, x[idx], y[idx])
-            return (params, state), (before, after)
-
-        (params, state), (before, after) = jax.lax.scan(
-            body, (params, state), epoch_batches(key, n, batch, e)
-        )
-        return params, state, before, after
-
-    return epoch
-
-
-def init_state(kind: str, lr: float, model: RevMLP, params):
-    if kind == "gn":
-        return exact_gauss_newton(model, lr).init(params)
-    return _optimizer(kind, lr).init(params)
-
-
-@functools.partial(jax.jit, static_argnums=(4,))
-def _eval_chunk(params, rest, x, y, loss_name):
-    pred = _apply(params, rest, x)
-    n = x.shape[0]
-    return get_loss(loss_name)(pred, y) * n, accuracy(pred, y) * n
-
-
-def evaluate(params, rest, x, y, loss: str, chunk: int = 4096) -> tuple[float, float]:
-    """Mean loss and accuracy on `(x, y)`, in chunks."""
-    tot_l, tot_a = 0.0, 0.0
-    for lo in range(0, x.shape[0], chunk):
-        lv, av = _eval_chunk(params, rest, x[lo : lo + chunk], y[lo : lo + chunk], LOSS_NAMES[loss])
-        tot_l, tot_a = tot_l + float(lv), tot_a + float(av)
-    return tot_l / x.shape[0], tot_a / x.shape[0]
-
-
-@functools.partial(jax.jit, static_argnums=(4,))
-def _measure(params, rest, x, v, batch_size):
-    """On the probe batch: `K v`, the full NTK `(n·k, n·k)` and each block's output."""
-    apply = lambda p, xx: _apply(p, rest, xx)
-    kv = ntk_vector_product(apply, params, x, v)
-    n, k = v.shape
-    cols = jax.lax.map(
-        lambda e: ntk_vector_product(apply, params, x, e.reshape(n, k)).reshape(-1),
-        jnp.eye(n * k, dtype=v.dtype),
-        batch_size=batch_size,
-    )
-    blocks = eqx.combine(params, rest).blocks_forward(x)
-    return kv, cols, blocks
-
-
-def measure(params, rest, x, v) -> tuple[jax.Array, jax.Array, list[jax.Array]]:
-    """`(K v, K, block outputs)` on the probe batch, `K` built from NTK-vector products."""
-    size = sum(leaf.size for leaf in jax.tree.leaves(params))
-    # NTK-vector products run `batch_size` at a time; bound their parameter-sized tangents
-    batch_size = int(max(1, min(v.size, 5e8 // size)))
-    return _measure(params, rest, x, v, batch_size)
-
-
-# --------------------------------------------------------------------------- the study
-
-
-def _measure_epochs(c: Config) -> np.ndarray:
-    return np.unique(np.r_[np.arange(0, c.epochs + 1, c.measure_every), c.epochs])
-
-
-def _setting_data(c: Config, data: Dataset, setting: str):
-    if setting == "full":
-        return data.x_train[: c.full_batch], data.y_train[: c.full_batch], c.full_batch
-    return data.x_train, data.y_train, c.batch
-
-
-def run(c: Config, store: StudyDir, *, progress: bool = True) -> dict:
-    """Train every (setting, optimizer), write results.nc and figures, return the summary."""
-    validate(c)
-    data = load_data(c)
-    model = build_model(c, input_dim(c))
-    params0, rest = partition(model)
-    probe_x = data.x_train[: c.probe]
-    probe_v = jax.random.normal(
-        jax.random.fold_in(jax.random.key(c.seed), 2), (c.probe, NUM_CLASSES), probe_x.dtype
-    )
-    kv0, k0, feats0 = measure(params0, rest, probe_x, probe_v)
-    m_epochs = _measure_epochs(c)
-    settings, opts = list(c.settings), list(c.optimizers)
-    ns, no, ne, nm = len(settings), len(opts), c.epochs + 1, len(m_epochs)
-    steps_per_epoch = {
-        s: num_batches(
-            c.full_batch if s == "full" else c.n_train, c.full_batch if s == "full" else c.batch
-        )
-        for s in settings
-    }
-    max_steps = c.epochs * max(steps_per_epoch.values())
-    curves = {
-        k: np.full((ns, no, ne), np.nan)
-        for k in ("train_loss", "train_accuracy", "test_loss", "test_accuracy")
-    }
-    change = np.full((ns, no, max_steps), np.nan)
-    ntk_sim = np.full((ns, no, nm), np.nan)
-    kdist = np.full((ns, no, nm), np.nan)
-    cka = np.full((ns, no, nm, c.blocks), np.nan)
-
-    for si, s in enumerate(settings):
-        x, y, batch = _setting_data(c, data, s)
-        for oi, o in enumerate(opts):
-            lr = {
-                "gn": c.gn_lr_full if s == "full" else c.gn_lr_mini,
-                "adam": c.adam_lr,
-                "sgd": c.sgd_lr,
-            }[o]
-            epoch = make_epoch(c, o, lr, int(x.shape[0]), batch)
-            params, state = params0, init_state(o, lr, model, params0)
-            changes = []
-            bar = tqdm(range(ne), desc=f"{NAME} {s} {o}", disable=not progress, unit="ep")
-            for e in bar:
-                if e > 0:
-                    params, state, before, after = epoch(
-                        params, state, rest, x, y, jnp.int32(e - 1)
-                    )
-                    changes.append(
-                        relative_change(np.asarray(before, float), np.asarray(after, float))
-                    )
-                curves["train_loss"][si, oi, e], curves["train_accuracy"][si, oi, e] = evaluate(
-                    params, rest, x, y, c.loss
-                )
-                curves["test_loss"][si, oi, e], curves["test_accuracy"][si, oi, e] = evaluate(
-                    params, rest, data.x_test, data.y_test, c.loss
-                )
-                if e in m_epochs:
-                    mi = int(np.searchsorted(m_epochs, e))
-                    kv, kt, feats = measure(params, rest, probe_x, probe_v)
-                    ntk_sim[si, oi, mi] = float(ntk_probe_similarity(kv0, kv))
-                    kdist[si, oi, mi] = float(kernel_distance(k0, kt))
-                    cka[si, oi, mi] = [
-                        float(linear_cka(a, b)) for a, b in zip(feats0, feats, strict=True)
-                    ]
-            flat = np.concatenate(changes)
-            change[si, oi, : flat.size] = flat
-
-    ds = xr.Dataset(
-        {
-            **{k: (("setting", "optimizer", "epoch"), v) for k, v in curves.items()},
-            "batch_loss_change": (("setting", "optimizer", "step"), change),
-            "ntk_similarity": (("setting", "optimizer", "measure_epoch"), ntk_sim),
-            "kernel_distance": (("setting", "optimizer", "measure_epoch"), kdist),
-            "cka": (("setting", "optimizer", "measure_epoch", "block"), cka),
-            "steps_per_epoch": (("setting",), np.array([steps_per_epoch[s] for s in settings])),
-        },
-        coords={
-            "setting": settings,
-            "optimizer": opts,
-            "epoch": np.arange(ne),
-            "step": np.arange(1, max_steps + 1),
-            "measure_epoch": m_epochs,
-            "block": np.arange(1, c.blocks + 1),
-        },
-        attrs={
-            "study": NAME,
-            "loss": c.loss,
-            "batch_loss_change": "(L_after - L_before) / L_before on the batch of that step",
-            "kernel_distance": "1 - cos(K0, Kt), full NTK on the probe batch",
-            "ntk_similarity": "cos(K0 v, Kt v), fixed random probe v on the probe batch",
-        },
-    )
-    write_dataset(store.results_path, ds)
-    summary = summarize(ds, c)
-    figures(ds, store, c, summary)
-    return summary
