@@ -38,9 +38,12 @@ def accuracy(pred: Float[Array, "n k"], y: Array) -> Float[Array, ""]:
     return jnp.asarray(jnp.nan, pred.dtype)
 
 
-LOSSES: dict[str, Callable[[Array, Array], Array]] = {"mse": mse, "xent": cross_entropy}
+LOSSES: dict[str, Callable[[Array, Array], Array]] = {"mse": mse, "ce": cross_entropy}
+_ALIASES = {"xent": "ce"}  # the older name of "ce", still accepted
 
 
 def get_loss(name: str) -> Callable[[Array, Array], Array]:
+    """The loss `"mse"` or `"ce"` (softmax cross-entropy; `"xent"` is an alias)."""
+    name = _ALIASES.get(name, name)
     require(name in LOSSES, f"unknown loss {name!r}: choose one of {', '.join(LOSSES)}")
     return LOSSES[name]

@@ -111,6 +111,24 @@ def _applier(rest: PyTree) -> Callable[[PyTree, Array], Array]:
     return lambda params, x: eqx.combine(params, rest)(x)
 
 
+def step_key(seed: int | PRNGKeyArray, t: int | Array) -> PRNGKeyArray:
+    """The PRNG key the engine passes to a `Step` at global step `t` of a run with `seed`:
+    `fold_in(fold_in(key(seed), 2), t)` (e.g. to replay PLWS's coins on the host)."""
+    key = jax.random.key(seed) if isinstance(seed, int) else seed
+    return jax.random.fold_in(jax.random.fold_in(key, 2), t)
+
+
+def _map_runs(fn: Callable, *args: Any) -> Any:
+    """`eqx.filter_vmap(fn)(*args)` over the leading run axis; a single run is not vmapped
+    but sliced and re-stacked, so a `lax.cond` on a per-run value (PLWS's coin) stays a
+    conditional that runs one branch instead of becoming a `select` that runs both."""
+    n = jax.tree.leaves(eqx.filter(args, eqx.is_array))[0].shape[0]
+    if n != 1:
+        return eqx.filter_vmap(fn)(*args)
+    out = fn(*jax.tree.map(lambda a: a[0] if eqx.is_array(a) else a, args))
+    return jax.tree.map(lambda a: a[None] if eqx.is_array(a) else a, out)
+
+
 def _run_keys(spec: Spec, seed_index: Array) -> PRNGKeyArray:
     return spec.seed_keys[seed_index]
 
@@ -205,7 +223,7 @@ def _advance(spec: Spec, state: State, start: Array, num: Array) -> State:
 
         def one(params, rest, opt_state, hp_r, si, diverged, dstep):
             x, y = (xs[si], ys[si]) if per_seed else (xs, ys)
-            key = jax.random.fold_in(jax.random.fold_in(spec.seed_keys[si], 2), t)
+            key = step_key(spec.seed_keys[si], t)
             new_p, new_o, value = spec.step.update(
                 params,
                 opt_state,
@@ -221,8 +239,8 @@ def _advance(spec: Spec, state: State, start: Array, num: Array) -> State:
             dstep = jnp.where(bad & ~diverged, t, dstep)
             return keep(new_p, params), keep(new_o, opt_state), now, dstep, value
 
-        params, opt_state, diverged, dstep, value = eqx.filter_vmap(one)(
-            s.params, s.rest, s.opt_state, s.hp, s.seed_index, s.diverged, s.diverged_step
+        params, opt_state, diverged, dstep, value = _map_runs(
+            one, s.params, s.rest, s.opt_state, s.hp, s.seed_index, s.diverged, s.diverged_step
         )
         return eqx.tree_at(
             lambda s: (s.params, s.opt_state, s.diverged, s.diverged_step, s.loss_sum, s.count),
