@@ -55,9 +55,11 @@ def num_steps(c: Config, data: Dataset) -> int:
 def engine_run(c: Config, model, step, data: Dataset, *, steps: int, grid: Grid | None = None,
                record_at: list[int] | None = None) -> tuple[xr.Dataset, Any]:  # fmt: skip
     """One engine call: `(records, final params stacked over the grid's runs)`."""
-    return train(model, step, data, grid=grid or Grid.product(seed=[c.seed]), batch=c.batch,
-                 loss="ce", record_at=record_at or [steps], return_params=True,
-                 progress=False)  # fmt: skip
+    out = train(model, step, data, grid=grid or Grid.product(seed=[c.seed]), batch=c.batch,
+                loss="ce", record_at=record_at or [steps], return_params=True,
+                progress=False)  # fmt: skip
+    assert isinstance(out, tuple)
+    return out
 
 
 def record(rec: xr.Dataset, name: str, step: int = -1) -> float:

@@ -91,6 +91,7 @@ def train_and_measure(
     rec = train(model, optax.sgd(c.lr), data, grid=Grid.product(seed=[c.seed]), batch=c.batch,
                 loss="ce", record_at=steps.tolist(), measures={"pred": predictions},
                 progress=progress, description=f"{task}/{network}")  # fmt: skip
+    assert isinstance(rec, xr.Dataset)
     preds = rec.pred.values.reshape(len(steps), -1).astype(np.int32)
     train_acc = rec.train_accuracy.values.reshape(-1)
     reached = np.nonzero(1.0 - train_acc <= c.stop_train_error)[0]

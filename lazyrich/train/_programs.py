@@ -200,18 +200,17 @@ def _rest(spec: Spec, rest: PyTree) -> PyTree:
 
 def _batches(spec: Spec, t: Array) -> tuple[Array, Array, bool]:
     """The batches of step `t`: per seed `(n_seeds, batch, ...)`, or shared (full batch)."""
-    data = spec.data
+    data, batch = spec.data, spec.batch
     if isinstance(data, Stream):
+        assert batch is not None  # checked by `train`
         keys = jax.vmap(lambda k: jax.random.fold_in(jax.random.fold_in(k, 1), t))(spec.seed_keys)
-        xs, ys = jax.vmap(data.sample, (0, None))(keys, spec.batch)
+        xs, ys = jax.vmap(data.sample, (0, None))(keys, batch)
         return xs, ys, True
     assert isinstance(data, Dataset)
-    if spec.batch is None:
+    if batch is None:
         return data.x_train, data.y_train, False
     n = data.x_train.shape[0]
-    idx = jax.vmap(lambda k: batch_indices(jax.random.fold_in(k, 1), n, spec.batch, t))(
-        spec.seed_keys
-    )
+    idx = jax.vmap(lambda k: batch_indices(jax.random.fold_in(k, 1), n, batch, t))(spec.seed_keys)
     return data.x_train[idx], data.y_train[idx], True
 
 
