@@ -19,7 +19,7 @@ import jax
 import optax
 
 from lazyrich.models import CNN, MLP, functional
-from lazyrich.optim import full_step, init_plws, layer_mask, plws, top_step
+from lazyrich.optim import full_step, init_plws, layer_mask, plws_coin, top_step
 
 from ._machine import add_out, write
 
@@ -61,7 +61,6 @@ def bench_model(name, model, x, y, args) -> dict:
     t_top = timeit(loop(top_j), args.repeats) / args.inner
 
     # whole training: probabilistic LWS (p) vs SGD at equal steps, Python loop of jitted steps
-    pl = plws(loss, opt, params, p=args.p)
     sgd_state = opt.init(params)
 
     @jax.jit
@@ -72,10 +71,12 @@ def bench_model(name, model, x, y, args) -> dict:
 
     keys = jax.random.split(jax.random.key(0), args.train_steps)
 
+    coins = [bool(plws_coin(k, args.p)) for k in keys]  # host-side coins, two jitted programs
+
     def train_plws():
-        p, s = params, pl.init(params)
-        for k in keys:
-            p, s, _, _ = pl.step(p, s, x, y, key=k)
+        p, s = params, state
+        for full in coins:
+            p, s = (full_j if full else top_j)(p, s)
         jax.block_until_ready(p)
 
     def train_sgd():

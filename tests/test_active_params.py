@@ -8,6 +8,7 @@ import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 import xarray as xr
 
@@ -15,6 +16,8 @@ from analysis import active_params as ap
 from analysis.cli import main
 from lazyrich import functional
 from lazyrich.measures._active import activity, reset, select_active, select_least
+from lazyrich.optim import PLWS, layer_mask, masked
+from lazyrich.train import Grid
 
 TINY = [
     "--n-train", "200", "--n-test", "100", "--widths", "16", "--depth", "2",
@@ -101,11 +104,13 @@ def test_reset_everything_gives_init_accuracy(tiny_run):
         got = ds.reinit_test_accuracy.sel(network=name, k=100.0).values
         np.testing.assert_allclose(got, acc, atol=1e-6)
         assert float(ds.init_test_accuracy.sel(network=name)) == pytest.approx(acc, abs=1e-6)
-    # and the trained net is far from init accuracy, so the test can fail
-    trained, init = (
-        float(ds[v].sel(network="mlp-16")) for v in ("sgd_test_accuracy", "init_test_accuracy")
+    # and the trained net's accuracy is not the init one, so the test can fail (the tiny net
+    # overfits 200 examples: its train accuracy doubles, its test accuracy moves a little)
+    trained, train, init = (
+        float(ds[v].sel(network="mlp-16"))
+        for v in ("sgd_test_accuracy", "sgd_train_accuracy", "init_test_accuracy")
     )
-    assert trained > init + 0.05
+    assert abs(trained - init) > 0.02 and train > init + 0.1
 
 
 def test_rank_selection_matches_library():
@@ -135,27 +140,29 @@ def test_rank_selection_matches_library():
 
 
 def test_plws_extremes_equal_sgd_and_top_only_lws():
-    """PLWS with p = 1 is plain SGD and with p = 0 is static top-only LWS, step for step."""
+    """PLWS with p = 1 is plain SGD and with p = 0 is static top-only LWS, step for step
+    (engine calls with the study's seed: same initialisation, same batches)."""
     c = ap.Config(n_train=60, n_test=20, widths=(8,), cnn_width=0, focus="mlp-8", depth=2,
                   epochs=2, batch=10)  # fmt: skip
     data = ap.load_data(c)
-    order = ap.batch_order(c, data)
-    params0, apply = functional(ap.build_network(c, "mlp-8", data))
-    sgd, _ = ap.train_sgd(apply, params0, data, order, c.lr)
-    top = ap.train_lws(apply, params0, data, order, c.lr, [2])
-    parts = ap.make_plws(apply, params0, c.lr, [2])
-    p1, _, f1 = ap.train_plws(parts, params0, data, order, 1.0, key=jax.random.key(0))
-    p0, _, f0 = ap.train_plws(parts, params0, data, order, 0.0, key=jax.random.key(0))
-    assert (f1, f0) == (1.0, 0.0)
+    steps = ap.num_steps(c, data)
+    model = ap.build_network(c, "mlp-8", data)
+    params0, _ = functional(model)
+    run = lambda step, **kw: ap.run_of(ap.engine_run(c, model, step, data, steps=steps, **kw)[1])  # noqa: E731
+    sgd = run(optax.sgd(c.lr))
+    top = run(masked(optax.sgd(c.lr), layer_mask(params0, "top")))
+    grid = Grid.product(seed=[c.seed], p=[1.0, 0.0])
+    both = ap.engine_run(c, model, PLWS(optax.sgd(c.lr)), data, steps=steps, grid=grid)[1]
+    p1, p0 = ap.run_of(both, 0), ap.run_of(both, 1)
+    assert ap.plws_full_fraction(c.seed, 1.0, steps) == 1.0
+    assert ap.plws_full_fraction(c.seed, 0.0, steps) == 0.0
+    assert 0.2 < ap.plws_full_fraction(c.seed, 0.5, 100) < 0.8
     chex.assert_trees_all_close(p1, sgd, rtol=1e-5, atol=1e-6)
     chex.assert_trees_all_close(p0, top, rtol=1e-5, atol=1e-6)
     # top-only training left every layer below the readout at init
     chex.assert_trees_all_equal(top.layers[:2], params0.layers[:2])
     assert not np.allclose(top.layers[2].weight, params0.layers[2].weight)
     assert not np.allclose(sgd.layers[0].weight, params0.layers[0].weight)
-    # a mixed coin sequence: stretches cover every step exactly once
-    runs = ap.coin_runs(np.array([1, 1, 0, 0, 0, 1, 0]))
-    assert runs == [(True, 0, 2), (False, 2, 3), (True, 5, 1), (False, 6, 1)]
 
 
 def _error(capsys, tmp_path, argv):

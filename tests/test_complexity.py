@@ -12,6 +12,7 @@ import xarray as xr
 
 from analysis import complexity as cx
 from analysis.cli import main
+from lazyrich.data import ball, ball_labels
 from lazyrich.errors import ConfigError
 from lazyrich.measures import cmi, i_ly_given_f, mi, mu
 
@@ -28,7 +29,7 @@ SUMMARY_KEYS = {
 
 def test_ball_noise_and_boundary():
     n = 200_000
-    x, y, flipped = cx.ball(n, noise=0.1, key=jax.random.key(3))
+    x, y, flipped = ball(n, noise=0.1, key=jax.random.key(3))
     x, y, flipped = np.asarray(x), np.asarray(y), np.asarray(flipped)
     assert x.shape == (n, 2) and y.dtype == np.int32
     assert x.min() >= -1 and x.max() <= 1 and np.abs(x.mean(0)).max() < 0.01  # uniform square
@@ -37,7 +38,7 @@ def test_ball_noise_and_boundary():
     theta = np.arctan2(z[:, 1], z[:, 0])
     clean = (np.hypot(z[:, 0], z[:, 1]) < 0.8 * (1 + 0.25 * np.sin(6 * theta))).astype(int)
     near = np.abs(np.hypot(z[:, 0], z[:, 1]) - 0.8 * (1 + 0.25 * np.sin(6 * theta))) < 1e-5
-    assert np.array_equal(clean[~near], np.asarray(cx.ball_labels(jnp.asarray(x)))[~near])
+    assert np.array_equal(clean[~near], np.asarray(ball_labels(jnp.asarray(x)))[~near])
     # exactly the flipped labels differ from the clean ones; 10% ± 4 standard errors
     assert np.array_equal((y != clean)[~near], flipped[~near])
     assert abs(flipped.mean() - 0.1) < 4 * math.sqrt(0.09 / n)
@@ -46,8 +47,8 @@ def test_ball_noise_and_boundary():
     for theta0, radius in ((math.pi / 12, 1.0), (-math.pi / 12, 0.6)):
         u = np.array([math.cos(theta0), math.sin(theta0)])
         pts = jnp.asarray(np.array([0.3, 0.3]) + np.outer([radius - 0.01, radius + 0.01], u))
-        np.testing.assert_array_equal(cx.ball_labels(pts.astype(jnp.float32)), [1, 0])
-    _, y0, f0 = cx.ball(1000, noise=0.0, key=jax.random.key(4))
+        np.testing.assert_array_equal(ball_labels(pts.astype(jnp.float32)), [1, 0])
+    _, y0, f0 = ball(1000, noise=0.0, key=jax.random.key(4))
     assert not np.asarray(f0).any()
 
 

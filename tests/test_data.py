@@ -253,6 +253,25 @@ def test_teacher_unit_variance_and_noise():
     assert abs(np.asarray(yn, np.float64).var() - 1.25) < 0.1
 
 
+def test_teacher_is_the_ntk_mlp_of_the_same_key():
+    """The teacher's plain weight arrays give the function (and numbers) of the former
+    construction, `MLP(..., parameterization="ntk")` from the first half of the key."""
+    from lazyrich.models import MLP
+
+    key = jax.random.PRNGKey(3)
+    for act, depth in (("relu", 2), ("tanh", 1), ("erf", 3)):
+        task = TeacherTask(5, out_dim=2, depth=depth, width=7, activation=act, key=key,
+                           n_estimate=64)  # fmt: skip
+        mlp = MLP(5, 7, depth, 2, activation=act, parameterization="ntk",
+                  key=jax.random.split(key)[0])  # fmt: skip
+        x = jax.random.normal(jax.random.PRNGKey(4), (9, 5))
+        for lay, w in zip(mlp.layers, task.weights, strict=True):
+            np.testing.assert_array_equal(lay.weight, w)
+        chex.assert_trees_all_close(task.teacher(x), mlp(x), rtol=1e-6, atol=1e-7)
+    with pytest.raises(ConfigError, match="unknown activation"):
+        TeacherTask(5, activation="gelu", key=key)
+
+
 def test_online_batches_deterministic_jittable_vmappable():
     task = make_task("single-index", 6, key=jax.random.PRNGKey(0), link="he2")
     key = jax.random.PRNGKey(5)

@@ -10,6 +10,7 @@ import pytest
 from lazyrich.errors import ConfigError
 from lazyrich.models import CNN, MLP, functional
 from lazyrich.optim._lws import (
+    PLWS,
     check_probability,
     full_step,
     init_plws,
@@ -17,7 +18,7 @@ from lazyrich.optim._lws import (
     layer_mask,
     lws_value_and_grad,
     masked,
-    plws,
+    plws_step,
     top_step,
 )
 
@@ -60,9 +61,8 @@ def test_probability_validation():
     for p in (-0.1, 1.5, float("nan")):
         with pytest.raises(ConfigError, match=r"must be in \[0, 1\]"):
             check_probability(p)
-    params, loss, *_ = _mlp_problem()
     with pytest.raises(ConfigError, match=r"\[0, 1\]"):
-        plws(loss, optax.sgd(0.1), params, p=2.0)
+        PLWS(optax.sgd(0.1), p=2.0)
     check_probability(0.0)
     check_probability(lambda t: 0.5)
 
@@ -138,28 +138,39 @@ def test_frozen_layers_do_not_move_under_masked_optimizer():
     assert float(jnp.abs(u.layers[1].weight).max()) == 0.0
 
 
-@pytest.mark.parametrize("mode", ["python", "cond"])
-def test_plws_p0_trains_top_only_and_p1_equals_full_sgd(mode):
+def _step_fn(apply, p, top="top"):
+    """A jitted PLWS step as the engine runs it: `(params, state, x, y, key) -> ...`."""
+    step = PLWS(optax.sgd(0.1, momentum=0.9), p=p, top=top)
+    mse = lambda pred, y: 0.5 * jnp.mean((pred - y) ** 2)  # noqa: E731
+
+    @jax.jit
+    def run(params, state, x, y, key):
+        return step.update(params, state, (x, y), apply=apply, hp={}, key=key, loss=mse)
+
+    return step, run
+
+
+def test_plws_p0_trains_top_only_and_p1_equals_full_sgd():
     params, loss, x, y = _mlp_problem()
+    apply = functional(MLP(5, 8, 3, 2, activation="tanh", use_bias=True, key=jax.random.key(0)))[1]
     opt = optax.sgd(0.1, momentum=0.9)
     key = jax.random.key(3)
 
-    only_top = plws(loss, opt, params, p=0.0, mode=mode)
-    p, s = params, only_top.init(params)
+    only_top, step = _step_fn(apply, 0.0)
+    s0 = only_top.init(params, apply=apply, hp={}, key=key)
+    p, s = params, s0
     for i in range(4):
-        p, s, _, full = only_top.step(p, s, x, y, key=jax.random.fold_in(key, i))
-        assert not bool(full)
+        p, s, _ = step(p, s, x, y, jax.random.fold_in(key, i))
     chex.assert_trees_all_equal(p.layers[:-1], params.layers[:-1])
     assert float(jnp.abs(p.layers[-1].weight - params.layers[-1].weight).max()) > 1e-4
     # the rest's momentum was never touched
-    chex.assert_trees_all_equal(s.rest, only_top.init(params).rest)
+    chex.assert_trees_all_equal(s.rest, s0.rest)
 
-    always = plws(loss, opt, params, p=1.0, mode=mode)
-    p, s = params, always.init(params)
+    always, step = _step_fn(apply, 1.0)
+    p, s = params, always.init(params, apply=apply, hp={}, key=key)
     ref, ref_state = params, opt.init(params)
     for i in range(4):
-        p, s, _, full = always.step(p, s, x, y, key=jax.random.fold_in(key, i))
-        assert bool(full)
+        p, s, _ = step(p, s, x, y, jax.random.fold_in(key, i))
         g = jax.grad(loss)(ref, x, y)
         u, ref_state = opt.update(g, ref_state, ref)
         ref = optax.apply_updates(ref, u)
@@ -169,28 +180,31 @@ def test_plws_p0_trains_top_only_and_p1_equals_full_sgd(mode):
 def test_plws_mixture_and_schedule():
     params, loss, x, y = _mlp_problem()
     opt = optax.sgd(0.05, momentum=0.9)
+    mask = layer_mask(params, "top")
     # schedule: full update only on even steps ≥ 2 (p=1), top-only otherwise (p=0)
-    sched = plws(loss, opt, params, p=lambda t: jnp.where((t % 2 == 0) & (t >= 2), 1.0, 0.0))
-    p, s = params, sched.init(params)
+    sched = lambda t: jnp.where((t % 2 == 0) & (t >= 2), 1.0, 0.0)  # noqa: E731
+    run = jax.jit(lambda p, s, k: plws_step(loss, opt, mask, sched, p, s, x, y, key=k))
+    p, s = params, init_plws(opt, params, mask)
     fulls = []
     for i in range(6):
-        p, s, _, full = sched.step(p, s, x, y, key=jax.random.key(i))
+        p, s, _, full = run(p, s, jax.random.key(i))
         fulls.append(bool(full))
     assert fulls == [False, False, True, False, True, False]
     # manual replay with top_step / full_step-equivalent: the rest moved exactly twice
-    q, st = params, init_plws(opt, params, sched.top_mask)
+    q, st = params, init_plws(opt, params, mask)
     for i in range(6):
         if fulls[i]:
-            q, st, _ = full_step(loss, opt, sched.top_mask, q, st, x, y)
+            q, st, _ = full_step(loss, opt, mask, q, st, x, y)
         else:
-            q, st, _ = top_step(loss, opt, sched.top_mask, q, st, x, y)
+            q, st, _ = top_step(loss, opt, mask, q, st, x, y)
     chex.assert_trees_all_close(p, q, rtol=1e-5, atol=1e-6)
 
-    freq = plws(loss, opt, params, p=0.3)
-    s = freq.init(params)
+    # a traced p (a grid axis): coins ~ Bernoulli(p)
+    run = jax.jit(lambda s, k, p: plws_step(loss, opt, mask, p, params, s, x, y, key=k))
+    s = init_plws(opt, params, mask)
     n_full = 0
     for i in range(60):
-        _, s, _, full = freq.step(params, s, x, y, key=jax.random.key(100 + i))
+        _, s, _, full = run(s, jax.random.key(100 + i), jnp.float32(0.3))
         n_full += int(full)
     assert 6 <= n_full <= 32  # Binomial(60, 0.3): mean 18, sd 3.5
 

@@ -1,5 +1,8 @@
 """Data: synthetic teacher streams, mnist1d, local-file loaders and deterministic batching."""
 
+from ._ball import ball as ball
+from ._ball import ball_dataset as ball_dataset
+from ._ball import ball_labels as ball_labels
 from ._batching import batch_indices as batch_indices
 from ._batching import epoch_batches as epoch_batches
 from ._batching import epoch_permutation as epoch_permutation

@@ -22,7 +22,6 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
 from ..errors import ConfigError, require
-from ..models import MLP
 from ._dataset import Dataset
 
 # E[tanh(z)^2] for z ~ N(0, 1), by adaptive quadrature (checked in tests/test_data.py).
@@ -73,28 +72,56 @@ def _check_dim(dim: int) -> None:
     require(isinstance(dim, int) and dim >= 1, f"input dimension must be an int >= 1, got {dim}")
 
 
+# the teacher's activations (the names of `lazyrich.models.ACTIVATIONS`; data does not import
+# models)
+_ACTIVATIONS: dict[str, Callable[[Array], Array]] = {
+    "relu": jax.nn.relu,
+    "tanh": jnp.tanh,
+    "erf": jax.scipy.special.erf,
+    "linear": lambda x: x,
+}
+
+
+def _teacher_apply(weights: tuple[Array, ...], activation: str, x: Array) -> Array:
+    """The ntk-parameterized bias-free MLP `W_L φ(… φ(W_1 x / √d) …) / √N` on a batch."""
+    phi = _ACTIVATIONS[activation]
+    h = x.reshape(x.shape[0], -1)
+    for i, w in enumerate(weights):
+        h = phi(h) if i > 0 else h
+        h = (1.0 / w.shape[1] ** 0.5) * (h @ w.T)  # as `Dense`: a Python-float multiplier
+    return h
+
+
 @functools.partial(jax.jit, static_argnums=range(1, 8))
 def _build_teacher(key, dim, width, depth, out_dim, activation, chunk, n_chunks):
-    """The ntk-parameterized teacher MLP, and the mean and standard deviation of each of its
-    outputs over `chunk · n_chunks` Gaussian inputs (one compiled program)."""
+    """The teacher's weights (those of `lazyrich.models.MLP(dim, width, depth, out_dim,
+    parameterization="ntk")` from the same key: standard normal, `(fan_out, fan_in)`), and
+    the mean and standard deviation of each output over `chunk · n_chunks` Gaussian inputs
+    (one compiled program)."""
     tkey, ekey = jax.random.split(key)
-    teacher = MLP(
-        dim, width, depth, out_dim, activation=activation, parameterization="ntk", key=tkey
+    dims = [dim] + [width] * depth + [out_dim]
+    dtype = jnp.result_type(float)
+    weights = tuple(
+        jax.random.normal(jax.random.split(k)[0], (dims[i + 1], dims[i]), dtype)
+        for i, k in enumerate(jax.random.split(tkey, depth + 1))
     )
 
     def outputs(k):
-        return teacher(jax.random.normal(k, (chunk, dim), dtype=jnp.result_type(float)))
+        x = jax.random.normal(k, (chunk, dim), dtype=dtype)
+        return _teacher_apply(weights, activation, x)
 
     f = jax.lax.map(outputs, jax.random.split(ekey, n_chunks)).reshape(chunk * n_chunks, -1)
     std = jnp.std(f, axis=0)
-    return teacher, jnp.mean(f, axis=0), jnp.where(std > 0, std, 1.0)
+    return weights, jnp.mean(f, axis=0), jnp.where(std > 0, std, 1.0)
 
 
 class TeacherTask(Task):
     """A random MLP teacher, normalised so the noiseless targets have mean 0, variance 1.
 
-    The teacher is `lazyrich.models.MLP(dim, width, depth, out_dim)` in the `ntk`
-    parameterization (no biases). At construction each output is centred and scaled with its
+    The teacher is the function of `lazyrich.models.MLP(dim, width, depth, out_dim)` in the
+    `ntk` parameterization (no biases), held as plain weight arrays (`weights`, input layer
+    first) so that `lazyrich.data` does not depend on `lazyrich.models`. At construction each
+    output is centred and scaled with its
     mean and standard deviation over `n_estimate` fixed Gaussian inputs, so over the input
     distribution the noiseless targets have mean ≈ 0 and variance ≈ 1 (up to the sampling error
     of the estimate, about `sqrt(2/n_estimate)` relative). Labels are
@@ -111,12 +138,13 @@ class TeacherTask(Task):
     - `key`: PRNG key (keyword-only); fixes the teacher and its normalisation.
     """
 
-    teacher: MLP
+    weights: tuple[Float[Array, "out fan_in"], ...]
     shift: Float[Array, " k"]
     scale: Float[Array, " k"]
     dim: int = eqx.field(static=True)
     k: int = eqx.field(static=True)
     noise: float = eqx.field(static=True)
+    activation: str = eqx.field(static=True)
 
     def __init__(
         self,
@@ -133,8 +161,13 @@ class TeacherTask(Task):
         _check_dim(dim)
         require(noise >= 0.0 and math.isfinite(noise), f"noise must be >= 0, got {noise}")
         require(n_estimate >= 2, f"n_estimate must be >= 2, got {n_estimate}")
+        require(
+            activation in _ACTIVATIONS,
+            f"unknown activation {activation!r}: choose one of {', '.join(_ACTIVATIONS)}",
+        )
         chunk = min(n_estimate, 1024)
-        self.teacher, self.shift, self.scale = _build_teacher(
+        self.activation = activation
+        self.weights, self.shift, self.scale = _build_teacher(
             key, dim, width, depth, out_dim, activation, chunk, -(-n_estimate // chunk)
         )
         self.dim, self.k, self.noise = dim, out_dim, float(noise)
@@ -146,6 +179,10 @@ class TeacherTask(Task):
     @property
     def name(self) -> str:
         return "teacher"
+
+    def teacher(self, x: Float[Array, "n d"]) -> Float[Array, "n k"]:
+        """The raw (unnormalised) teacher output."""
+        return _teacher_apply(self.weights, self.activation, x)
 
     def target(self, x):
         return (self.teacher(x) - self.shift) / self.scale

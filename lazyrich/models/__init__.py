@@ -12,6 +12,7 @@ from ._frozen import functional as functional
 from ._frozen import param_count as param_count
 from ._frozen import partition as partition
 from ._mlp import MLP as MLP
+from ._paper_cnn import PaperCNN as PaperCNN
 from ._revmlp import RevBlock as RevBlock
 from ._revmlp import RevMLP as RevMLP
 from ._scaled import Scaled as Scaled

@@ -15,13 +15,14 @@ from ._lapack_threads import single_threaded_lapack as single_threaded_lapack
 from ._lws import LAYER_SETS as LAYER_SETS
 from ._lws import PLWS as PLWS
 from ._lws import PLWSState as PLWSState
+from ._lws import check_probability as check_probability
 from ._lws import full_step as full_step
 from ._lws import init_plws as init_plws
 from ._lws import layer_indices as layer_indices
 from ._lws import layer_mask as layer_mask
 from ._lws import lws_value_and_grad as lws_value_and_grad
 from ._lws import masked as masked
-from ._lws import plws as plws
+from ._lws import plws_coin as plws_coin
 from ._lws import plws_step as plws_step
 from ._lws import top_step as top_step
 from ._pbfgs import FlatPBFGSState as FlatPBFGSState

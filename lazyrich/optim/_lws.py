@@ -14,15 +14,14 @@ activation gradients but skips the frozen weights' gradients. Frozen gradients a
 zeros so the result composes with any optax transformation.
 
 **Probabilistic LWS-SGD.** `plws_step` updates the top layers every step and, with probability
-`p` (a float in [0, 1] or a schedule `step ↦ p`), the whole network. The two steps are two
-branches of one `lax.cond` inside one compiled program: XLA executes only the taken branch, so
-a top-only step costs a truncated backward pass (measured in `benchmarks/lws.py`). We use
-`lax.cond` rather than a Python coin flip so the step can sit inside `lax.scan` training loops
-with one compilation (but see `plws(mode=...)`: on XLA:CPU convolutions inside a `cond` branch
-are much slower, so the `plws` factory defaults to a host-side coin flip between two jitted
-programs); under `jax.vmap` over the coin `lax.cond` turns into `select` and runs
-both branches, so do not vmap `plws_step` over keys (vmap the outer sweep by running
-separate programs, or use `top_step`/`full_step` with a Python coin flip).
+`p` (a number or traced array in [0, 1], or a schedule `step ↦ p`), the whole network. The two
+steps are two branches of one `lax.cond` inside one compiled program: XLA executes only the
+taken branch, so a top-only step costs a truncated backward pass (measured in
+`benchmarks/lws.py`). `PLWS` is the engine's step (`lazyrich.train.Step`): p a grid axis, the
+coin drawn from the engine's step key. Under `jax.vmap` over the coin `lax.cond` turns into
+`select` and runs both branches: time PLWS one run per engine call (see `PLWS`), or use
+`top_step`/`full_step` with a host-side coin flip. On XLA:CPU convolutions inside a `cond`
+branch are much slower than jitted alone (a CNN's full step ~25×); MLPs are unaffected.
 **Optimizer state of layers not updated:** the optimizer keeps two states, one for the top
 group and one for the rest. A top-only step advances only the top state; the rest's state
 (momentum, Adam moments and step count) is left untouched, not decayed, until the next full
@@ -42,6 +41,7 @@ from jaxtyping import Array, PRNGKeyArray
 
 from ..errors import require
 from ..measures._active import layer_groups, layer_tree
+from ..train import Step
 
 LAYER_SETS = ("top", "bottom", "top+bottom", "all")
 
@@ -160,9 +160,9 @@ def full_step(loss_fn, optimizer, top_mask, params, state: PLWSState, *args):
     return params, PLWSState(top_state, rest_state, state.step + 1), value
 
 
-def check_probability(p: float | Callable) -> None:
-    """ConfigError unless `p` is a schedule or a number in [0, 1]."""
-    if callable(p):
+def check_probability(p: float | str | Callable) -> None:
+    """ConfigError unless `p` is a schedule, a grid-axis name or a number in [0, 1]."""
+    if callable(p) or isinstance(p, str):
         return
     require(
         isinstance(p, (int, float)) and 0.0 <= p <= 1.0,
@@ -170,33 +170,39 @@ def check_probability(p: float | Callable) -> None:
     )
 
 
+def plws_coin(key: PRNGKeyArray, p: float | Array) -> Array:
+    """The coin of one PLWS step: True (a full update) with probability `clip(p, 0, 1)`."""
+    return jax.random.bernoulli(key, jnp.clip(jnp.asarray(p, jnp.float32), 0.0, 1.0))
+
+
 def plws_step(
     loss_fn: Callable[..., Array],
     optimizer: optax.GradientTransformation,
     top_mask: Any,
-    p: float | Callable[[Array], Array],
+    p: float | Array | Callable[[Array], Array],
     params: Any,
     state: PLWSState,
     *args: Any,
     key: PRNGKeyArray,
 ) -> tuple[Any, PLWSState, Array, Array]:
-    """One probabilistic LWS-SGD step (jittable with `loss_fn`, `optimizer`, `p` static).
+    """One probabilistic LWS-SGD step (jittable; `p` may be a traced array).
 
     **Arguments:**
 
     - `loss_fn`: `loss_fn(params, *args) -> scalar`.
     - `optimizer`: any optax transformation (applied separately to top and rest).
     - `top_mask`: the top layers, e.g. `layer_mask(params, "top")`.
-    - `p`: probability of a full update, a number in [0, 1] or a schedule `step ↦ p`
-      (values are clipped to [0, 1]).
+    - `p`: probability of a full update, a number or array in [0, 1] or a schedule
+      `step ↦ p` (values are clipped to [0, 1]).
     - `params`, `state`: current parameters and `init_plws(...)` state; `*args`: the batch.
-    - `key`: PRNG key for the coin (keyword-only).
+    - `key`: PRNG key for the coin (keyword-only), `plws_coin(key, p)`.
 
     **Returns:** `(params, state, loss, full)` with `full` True where the whole net was updated.
     """
-    check_probability(p)
+    if isinstance(p, (int, float)):
+        check_probability(p)
     prob = p(state.step) if callable(p) else p
-    full = jax.random.bernoulli(key, jnp.clip(jnp.asarray(prob, jnp.float32), 0.0, 1.0))
+    full = plws_coin(key, prob)
 
     def do_full(ops):
         return full_step(loss_fn, optimizer, top_mask, *ops)
@@ -208,58 +214,62 @@ def plws_step(
     return params, state, value, full
 
 
-class PLWS(NamedTuple):
-    """`plws(...)`: `init(params)` and a jitted `step(params, state, *batch, key=)`."""
+class PLWS(Step):
+    """Probabilistic LWS-SGD as a step of the engine (`lazyrich.train.train`).
 
-    init: Callable[[Any], PLWSState]
-    step: Callable[..., tuple[Any, PLWSState, Array, Array]]
-    top_mask: Any
+    Every step updates the `top` layers; with probability p (a coin drawn from the engine's
+    per-run, per-step key, `plws_coin(key, p)`) it updates the whole network instead. The
+    two updates are the branches of one `lax.cond` (`plws_step`): the top-only branch runs a
+    backward pass truncated below the top layers.
 
+    **Fields:**
 
-def plws(
-    loss_fn: Callable[..., Array],
-    optimizer: optax.GradientTransformation,
-    params: Any,
-    *,
-    p: float | Callable[[Array], Array],
-    top: str | int | Iterable[int] = "top",
-    mode: str = "python",
-) -> PLWS:
-    """Probabilistic LWS-SGD bound to a loss, an optimizer and the layer structure of `params`.
+    - `optimizer`: an optax transformation, or a function `hp -> transformation` (a swept
+      learning rate); separate states for the top layers and the rest (see the module).
+    - `p`: the name of a grid axis holding p (default `"p"`: p is a traced, vmappable
+      hyperparameter), a number in [0, 1], or a schedule `step ↦ p`.
+    - `top`: the layers updated every step (`"top"`, `"bottom"`, `"top+bottom"`, `"all"`,
+      an index or a tuple of indices; see `layer_mask`).
 
-    `top` names the layers updated every step (default the readout); see `plws_step`.
-    `mode="python"` (default) flips the coin on the host and calls one of two jitted programs
-    (top-only or full); `mode="cond"` jits `plws_step` (one program, `lax.cond`). Measured on
-    XLA:CPU (jax 0.10): the CNN's full step inside a `lax.cond` branch ran ~25× slower than the
-    same step jitted on its own (convolution gradients in a conditional lose the fast path),
-    while for MLPs both modes match; hence the Python coin by default.
+    **Timing.** Under `jax.vmap` over runs the coin is batched and `lax.cond` becomes a
+    `select` that runs both branches: a vmapped grid of PLWS runs is as slow as SGD. The
+    engine does not vmap a chunk of a single run, so to measure PLWS's cheaper backward
+    pass run one p (one run) per engine call, or `chunk_size=1`, never a vmapped p axis.
+    On XLA:CPU, convolution gradients inside a `cond` branch lose the fast path (a CNN's
+    full step ran ~25× slower than jitted on its own, jax 0.10); MLPs are unaffected.
     """
-    check_probability(p)
-    require(mode in ("python", "cond"), f"mode must be 'python' or 'cond', got {mode!r}")
-    top_mask = layer_mask(params, top)
 
-    def init(params):
-        return init_plws(optimizer, params, top_mask)
+    optimizer: Any
+    p: float | str | Callable[[Array], Array] = "p"
+    top: str | int | tuple[int, ...] = "top"
 
-    if mode == "cond":
+    def __check_init__(self):
+        check_probability(self.p)
 
-        @jax.jit
-        def cond_step(params, state, *args, key):
-            return plws_step(loss_fn, optimizer, top_mask, p, params, state, *args, key=key)
+    def _transform(self, hp) -> optax.GradientTransformation:
+        opt = self.optimizer
+        return opt if isinstance(opt, optax.GradientTransformation) else opt(hp)
 
-        return PLWS(init, cond_step, top_mask)
+    def probability(self, hp) -> Any:
+        """p of a run: `hp[self.p]` for an axis name, else the number or schedule."""
+        if isinstance(self.p, str):
+            require(self.p in hp, f"PLWS reads p from the grid axis {self.p!r}: add it to the grid")
+            return hp[self.p]
+        return self.p
 
-    full_j = jax.jit(
-        lambda params, state, *args: full_step(loss_fn, optimizer, top_mask, params, state, *args)
-    )
-    top_j = jax.jit(
-        lambda params, state, *args: top_step(loss_fn, optimizer, top_mask, params, state, *args)
-    )
+    def init(self, params, *, apply, hp, key):
+        del apply, key
+        return init_plws(self._transform(hp), params, layer_mask(params, self.top))
 
-    def step(params, state, *args, key):
-        prob = float(p(int(state.step))) if callable(p) else p
-        full = bool(jax.random.bernoulli(key, min(max(prob, 0.0), 1.0)))
-        params, state, value = (full_j if full else top_j)(params, state, *args)
-        return params, state, value, jnp.asarray(full)
+    def update(self, params, state, batch, *, apply, hp, key, loss):
+        x, y = batch
+        mask = layer_mask(params, self.top)
 
-    return PLWS(init, step, top_mask)
+        def loss_fn(q, xb, yb):
+            return loss(apply(q, xb), yb)
+
+        opt = self._transform(hp)
+        params, state, value, _ = plws_step(
+            loss_fn, opt, mask, self.probability(hp), params, state, x, y, key=key
+        )
+        return params, state, value

@@ -18,6 +18,7 @@ from ._programs import Apply as Apply
 from ._programs import Factory as Factory
 from ._programs import Snapshot as Snapshot
 from ._programs import Stream as Stream
+from ._programs import step_key as step_key
 from ._schedule import log_steps as log_steps
 from ._steps import OptaxStep as OptaxStep
 from ._steps import Step as Step

@@ -152,6 +152,9 @@ def train(
     `train_loss` (mean batch loss over the steps since the previous record, NaN at step 0),
     `test_loss`, `test_accuracy`, for finite data `train_loss_full` and `train_accuracy`
     (on the whole training set), the measures, and `diverged`, `diverged_step` per run;
+    attribute `step_seconds`: wall time spent in the training steps of the chunks this call
+    computed (blocked on the result; it includes compilation on a first call of a structure,
+    excludes initialisation and evaluation, and is 0 for chunks loaded from `store`);
     with `return_params`, `(dataset, params)`.
     """
     grid = grid if grid is not None else Grid.product(seed=[0])
@@ -225,6 +228,8 @@ def train(
         jax.tree.map(lambda a: (a.shape, str(a.dtype)), eqx.filter(data, eqx.is_array)),
     )  # fmt: skip
 
+    step_seconds = [0.0]  # wall time inside the step programs (this call's chunks)
+
     def compute(lo: int, hi: int, bar) -> dict[str, np.ndarray]:
         idx = lo + np.arange(chunk_size) % (hi - lo)  # pad by repeating the chunk's runs
         use64 = bool(precision[lo])
@@ -249,7 +254,10 @@ def train(
             t = 0
             for r in record:
                 if r > t:
+                    t0 = time.perf_counter()
                     state = step_program(spec, state, jnp.int32(t), jnp.int32(r - t))
+                    jax.block_until_ready(state)
+                    step_seconds[0] += time.perf_counter() - t0
                     bar.update(int(r - t))
                     t = int(r)
                 values = evaluate_program(spec, state, jnp.int32(t))
@@ -300,6 +308,7 @@ def train(
         if k not in ("diverged", "diverged_step") and not k.startswith("param:"):
             merged[k] = np.where(after.reshape(after.shape + (1,) * (v.ndim - 2)), np.nan, v)
     ds = _to_dataset(grid, record, merged, data, batch)
+    ds.attrs["step_seconds"] = step_seconds[0]
     if not return_params:
         return ds
     params = _stack_params(model, merged, runs)

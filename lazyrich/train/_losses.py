@@ -39,15 +39,11 @@ def accuracy(pred: Float[Array, "n k"], y: Array) -> Float[Array, ""]:
 
 
 LOSSES: dict[str, Callable[[Array, Array], Array]] = {"mse": mse, "ce": cross_entropy}
-# older spelling of "ce", accepted so saved configs keep working
-_ALIASES = {"xent": "ce"}
+_ALIASES = {"xent": "ce"}  # the older name of "ce", still accepted
 
 
 def get_loss(name: str) -> Callable[[Array, Array], Array]:
-    """The loss function named `name`: `"mse"` or `"ce"` (softmax cross-entropy).
-
-    **Raises:** `ConfigError` naming the choices for an unknown name.
-    """
+    """The loss `"mse"` or `"ce"` (softmax cross-entropy; `"xent"` is an alias)."""
     name = _ALIASES.get(name, name)
     require(name in LOSSES, f"unknown loss {name!r}: choose one of {', '.join(LOSSES)}")
     return LOSSES[name]

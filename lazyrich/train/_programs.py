@@ -112,6 +112,24 @@ def _applier(rest: PyTree) -> Apply:
     return Apply(rest)
 
 
+def step_key(seed: int | PRNGKeyArray, t: int | Array) -> PRNGKeyArray:
+    """The PRNG key the engine passes to a `Step` at global step `t` of a run with `seed`:
+    `fold_in(fold_in(key(seed), 2), t)` (e.g. to replay PLWS's coins on the host)."""
+    key = jax.random.key(seed) if isinstance(seed, int) else seed
+    return jax.random.fold_in(jax.random.fold_in(key, 2), t)
+
+
+def _map_runs(fn: Callable, *args: Any) -> Any:
+    """`eqx.filter_vmap(fn)(*args)` over the leading run axis; a single run is not vmapped
+    but sliced and re-stacked, so a `lax.cond` on a per-run value (PLWS's coin) stays a
+    conditional that runs one branch instead of becoming a `select` that runs both."""
+    n = jax.tree.leaves(eqx.filter(args, eqx.is_array))[0].shape[0]
+    if n != 1:
+        return eqx.filter_vmap(fn)(*args)
+    out = fn(*jax.tree.map(lambda a: a[0] if eqx.is_array(a) else a, args))
+    return jax.tree.map(lambda a: a[None] if eqx.is_array(a) else a, out)
+
+
 def _run_keys(spec: Spec, seed_index: Array) -> PRNGKeyArray:
     return spec.seed_keys[seed_index]
 
@@ -183,16 +201,16 @@ def _rest(spec: Spec, rest: PyTree) -> PyTree:
 
 def _batches(spec: Spec, t: Array) -> tuple[Array, Array, bool]:
     """The batches of step `t`: per seed `(n_seeds, batch, ...)`, or shared (full batch)."""
-    data = spec.data
+    data, batch = spec.data, spec.batch
     if isinstance(data, Stream):
-        assert spec.batch is not None
+        assert batch is not None  # checked by `train`
         keys = jax.vmap(lambda k: jax.random.fold_in(jax.random.fold_in(k, 1), t))(spec.seed_keys)
-        xs, ys = jax.vmap(data.sample, (0, None))(keys, spec.batch)
+        xs, ys = jax.vmap(data.sample, (0, None))(keys, batch)
         return xs, ys, True
     assert isinstance(data, Dataset)
-    if spec.batch is None:
+    if batch is None:
         return data.x_train, data.y_train, False
-    n, batch = data.x_train.shape[0], spec.batch
+    n = data.x_train.shape[0]
     idx = jax.vmap(lambda k: batch_indices(jax.random.fold_in(k, 1), n, batch, t))(spec.seed_keys)
     return data.x_train[idx], data.y_train[idx], True
 
@@ -203,14 +221,13 @@ def _advance(spec: Spec, state: State, start: Array, num: Array) -> State:
     def run_step(t, s: State) -> State:
         xs, ys, per_seed = _batches(spec, t)
 
-        def one(params, rest, opt_state, hp_r, si, diverged, dstep, loss_sum):
+        def one(params, rest, opt_state, hp_r, si, diverged, dstep):
             x, y = (xs[si], ys[si]) if per_seed else (xs, ys)
-            key = jax.random.fold_in(jax.random.fold_in(spec.seed_keys[si], 2), t)
+            key = step_key(spec.seed_keys[si], t)
             # a step's own arrays (e.g. P-BFGS's P) are shared by the runs, not copied per run
             # per step (a copy of a 143,872 × 40 P each step would cost more than the step):
             # XLA may then batch their products differently for another number of runs per
             # chunk, so such steps agree across chunk sizes to rounding, not bit for bit
-            del loss_sum
             new_p, new_o, value = spec.step.update(
                 params,
                 opt_state,
@@ -226,10 +243,9 @@ def _advance(spec: Spec, state: State, start: Array, num: Array) -> State:
             dstep = jnp.where(bad & ~diverged, t, dstep)
             return keep(new_p, params), keep(new_o, opt_state), now, dstep, value
 
-        params, opt_state, diverged, dstep, value = eqx.filter_vmap(one)(
-            s.params, s.rest, s.opt_state, s.hp, s.seed_index, s.diverged, s.diverged_step,
-            s.loss_sum,
-        )  # fmt: skip
+        params, opt_state, diverged, dstep, value = _map_runs(
+            one, s.params, s.rest, s.opt_state, s.hp, s.seed_index, s.diverged, s.diverged_step
+        )
         return eqx.tree_at(
             lambda s: (s.params, s.opt_state, s.diverged, s.diverged_step, s.loss_sum, s.count),
             s,
