@@ -174,3 +174,17 @@ def test_bad_input_is_one_line():
               record_at=[1], progress=False)  # fmt: skip
     with pytest.raises(ConfigError, match="seeds must be integers"):
         Grid.product(seed=[0.5])
+
+
+def test_evaluate_at_skips_the_set_metrics_elsewhere():
+    data = _data()
+    grid = Grid.product(eta=[0.05, 0.2])
+    kw = dict(grid=grid, record_at=[1, 2, 3, 5], batch=8, loss="ce", progress=False)
+    every = train(_make, _optimizer("sgd"), data, **kw)
+    some = train(_make, _optimizer("sgd"), data, evaluate_at=[2, 5], **kw)
+    np.testing.assert_array_equal(some.train_loss.values, every.train_loss.values)
+    for name in ("test_loss", "train_accuracy"):
+        np.testing.assert_array_equal(some[name].values[:, [1, 3]], every[name].values[:, [1, 3]])
+        assert np.isnan(some[name].values[:, [0, 2]]).all()
+    with pytest.raises(ConfigError, match="evaluate_at must be a subset of record_at"):
+        train(_make, _optimizer("sgd"), data, evaluate_at=[4], **kw)

@@ -103,6 +103,7 @@ def train(
     loss: str = "mse",
     measures: Mapping[str, Measure] | None = None,
     keep_initial: bool = False,
+    evaluate_at: Sequence[int] | None = None,
     threshold: float = 1e6,
     eval_chunk: int = 4096,
     return_params: bool = False,
@@ -134,6 +135,10 @@ def train(
     - `measures`: `name -> fn(snapshot)` returning an array or a dict of arrays, evaluated
       (vmapped, compiled) at every record; see `Snapshot`. Values after divergence are NaN.
     - `keep_initial`: keep the initial params in the state (`snapshot.params0`).
+    - `evaluate_at`: the records (a subset of `record_at`) at which the train and test sets
+      are evaluated (default: every record); at the others only `train_loss` and the
+      measures are recorded and the set metrics are NaN (e.g. record every step, evaluate
+      once per epoch).
     - `threshold`: a batch loss above this (or non-finite) marks the run diverged.
     - `eval_chunk`: examples per piece of the train/test evaluation (bounds memory).
     - `return_params`: also return the final trainable params, stacked over runs in grid
@@ -174,6 +179,11 @@ def train(
     require(threshold > 0, f"divergence threshold must be > 0, got {threshold}")
     require(eval_chunk >= 1, f"eval_chunk must be >= 1, got {eval_chunk}")
     get_loss(loss)
+    full_at = set(record.tolist()) if evaluate_at is None else {int(r) for r in evaluate_at}
+    require(
+        full_at <= set(record.tolist()),
+        "evaluate_at must be a subset of record_at: pass steps that are also recorded",
+    )
     measures = dict(measures or {})
     for name in measures:
         require(name.isidentifier(), f"measure name {name!r} must be an identifier")
@@ -224,7 +234,7 @@ def train(
 
     stamp = _fingerprint(
         tag, grid.names, [v.tolist() for v in grid.values], record.tolist(), batch, loss,
-        sorted(measures), threshold, chunk_size, precision.tolist(),
+        sorted(measures), sorted(full_at), threshold, chunk_size, precision.tolist(),
         jax.tree.map(lambda a: (a.shape, str(a.dtype)), eqx.filter(data, eqx.is_array)),
     )  # fmt: skip
 
@@ -250,7 +260,7 @@ def train(
             if sharding is not None:
                 hp, sidx = jax.device_put((hp, sidx), sharding)
             state = init_program(spec, hp, sidx)
-            out: dict[str, list] = {}
+            out: dict[str, dict[int, np.ndarray]] = {}
             t = 0
             for r in record:
                 if r > t:
@@ -260,15 +270,24 @@ def train(
                     step_seconds[0] += time.perf_counter() - t0
                     bar.update(int(r - t))
                     t = int(r)
-                values = evaluate_program(spec, state, jnp.int32(t))
+                values = evaluate_program(spec, state, jnp.int32(t), bool(r in full_at))
                 for k, v in values.items():
                     v = np.asarray(v, np.float64)
                     if k.startswith("per_example:"):
                         # per-example values averaged here in float64: the result then does
                         # not depend on how XLA tiles a reduction for a given chunk size
                         k, v = k.removeprefix("per_example:"), v.mean(-1)
-                    out.setdefault(k, []).append(v)
-            saved = {k: np.stack(v, 1)[: hi - lo] for k, v in out.items()}
+                    out.setdefault(k, {})[int(r)] = v
+            names = ["test_loss", "test_accuracy"]
+            if not online:
+                names += ["train_loss_full", "train_accuracy"]
+            for k in names:  # never evaluated (evaluate_at=[]): NaN throughout
+                out.setdefault(k, {int(record[0]): np.full(chunk_size, np.nan)})
+            saved = {}
+            for k, by_step in out.items():  # NaN where a record did not evaluate `k`
+                like = np.full_like(next(iter(by_step.values())), np.nan)
+                rows = [by_step.get(int(r), like) for r in record]
+                saved[k] = np.stack(rows, 1)[: hi - lo]
             saved["diverged"] = np.asarray(state.diverged)[: hi - lo]
             saved["diverged_step"] = np.asarray(state.diverged_step, np.int64)[: hi - lo]
             if return_params:

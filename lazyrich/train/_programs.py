@@ -282,7 +282,7 @@ def _per_example(spec: Spec, apply, params, x: Array, y: Array) -> tuple[Array, 
     return lv.reshape(-1)[:n], av.reshape(-1)[:n]
 
 
-def _evaluate(spec: Spec, state: State, step: Array) -> dict[str, Array]:
+def _evaluate(spec: Spec, state: State, step: Array, full: bool) -> dict[str, Array]:
     data = spec.data
 
     def one(params, rest, params0, hp_r, loss_sum, count):
@@ -292,10 +292,12 @@ def _evaluate(spec: Spec, state: State, step: Array) -> dict[str, Array]:
         # do not depend on how many runs share a device
         zero = 0 * loss_sum
         out = {"train_loss": jnp.where(count > 0, loss_sum / jnp.maximum(count, 1), jnp.nan)}
-        tl, ta = _per_example(spec, apply, params, data.x_test + zero.astype(data.x_test.dtype),
-                              data.y_test)  # fmt: skip
-        out["per_example:test_loss"], out["per_example:test_accuracy"] = tl, ta
-        if isinstance(data, Dataset):
+        if full:
+            tl, ta = _per_example(
+                spec, apply, params, data.x_test + zero.astype(data.x_test.dtype), data.y_test
+            )
+            out["per_example:test_loss"], out["per_example:test_accuracy"] = tl, ta
+        if full and isinstance(data, Dataset):
             x = data.x_train + zero.astype(data.x_train.dtype)
             fl, fa = _per_example(spec, apply, params, x, data.y_train)
             out["per_example:train_loss_full"], out["per_example:train_accuracy"] = fl, fa
@@ -314,6 +316,7 @@ def _evaluate(spec: Spec, state: State, step: Array) -> dict[str, Array]:
 
 
 @eqx.filter_jit
-def evaluate_program(spec: Spec, state: State, step: Array) -> dict[str, Array]:
-    """Metrics and measures of every run (per-example values under `per_example:` keys)."""
-    return _sharded(spec, _evaluate, (state,), (step,))
+def evaluate_program(spec: Spec, state: State, step: Array, full: bool) -> dict[str, Array]:
+    """Metrics and measures of every run (per-example values under `per_example:` keys);
+    without `full`, only the window train loss and the measures."""
+    return _sharded(spec, lambda sp, st, t: _evaluate(sp, st, t, full), (state,), (step,))
