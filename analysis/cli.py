@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import overload
 
 from lazyrich.errors import ConfigError
 
@@ -39,6 +40,10 @@ Results: DIR/STUDY/config.json, results.nc (xarray), summary.json, figures/*.png
 """
 
 
+@overload
+def _pop_option(args: list[str], name: str, default: str) -> str: ...
+@overload
+def _pop_option(args: list[str], name: str, default: None) -> str | None: ...
 def _pop_option(args: list[str], name: str, default: str | None) -> str | None:
     """Remove `--name VALUE` or `--name=VALUE` from `args` and return VALUE."""
     for i, a in enumerate(args):
