@@ -22,6 +22,12 @@ def mse(pred: Float[Array, "n k"], y: Array) -> Float[Array, ""]:
     return jnp.mean((pred - _as_targets(y, pred.shape[-1], pred.dtype)) ** 2)
 
 
+def half_mse(pred: Float[Array, "n k"], y: Array) -> Float[Array, ""]:
+    """Half the mean squared error, `1/(2 n k) Σ (f − y)²`: the convention of the lazy
+    (kernel) theory and of `neural_tangents.predict` (`lazyrich.theory`)."""
+    return 0.5 * mse(pred, y)
+
+
 def cross_entropy(logits: Float[Array, "n k"], y: Array) -> Float[Array, ""]:
     """Softmax cross-entropy, averaged over the batch (labels or one-hot/soft targets)."""
     targets = _as_targets(y, logits.shape[-1], logits.dtype)
@@ -38,7 +44,11 @@ def accuracy(pred: Float[Array, "n k"], y: Array) -> Float[Array, ""]:
     return jnp.asarray(jnp.nan, pred.dtype)
 
 
-LOSSES: dict[str, Callable[[Array, Array], Array]] = {"mse": mse, "xent": cross_entropy}
+LOSSES: dict[str, Callable[[Array, Array], Array]] = {
+    "mse": mse,
+    "half_mse": half_mse,
+    "xent": cross_entropy,
+}
 
 
 def get_loss(name: str) -> Callable[[Array, Array], Array]:
