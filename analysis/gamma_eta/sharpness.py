@@ -74,6 +74,7 @@ def sharpness_along(
         measures={"sharpness": sharpness},
         threshold=setup.threshold,
         x64=True,
+        process=(0, 1),  # the replay is the lead process's alone, not split over processes
         progress=False,
     )
     assert not isinstance(ds, tuple)
