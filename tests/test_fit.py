@@ -7,7 +7,7 @@ import pytest
 import scipy.stats
 
 from lazyrich.errors import ConfigError
-from lazyrich.fit import fit_broken_power_law, fit_power_law
+from lazyrich.fit import fit_broken_power_law, fit_power_law, least_squares_broken_power_law
 
 
 def _broken_data(seed, b1=2.0, b2=2.0 / 3.0, xc=1.0, a=-1.0, noise=0.05, width=0.2):
@@ -67,3 +67,20 @@ def test_nonfinite_points_are_dropped_and_too_few_raise():
     res = fit_power_law(xj, 3.0 * jnp.abs(xj) ** 0.5 + 1e-9, num_samples=200, num_warmup=200)
     assert res.num_points == 5 and abs(res["b"].mean - 0.5) < 0.02
     assert jax.tree.leaves(res.samples)[0].shape[0] == 200
+
+
+def test_least_squares_broken_law_recovers_known_slopes():
+    g = np.logspace(-3, 3, 13)
+    noise = 0.05 * np.random.default_rng(1).standard_normal(g.size)
+    v = np.where(g < 1, 2 * np.log10(g), (2 / 3) * np.log10(g)) + noise
+    fit = least_squares_broken_power_law(g, 10**v)
+    assert fit["b1"].contains(2.0) and fit["b2"].contains(2 / 3)
+    assert fit["b1"].hi - fit["b1"].lo < 0.5 and fit["b2"].hi - fit["b2"].lo < 0.5
+    assert fit["log10_xc"].lo <= 0.0 <= fit["log10_xc"].hi
+    mid, lo, hi = fit.band(g)
+    assert np.all(np.asarray(lo) <= np.asarray(mid)) and np.all(np.asarray(mid) <= np.asarray(hi))
+
+
+def test_least_squares_too_few_points_raise():
+    with pytest.raises(ConfigError, match="too few points"):
+        least_squares_broken_power_law([0.1, 1.0, 10.0, 100.0], [1.0, 2.0, np.nan, 4.0])

@@ -3,12 +3,13 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 from lazyrich.errors import ConfigError
 from lazyrich.models import MLP, functional, scaled
 from lazyrich.results import StudyDir, read_dataset, write_dataset
-from lazyrich.train import Grid, OnlineSetup, log_steps, mse, run_sweep
+from lazyrich.train import Grid, OnlineSetup, Stream, half_mse, log_steps, mse, run_sweep, train
 
 D, N = 5, 16
 W_TEACHER = jnp.linspace(-1.0, 1.0, D)
@@ -137,3 +138,29 @@ def test_results_roundtrip_and_atomic_chunks(tmp_path):
     store.chunk_path(2).write_bytes(b"truncated")  # a corrupt chunk is recomputed, not trusted
     assert store.load_chunk(2) is None
     assert not list(store.chunks.glob("*.tmp"))
+
+
+def test_stream_records_step_zero_and_half_mse_is_half_of_mse():
+    """An online run recorded at step 0 (the initial model; no batch loss yet), and the loss
+    "half_mse" = ½ "mse" both in the recorded losses and in the training dynamics (the same
+    run at half the loss and twice the step size follows the same trajectory)."""
+    setup = make_setup()
+    stream = Stream(setup.sample, setup.test_x, setup.test_y)
+    model = lambda key, hp: scaled(MLP(D, N, 2, 1, key=key), gamma=0.5)
+    runs = {
+        loss: train(
+            model, optax.sgd(lr), stream, record_at=[0, 5], batch=8, loss=loss, progress=False
+        )
+        for loss, lr in (("mse", 0.05), ("half_mse", 0.1))
+    }
+    mse_run, half = runs["mse"], runs["half_mse"]
+    assert np.isnan(mse_run.train_loss.values[0, 0])
+    # a centred model outputs 0 at init: the step-0 test loss is the mean square target
+    np.testing.assert_allclose(
+        mse_run.test_loss.values[0, 0], float(jnp.mean(setup.test_y**2)), rtol=1e-6
+    )
+    np.testing.assert_allclose(half.test_loss.values, 0.5 * mse_run.test_loss.values, rtol=1e-5)
+    np.testing.assert_allclose(
+        half.train_loss.values[:, 1:], 0.5 * mse_run.train_loss.values[:, 1:], rtol=1e-5
+    )
+    assert half_mse(jnp.ones((3, 2)), jnp.zeros((3, 2))) == 0.5

@@ -1,6 +1,9 @@
-"""Theory: closed-form lazy (kernel) dynamics; the deep-linear γ toy model (`deep_linear`)."""
+"""Theory: closed-form lazy (kernel) dynamics, a network beside them in one call
+(`lazy_vs_network`); the deep-linear γ toy model (`deep_linear`)."""
 
 from . import deep_linear as deep_linear
 from ._lazy import LazyPrediction as LazyPrediction
 from ._lazy import effective_rate as effective_rate
 from ._lazy import kernel_gd_predictions as kernel_gd_predictions
+from ._network import lazy_vs_network as lazy_vs_network
+from ._network import network_kernels as network_kernels

@@ -13,6 +13,7 @@ from ._loop import sgd_step as sgd_step
 from ._losses import accuracy as accuracy
 from ._losses import cross_entropy as cross_entropy
 from ._losses import get_loss as get_loss
+from ._losses import half_mse as half_mse
 from ._losses import mse as mse
 from ._programs import Apply as Apply
 from ._programs import Factory as Factory

@@ -97,7 +97,7 @@ def train(
     step: Any,
     data: Stream | Dataset,
     *,
-    record_at: Sequence[int],
+    record_at: Sequence[int] | np.ndarray,
     grid: Grid | None = None,
     batch: int | None = None,
     loss: str = "mse",
@@ -127,11 +127,12 @@ def train(
     - `step`: an optax `GradientTransformation`, a function `hp -> GradientTransformation`
       (a swept learning rate: `lambda hp: optax.sgd(hp["eta"])`) or a `lazyrich.train.Step`.
     - `data`: a `Stream` (online) or a `lazyrich.data.Dataset` (finite).
-    - `record_at`: increasing step counts (>= 0; 0 records the initial state, online runs
-      need >= 1) at which metrics are recorded; the last one is the length of every run.
+    - `record_at`: increasing step counts (>= 0; 0 records the initial state, with
+      `train_loss` NaN) at which metrics are recorded; the last one is the length of every run.
     - `grid`: the hyperparameter grid (default: one run with seed 0).
     - `batch`: batch size (online: required; finite: `None` for full-batch GD).
-    - `loss`: `"mse"` (mean over batch × outputs, no ½) or `"ce"` (softmax cross-entropy).
+    - `loss`: `"mse"` (mean over batch × outputs, no ½), `"half_mse"` (half of it, the lazy
+      theory's `1/(2 n k) Σ (f − y)²`) or `"xent"` (softmax cross-entropy).
     - `measures`: `name -> fn(snapshot)` returning an array or a dict of arrays, evaluated
       (vmapped, compiled) at every record; see `Snapshot`. Values after divergence are NaN.
     - `keep_initial`: keep the initial params in the state (`snapshot.params0`).
@@ -168,7 +169,7 @@ def train(
     require(bool(np.all(np.diff(record) > 0)), "record_at must be increasing")
     online = isinstance(data, Stream)
     require(online or isinstance(data, Dataset), "data must be a Stream or a lazyrich Dataset")
-    require(record[0] >= (1 if online else 0), "record_at must start at >= 1 for a Stream")
+    require(record[0] >= 0, "record_at must be steps >= 0")
     if online:
         require(batch is not None, "an online Stream needs a batch size: pass batch=")
     if batch is not None:

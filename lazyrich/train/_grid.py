@@ -72,7 +72,9 @@ class Grid:
 
     @staticmethod
     def of(
-        gammas: Sequence[float], etas: Sequence[float] | np.ndarray, seeds: Sequence[int]
+        gammas: Sequence[float] | np.ndarray,
+        etas: Sequence[float] | np.ndarray,
+        seeds: Sequence[int] | np.ndarray,
     ) -> Grid:
         """The γ × η × seed grid of a γ sweep (γ, η > 0; η may be a per-γ table)."""
         for name, v in (("gamma", gammas), ("eta", etas)):

@@ -22,6 +22,12 @@ def mse(pred: Float[Array, "n k"], y: Array) -> Float[Array, ""]:
     return jnp.mean((pred - _as_targets(y, pred.shape[-1], pred.dtype)) ** 2)
 
 
+def half_mse(pred: Float[Array, "n k"], y: Array) -> Float[Array, ""]:
+    """Half the mean squared error, `1/(2 n k) Σ (f − y)²`: the convention of the lazy
+    (kernel) theory and of `neural_tangents.predict` (`lazyrich.theory`)."""
+    return 0.5 * mse(pred, y)
+
+
 def cross_entropy(logits: Float[Array, "n k"], y: Array) -> Float[Array, ""]:
     """Softmax cross-entropy, averaged over the batch (labels or one-hot/soft targets)."""
     targets = _as_targets(y, logits.shape[-1], logits.dtype)
@@ -38,12 +44,17 @@ def accuracy(pred: Float[Array, "n k"], y: Array) -> Float[Array, ""]:
     return jnp.asarray(jnp.nan, pred.dtype)
 
 
-LOSSES: dict[str, Callable[[Array, Array], Array]] = {"mse": mse, "ce": cross_entropy}
+LOSSES: dict[str, Callable[[Array, Array], Array]] = {
+    "mse": mse,
+    "half_mse": half_mse,
+    "ce": cross_entropy,
+}
 _ALIASES = {"xent": "ce"}  # the older name of "ce", still accepted
 
 
 def get_loss(name: str) -> Callable[[Array, Array], Array]:
-    """The loss `"mse"` or `"ce"` (softmax cross-entropy; `"xent"` is an alias)."""
+    """The loss `"mse"`, `"half_mse"` (½·mse, the lazy theory's convention) or `"ce"` (softmax
+    cross-entropy; `"xent"` is an alias); `ConfigError` naming the choices otherwise."""
     name = _ALIASES.get(name, name)
     require(name in LOSSES, f"unknown loss {name!r}: choose one of {', '.join(LOSSES)}")
     return LOSSES[name]

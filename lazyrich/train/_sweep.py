@@ -94,7 +94,7 @@ class ScaledDirection(Step):
 def run_sweep(
     setup: OnlineSetup,
     grid: Grid,
-    record_at: Sequence[int],
+    record_at: Sequence[int] | np.ndarray,
     *,
     chunk_size: int | None = None,
     x64: bool | Callable[[np.ndarray], bool] | None = None,

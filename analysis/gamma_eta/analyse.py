@@ -9,10 +9,10 @@ import numpy as np
 from lazyrich.fit import FitResult
 from lazyrich.train import OnlineSetup, log_steps
 
-from . import _gamma_eta_dynamics as dyn
-from . import _gamma_eta_protocol as proto
-from ._gamma_eta_fits import broken_fit
-from ._gamma_eta_sharpness import sharpness_along
+from . import dynamics as dyn
+from . import protocol as proto
+from .fits import broken_fit
+from .sharpness import sharpness_along
 
 
 def _slopes(prefix: str, fit: FitResult | None, reason: dict) -> dict[str, Any]:
@@ -111,8 +111,9 @@ def analyse_case(
     marked = proto.divergence_rule(main["diverged"])
     final = proto.final_loss(main["test_loss"], steps)
     best, largest, best_loss = proto.eta_star(final, marked, etas)
-    stable = ~marked.any(-1)
+    stable = np.asarray(~marked.any(-1))
     # η_max is only a lower bound where the probe saw no divergence and the window top is stable
+    censored = np.asarray(censored, bool)
     eta_max_fit = np.where(censored & stable[:, -1], np.nan, largest)
 
     # sharpness at η*(γ), seed 0, along training

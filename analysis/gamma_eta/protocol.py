@@ -44,7 +44,7 @@ def window_size(window_decades: float, per_decade: float) -> int:
 
 def divergence_rule(diverged: np.ndarray) -> np.ndarray:
     """The paper's rule on (γ, η ascending, seed): a diverged run marks every larger η diverged."""
-    return np.logical_or.accumulate(diverged, axis=1)
+    return np.asarray(np.logical_or.accumulate(np.asarray(diverged, bool), axis=1))
 
 
 def first_stable(diverged_desc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -54,10 +54,11 @@ def first_stable(diverged_desc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     `(index, censored)`: `index` = the first stable position (= n_eta when none is stable);
     `censored` = True where nothing diverged (the boundary lies above the probed range).
     """
-    marked = divergence_rule(diverged_desc[:, ::-1].any(-1))[:, ::-1]  # (γ, η desc)
+    ascending = np.asarray(np.asarray(diverged_desc)[:, ::-1].any(axis=-1))
+    marked = divergence_rule(ascending)[:, ::-1]  # (γ, η desc)
     n = marked.shape[1]
     index = np.where(marked.all(1), n, np.argmin(marked, axis=1))
-    censored = ~diverged_desc.any((1, 2))
+    censored = np.asarray(~np.asarray(diverged_desc).any(axis=(1, 2)))
     return index, censored
 
 
@@ -82,7 +83,7 @@ def eta_star(
     stable for every seed.
     """
     etas = np.broadcast_to(etas, loss.shape[:2])
-    stable = ~marked.any(-1)
+    stable = np.asarray(~marked.any(-1))
     mean = np.where(stable, np.where(marked, np.inf, loss).mean(-1), np.inf)
     mean = np.where(np.isfinite(mean), mean, np.inf)
     has = np.isfinite(mean).any(1)
@@ -90,4 +91,4 @@ def eta_star(
     best = np.where(has, etas[rows, np.argmin(mean, axis=1)], np.nan)
     top = np.where(stable, etas, -np.inf).max(1)
     largest = np.where(stable.any(1), top, np.nan)
-    return best, largest, mean.min(1)
+    return best, largest, np.asarray(mean).min(axis=1)

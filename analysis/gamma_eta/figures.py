@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _plots
+from .. import _plots
 
 plt = _plots.plt
 

@@ -6,7 +6,7 @@ import numpy as np
 
 from lazyrich.results import StudyDir
 
-from . import _plots
+from .. import _plots
 
 
 def max_gap(g: np.ndarray) -> np.ndarray:

@@ -1,14 +1,4 @@
-"""The γ–η study: optimal learning rate across feature-learning strength (PAPERS.md §1, issue 4).
-
-Per case (task × loss × architecture × depth L), a centred μP MLP (or, on the image-shaped
-mnist1d, the paper's CNN) f = (f_θ − f_θ0)/γ is trained by one-pass
-SGD at learning rate η0·N over a γ grid, with the paper's η protocol (`_gamma_eta_protocol`):
-a short probe over the whole η range finds each γ's divergence boundary, then the main sweep
-runs a per-γ window of η (a `(n_gamma, n_eta)` grid) below it, as one vmapped program per
-chunk, in float64 where γ < 1e-2. From it: η*(γ) and η_max(γ) with Bayesian broken-power-law
-fits, the sharpness at η*(γ) along training, the ultra-rich loss curves with their plateaus,
-drops and time collapse, and the deep-linear toy theory against its simulation.
-"""
+"""Options of the γ–η study: Config, presets, validation, cases."""
 
 from __future__ import annotations
 
@@ -16,26 +6,12 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
-import jax
 import numpy as np
-import xarray as xr
 
 from lazyrich.errors import require
-from lazyrich.results import StudyDir, write_dataset
-from lazyrich.train import Grid, log_steps, run_sweep
 
-from . import _gamma_eta_figures as figs
-from . import _gamma_eta_protocol as proto
-from ._gamma_eta_analysis import analyse_case
-from ._gamma_eta_setup import (
-    CLASSIFICATION,
-    CNN_DEPTH,
-    IMAGE,
-    initial_loss,
-    make_setup,
-    make_stream,
-)
-from ._gamma_eta_toy import toy_summary
+from . import protocol as proto
+from .setup import CLASSIFICATION, CNN_DEPTH, IMAGE
 
 NAME = "gamma-eta"
 TITLE = "Feature-learning strength γ and the optimal learning rate"
@@ -255,7 +231,7 @@ def validate(c: Config) -> tuple[np.ndarray, np.ndarray]:
     return gammas, proto.probe_offsets(c.eta_min, c.eta_max, c.eta_per_decade)
 
 
-def _chunk(c: Config, gammas: np.ndarray, per_gamma: int, x64) -> int:
+def auto_chunk(c: Config, gammas: np.ndarray, per_gamma: int, x64) -> int:
     """Explicit --chunk-size, or whole γ rows sized so neither precision needs padding."""
     if c.chunk_size:
         return c.chunk_size
@@ -280,157 +256,3 @@ def cases_of(c: Config) -> list[tuple[str, str, str, int]]:
 def case_label(task: str, loss: str, arch: str, depth: int) -> str:
     """`teacher mse L=2` for the MLP (the key in summary["cases"]), `mnist1d mse CNN L=3`."""
     return f"{task} {loss} {'CNN ' if arch == 'cnn' else ''}L={depth}"
-
-
-def run(c: Config, store: StudyDir, *, progress: bool = True) -> dict:
-    """Run every case, write results.nc and figures into `store`, return the summary."""
-    gammas, probe_k = validate(c)
-    x64 = {"auto": lambda g: bool(g.min() < 1e-2), "always": True, "never": False}[c.float64]
-    steps = log_steps(c.steps, c.records)
-    probe_steps = min(c.probe_steps, c.steps)
-    n_win = proto.window_size(c.window_decades, c.eta_per_decade)
-    streams = {}
-    results, total_runs, total_steps = [], 0, 0
-    # Every process takes its share of the sweeps; the analysis (sharpness replays, fits, toy
-    # theory, figures) is done once, by process 0, which alone writes results.
-    lead = jax.process_index() == 0
-    cases = cases_of(c)
-    for ci, (task, loss, arch, depth) in enumerate(cases):
-        if task not in streams:
-            streams[task] = make_stream(task, c.dim, c.n_test, pool=c.mnist1d_pool)
-        stream = streams[task]
-        width = (c.cnn_width or c.width) if arch == "cnn" else c.width
-        setup = make_setup(
-            stream,
-            arch=arch,
-            width=width,
-            depth=depth,
-            activation=c.activation,
-            batch=c.batch,
-            loss=loss,
-            threshold=c.threshold,
-        )
-        label = case_label(task, loss, arch, depth)
-        probe_grid = Grid.of(
-            gammas, proto.lattice(c.eta_max, c.eta_per_decade, probe_k), np.arange(c.probe_seeds)
-        )
-        probe = run_sweep(
-            setup,
-            probe_grid,
-            [probe_steps],
-            chunk_size=_chunk(c, gammas, probe_k.size * c.probe_seeds, x64),
-            x64=x64,
-            store=store,
-            tag=f"case{ci}-probe",
-            progress=progress,
-            description=f"{label} probe",
-        )
-        first, censored = proto.first_stable(probe["diverged"])
-        k_win = proto.window_offsets(first, n_win)
-        etas = proto.lattice(c.eta_max, c.eta_per_decade, k_win)
-        grid = Grid.of(gammas, etas, np.arange(c.seeds))
-        main = run_sweep(
-            setup,
-            grid,
-            steps,
-            chunk_size=_chunk(c, gammas, n_win * c.seeds, x64),
-            x64=x64,
-            store=store,
-            tag=f"case{ci}",
-            progress=progress,
-            description=label,
-        )
-        total_runs += probe_grid.num_runs + grid.num_runs
-        total_steps += probe_grid.num_runs * probe_steps + grid.num_runs * c.steps
-        if not lead:
-            continue
-        fixed = stream.sample(jax.random.key(777), c.sharpness_batch)  # type: ignore[operator]
-        results.append(
-            analyse_case(
-                c,
-                setup,
-                label=label,
-                arch=arch,
-                width=width,
-                depth=depth,
-                gammas=gammas,
-                steps=steps,
-                probe_k=probe_k,
-                probe=probe,
-                censored=censored,
-                k_win=k_win,
-                etas=etas,
-                main=main,
-                fixed=fixed,
-                loss0=initial_loss(setup, stream.out_dim),
-            )
-        )
-
-    if not lead:
-        return {"runs": int(total_runs), "run_steps": int(total_steps)}
-    toy = {d: toy_summary(d) for d in sorted({case[3] for case in cases})}
-    write_dataset(store.results_path, _dataset(c, gammas, steps, probe_k, results))
-    figs.heatmaps(results, store.figure("loss_heatmap"))
-    figs.loss_curves(results, store.figure("loss_curves"))
-    figs.eta_fits(results, store.figure("eta_star_fit"))
-    figs.sharpness(results, store.figure("sharpness"))
-    figs.ultra_rich(results, store.figure("ultra_rich"))
-    figs.toy({d: v[1] for d, v in toy.items()}, store.figure("toy_theory"))
-    return {
-        "cases": {r["label"]: r["summary"] for r in results},
-        "toy_theory": {f"L={d}": v[0] for d, v in toy.items()},
-        "protocol": {
-            "eta_star_rule": "lowest seed-mean test loss over the final 10% of steps, among "
-            "eta stable for every seed",
-            "eta_max_rule": "largest eta stable for every seed after the divergence rule",
-            "probe_steps": probe_steps,
-            "window_points": n_win,
-            "depth_convention": "L = number of hidden layers (L + 1 weight matrices); "
-            f"the CNN has L = {CNN_DEPTH} (conv, conv, fc; pools add no depth)",
-        },
-        "runs": int(total_runs),
-        "run_steps": int(total_steps),
-    }
-
-
-def _dataset(c: Config, gammas, steps, probe_k, results) -> xr.Dataset:
-    stack = lambda key: np.stack([r["arrays"][key] for r in results])
-    c5 = ("case", "gamma", "window", "seed", "step")
-    c4, c3 = c5[:4], c5[:3]
-    n_sharp = c.sharpness_points + 1
-    return xr.Dataset(
-        {
-            "eta": (c3, stack("eta")),
-            "train_loss": (c5, stack("train_loss")),
-            "test_loss": (c5, stack("test_loss")),
-            "test_accuracy": (c5, stack("test_accuracy")),
-            "diverged": (c4, stack("diverged")),
-            "diverged_step": (c4, stack("diverged_step")),
-            "diverged_marked": (c4, stack("diverged_marked")),
-            "final_loss": (c4, stack("final_loss")),
-            "eta_star": (("case", "gamma"), stack("eta_star")),
-            "eta_max": (("case", "gamma"), stack("eta_max")),
-            "eta_max_censored": (("case", "gamma"), stack("censored")),
-            "probe_diverged": (
-                ("case", "gamma", "probe_eta", "probe_seed"),
-                stack("probe_diverged"),
-            ),
-            "sharpness": (("case", "gamma", "checkpoint"), stack("sharpness")),
-            "sharpness_step": (("checkpoint",), results[0]["arrays"]["sharpness_step"]),
-        },
-        coords={
-            "case": np.arange(len(results)),
-            "gamma": gammas,
-            "window": np.arange(results[0]["arrays"]["eta"].shape[1]),
-            "seed": np.arange(c.seeds),
-            "step": steps,
-            "probe_eta": proto.lattice(c.eta_max, c.eta_per_decade, probe_k),
-            "probe_seed": np.arange(c.probe_seeds),
-            "checkpoint": np.arange(n_sharp),
-        },
-        attrs={
-            "study": NAME,
-            "cases": "; ".join(r["label"] for r in results),
-            "eta_star_rule": "lowest seed-mean test loss over final 10% of steps",
-        },
-    )

@@ -1,0 +1,36 @@
+"""The lazy-limit study: finite-width centred μP MLPs against closed-form kernel dynamics.
+
+For each dataset and width, one initialisation of a centred μP MLP `f = (net − net₀)/γ` is
+trained by full-batch gradient descent at every γ and its train and test loss curves are
+compared with the closed-form kernel-regression dynamics (exact discrete GD) for two kernels:
+the empirical NTK of the network at initialisation, and the infinite-width NTK of its twin.
+Both come from one call per (dataset, width): `lazyrich.theory.lazy_vs_network`, which trains
+with the engine (`lazyrich.train.train`, γ vmapped, float64 per γ).
+
+Conventions (`lazyrich.theory`): loss `L = 1/(2P) Σ (f − y)²` (one output; the engine's
+`"half_mse"`), step `θ ← θ − η ∇L` with the μP learning rate `η = η0 · N`, and the theory is fed
+the unscaled network's kernel `Θ_net` with `eta = effective_rate(η0, gamma=γ, lr_multiplier=N)
+= η0 N/γ²`. `η0(γ) = lr · P/λ_max(N Θ_mup^∞) · s(γ)` with `s = γ²` for γ ≤ 1 and `γ^(2/L)`
+above (the lazy and ultra-rich learning-rate scalings of PAPERS.md §1), so for γ ≤ 1 the
+infinite-width theory is the same curve at every γ: its fastest mode contracts by `1 − lr` per
+step.
+
+Modules: `config` (options, presets, data, schedules), `run` (the engine/theory call per
+dataset and width), `study` (results.nc, summary), `figures`.
+"""
+
+from .config import DESCRIPTION as DESCRIPTION
+from .config import NAME as NAME
+from .config import PRESETS as PRESETS
+from .config import TITLE as TITLE
+from .config import Config as Config
+from .config import gamma_grid as gamma_grid
+from .config import kernel_steps as kernel_steps
+from .config import load_data as load_data
+from .config import record_steps as record_steps
+from .config import validate as validate
+from .run import predictions as predictions
+from .run import relative_gap as relative_gap
+from .run import run_case as run_case
+from .study import expectations as expectations
+from .study import run as run
