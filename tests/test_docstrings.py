@@ -37,7 +37,7 @@ def _public(module_name: str) -> Iterator[tuple[str, object]]:
         obj = getattr(module, name)
         if inspect.ismodule(obj):
             continue
-        if not (inspect.isfunction(obj) or inspect.isclass(obj)):
+        if not (inspect.isfunction(inspect.unwrap(obj)) or inspect.isclass(obj)):
             continue  # constants (DATASETS, LAYER_SETS, ...) and third-party objects (`nt`)
         if not getattr(obj, "__module__", "").startswith("lazyrich"):
             continue  # a re-exported third-party name
@@ -82,6 +82,7 @@ def _returns_none(fn: Callable) -> bool:
 
 
 def _check_callable(label: str, fn: Callable, doc: str | None, needs_returns: bool) -> list[str]:
+    fn = inspect.unwrap(fn)  # `jax.jit`, `eqx.filter_jit` and `functools.wraps` keep the doc
     if doc is None:
         return [f"{label}: no docstring"]
     problems = []

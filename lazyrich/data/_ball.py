@@ -42,6 +42,12 @@ def ball(n: int, *, noise: float, key: PRNGKeyArray) -> tuple[Array, Array, Arra
     the best linear classifier gets about 78% of clean labels right); each label is then flipped
     independently with probability `noise`.
 
+    **Arguments:**
+
+    - `n`: number of draws (a Python int, static under the `jax.jit` this is wrapped in).
+    - `noise`: probability in [0, 1] of flipping each label.
+    - `key`: PRNG key of the draws.
+
     **Returns:** `(x (n, 2) float, y (n,) int32 noisy labels, flipped (n,) bool)`.
     """
     kx, kf = jax.random.split(key)
