@@ -18,7 +18,14 @@ BALL_FREQUENCY = 6
 
 
 def ball_labels(x: Float[Array, "n 2"]) -> Int[Array, " n"]:
-    """Clean ball label: 1 iff ‖x − c‖ < r0·(1 + a·sin(k·θ)), θ the angle of x − c."""
+    """Clean ball label: 1 iff ‖x − c‖ < r0·(1 + a·sin(k·θ)), θ the angle of x − c.
+
+    **Arguments:**
+
+    - `x`: points `(n, 2)` (any float dtype).
+
+    **Returns:** int32 labels `(n,)` in {0, 1}, without label noise.
+    """
     z = x - jnp.asarray(BALL_CENTRE, x.dtype)
     r = jnp.sqrt(jnp.sum(z**2, axis=1))
     theta = jnp.arctan2(z[:, 1], z[:, 0])
@@ -35,6 +42,12 @@ def ball(n: int, *, noise: float, key: PRNGKeyArray) -> tuple[Array, Array, Arra
     the best linear classifier gets about 78% of clean labels right); each label is then flipped
     independently with probability `noise`.
 
+    **Arguments:**
+
+    - `n`: number of draws (a Python int, static under the `jax.jit` this is wrapped in).
+    - `noise`: probability in [0, 1] of flipping each label.
+    - `key`: PRNG key of the draws.
+
     **Returns:** `(x (n, 2) float, y (n,) int32 noisy labels, flipped (n,) bool)`.
     """
     kx, kf = jax.random.split(key)
@@ -45,6 +58,16 @@ def ball(n: int, *, noise: float, key: PRNGKeyArray) -> tuple[Array, Array, Arra
 
 
 def ball_dataset(n_train: int, n_test: int, *, noise: float, key: PRNGKeyArray) -> Dataset:
-    """A train/test split of `ball(n_train + n_test, noise=noise, key=key)` (2 classes)."""
+    """A train/test split of `ball(n_train + n_test, noise=noise, key=key)` (2 classes).
+
+    **Arguments:**
+
+    - `n_train`, `n_test`: sizes of the two splits (the first `n_train` draws train).
+    - `noise`: probability of flipping each label, train and test alike.
+    - `key`: PRNG key of the draws.
+
+    **Returns:** a `Dataset` named `"ball"` with `num_classes=2`: x `(n, 2)` float32, y `(n,)`
+    int32 noisy labels.
+    """
     x, y, _ = ball(n_train + n_test, noise=noise, key=key)
     return Dataset(x[:n_train], y[:n_train], x[n_train:], y[n_train:], name="ball", num_classes=2)

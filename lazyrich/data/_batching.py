@@ -23,6 +23,13 @@ from ..errors import require
 def num_batches(n: int, batch: int) -> int:
     """Batches per epoch, `n // batch` (the remainder is dropped).
 
+    **Arguments:**
+
+    - `n`: dataset size, a Python int `>= 1`.
+    - `batch`: batch size, a Python int.
+
+    **Returns:** the Python int `n // batch`.
+
     **Raises:** `ConfigError` unless `1 <= batch <= n`.
     """
     require(isinstance(n, int) and n >= 1, f"dataset size must be an int >= 1, got {n}")
@@ -37,7 +44,16 @@ def num_batches(n: int, batch: int) -> int:
 
 
 def epoch_permutation(key: PRNGKeyArray, n: int, epoch: Int[Array, ""] | int) -> Int[Array, " n"]:
-    """The order of the `n` examples in epoch `epoch`: `permutation(fold_in(key, epoch), n)`."""
+    """The order of the `n` examples in epoch `epoch`: `permutation(fold_in(key, epoch), n)`.
+
+    **Arguments:**
+
+    - `key`: PRNG key of the data order (the seed of the run).
+    - `n`: dataset size (Python int).
+    - `epoch`: epoch number, counting from 0 (traced or Python int).
+
+    **Returns:** int array `(n,)`, a permutation of `0 … n-1`.
+    """
     return jax.random.permutation(jax.random.fold_in(key, epoch), n)
 
 
@@ -45,7 +61,19 @@ def epoch_batches(
     key: PRNGKeyArray, n: int, batch: int, epoch: Int[Array, ""] | int
 ) -> Int[Array, "num_batches batch"]:
     """All batches of epoch `epoch`, shape `(n // batch, batch)`; row `i` is the batch of
-    global step `epoch · (n // batch) + i` (the same indices `batch_indices` gives)."""
+    global step `epoch · (n // batch) + i` (the same indices `batch_indices` gives).
+
+    **Arguments:**
+
+    - `key`: PRNG key of the data order (the seed of the run).
+    - `n`, `batch`: dataset size and batch size (Python ints, `1 <= batch <= n`).
+    - `epoch`: epoch number, counting from 0 (traced or Python int).
+
+    **Returns:** int array `(n // batch, batch)`; the last `n mod batch` indices of the
+    epoch's permutation are dropped.
+
+    **Raises:** `ConfigError` unless `1 <= batch <= n`.
+    """
     nb = num_batches(n, batch)
     return epoch_permutation(key, n, epoch)[: nb * batch].reshape(nb, batch)
 

@@ -36,6 +36,18 @@ def load_dataset(
       with 0 and the samples from it folded with 1.
 
     `kw` go to the loader (e.g. `standardize=False`, `parts=` for CIFAR-5m).
+
+    **Arguments:**
+
+    - `name`: one of `DATASETS`.
+    - `data_dir`: directory of the file datasets (default: `$LAZYRICH_DATA`); ignored otherwise.
+    - `n_train`, `n_test`: sizes (`>= 1`); `None` for the defaults above / the whole file.
+    - `seed`: seed of `mnist1d` and of the synthetic tasks (file datasets ignore it).
+
+    **Returns:** a `Dataset`.
+
+    **Raises:** `ConfigError` for an unknown name, a size below 1 or an option the loader does
+    not take; `DataError` (from the loaders) for a missing or corrupt file.
     """
     if name not in DATASETS:
         raise ConfigError(f"unknown dataset {name!r}: choose one of {', '.join(DATASETS)}")

@@ -47,6 +47,12 @@ _IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">
 def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
     """The data directory: `data_dir` if given, else `$LAZYRICH_DATA`; it must exist.
 
+    **Arguments:**
+
+    - `data_dir`: a directory, or `None` / `""` to read `$LAZYRICH_DATA`; `~` is expanded.
+
+    **Returns:** the directory as a `Path`.
+
     **Raises:** `DataError` if neither is set or the directory does not exist.
     """
     if data_dir is None or str(data_dir) == "":
@@ -89,7 +95,18 @@ def _read_bytes(path: Path) -> bytes:
 
 
 def read_idx(path: str | os.PathLike) -> np.ndarray:
-    """Read an IDX file (raw or `.gz`), checking its magic number and length exactly."""
+    """Read an IDX file (raw or `.gz`), checking its magic number and length exactly.
+
+    **Arguments:**
+
+    - `path`: the file (read as gzip if its name ends in `.gz`).
+
+    **Returns:** a NumPy array of the header's shape and dtype (uint8, int8, big-endian
+    int16/int32/float32/float64), a read-only view of the file's bytes.
+
+    **Raises:** `DataError` for an unreadable file, a bad magic number, a truncated header or a
+    length that does not match the header.
+    """
     path = Path(path)
     data = _read_bytes(path)
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _IDX_DTYPES or data[3] < 1:
@@ -212,6 +229,13 @@ def _load_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
 def load_cifar10(data_dir: str | os.PathLike | None = None, *, standardize: bool = True) -> Dataset:
     """CIFAR-10 from the python pickle batches (`cifar-10-batches-py/`).
 
+    **Arguments:**
+
+    - `data_dir`: the data directory (else `$LAZYRICH_DATA`); the batches are searched in
+      `DIR/cifar-10-batches-py` and `DIR`.
+    - `standardize`: standardise per channel with the training mean/std (else values are
+      `uint8/255`).
+
     **Returns:** `Dataset` named `"cifar10"`, x `(n, 32, 32, 3)` (50000 train, 10000 test).
     """
     root = resolve_data_dir(data_dir)
@@ -263,6 +287,19 @@ def load_cifar5m(
     given order, truncated to `n_train` if given, reading no more parts than needed); the test
     set is the first `n_test` images of `test_part`, which must not be among `parts`. Each part
     holds about 1M images (3 GB as uint8, 12 GB as float32): the default loads one part.
+
+    **Arguments:**
+
+    - `data_dir`: the data directory (else `$LAZYRICH_DATA`); the parts are searched in
+      `DIR/cifar5m`, `DIR/cifar-5m` and `DIR`.
+    - `parts`: training parts, distinct, in 0..5 (default `(0,)`).
+    - `test_part`: the part the test set is cut from (default 5), not in `parts`.
+    - `n_train`: training images (default: all of `parts`).
+    - `n_test`: test images, the first of `test_part` (default 10000).
+    - `standardize`: standardise per channel with the training mean/std (else `uint8/255`).
+
+    **Raises:** `ConfigError` for parts out of range, repeated or containing `test_part`, or
+    sizes the parts do not hold; `DataError` for a missing or corrupt file.
 
     **Returns:** `Dataset` named `"cifar5m"`, x `(n, 32, 32, 3)`, 10 classes.
     """

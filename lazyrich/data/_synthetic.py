@@ -44,7 +44,15 @@ TASKS = ("teacher", "single-index", "staircase")
 
 
 class Task(eqx.Module):
-    """Base class of the synthetic tasks: inputs `N(0, I_dim)`, targets of width `out_dim`."""
+    """Base class of the synthetic tasks: inputs `N(0, I_dim)`, targets of width `out_dim`.
+
+    A subclass defines `target(x)` (the noiseless function) and `name`; `sample(key, n)`
+    draws `x ~ N(0, I_dim)` in the default float dtype and returns `(x, target(x))`.
+
+    **Fields:**
+
+    - `dim`: input dimension D (an abstract field each subclass sets).
+    """
 
     dim: eqx.AbstractVar[int]
 
@@ -245,6 +253,9 @@ class StaircaseTask(Task):
 
     - `dim`: input dimension D (>= `degree`).
     - `degree`: number of terms.
+    - `key`: ignored (accepted so that `make_task` passes every task a key).
+
+    **Raises:** `ConfigError` unless `1 <= degree <= dim`.
     """
 
     dim: int = eqx.field(static=True)
@@ -273,6 +284,15 @@ def online_batch(
     Equal to `task.sample(jax.random.fold_in(key, step), batch)`: a pure function of
     `(key, step)`, so the same seed gives the same stream, any step can be recomputed without
     replaying earlier ones (resume), and `step` may be traced (inside `lax.scan`).
+
+    **Arguments:**
+
+    - `task`: the task.
+    - `key`: PRNG key of the stream (the seed of the run).
+    - `step`: global step, counting from 0 (traced or Python int).
+    - `batch`: batch size (Python int).
+
+    **Returns:** `(x, y)`, x `(batch, dim)` and y `(batch, k)` in the default float dtype.
     """
     return task.sample(jax.random.fold_in(key, step), batch)
 
@@ -284,7 +304,18 @@ def _sample(task: Task, key: PRNGKeyArray, n: int):
 
 def fixed_set(task: Task, n_train: int, n_test: int, *, key: PRNGKeyArray) -> Dataset:
     """A finite regression `Dataset` (num_classes 0): `task.sample(key, n_train + n_test)`,
-    the first `n_train` draws for training and the rest for testing."""
+    the first `n_train` draws for training and the rest for testing.
+
+    **Arguments:**
+
+    - `task`: the task.
+    - `n_train`, `n_test`: sizes of the two splits (each `>= 1`).
+    - `key`: PRNG key of the draws.
+
+    **Returns:** a `Dataset` named `task.name` with x `(n, dim)` and y `(n, k)` float.
+
+    **Raises:** `ConfigError` if a size is below 1.
+    """
     require(n_train >= 1, f"n_train must be >= 1, got {n_train}")
     require(n_test >= 1, f"n_test must be >= 1, got {n_test}")
     x, y = _sample(task, key, n_train + n_test)
@@ -294,7 +325,19 @@ def fixed_set(task: Task, n_train: int, n_test: int, *, key: PRNGKeyArray) -> Da
 
 
 def make_task(name: str, dim: int, *, key: PRNGKeyArray, **kw) -> Task:
-    """Build a task by name: `"teacher"`, `"single-index"` or `"staircase"`; `kw` go to it."""
+    """Build a task by name: `"teacher"`, `"single-index"` or `"staircase"`; `kw` go to it.
+
+    **Arguments:**
+
+    - `name`: one of `TASKS`.
+    - `dim`: input dimension D.
+    - `key`: PRNG key of the task (the teacher's weights, the index direction; the staircase
+      ignores it).
+
+    **Returns:** a `TeacherTask`, `SingleIndexTask` or `StaircaseTask`.
+
+    **Raises:** `ConfigError` for an unknown name or an option the task does not take.
+    """
     classes = {"teacher": TeacherTask, "single-index": SingleIndexTask, "staircase": StaircaseTask}
     if name not in classes:
         raise ConfigError(f"unknown synthetic task {name!r}: choose one of {', '.join(TASKS)}")

@@ -35,7 +35,13 @@ NOISES = ("student", "gaussian")
 
 @dataclasses.dataclass(frozen=True)
 class Estimate:
-    """Posterior summary of one parameter: mean and the 90% equal-tailed interval."""
+    """Posterior summary of one parameter: mean and the 90% equal-tailed interval.
+
+    **Fields:**
+
+    - `mean`: posterior mean.
+    - `lo`, `hi`: the 5% and 95% posterior quantiles.
+    """
 
     mean: float
     lo: float
@@ -55,6 +61,14 @@ class FitResult:
     `params` maps names (`a`, `b1`, `b2`, `log10_xc`, `sigma` for the broken law; `a`, `b`,
     `sigma` for the single one) to `Estimate`s; `samples` holds the posterior draws;
     `num_points` the finite points used; `kind` is `"broken"` or `"single"`.
+
+    **Fields:**
+
+    - `kind`: `"broken"` or `"single"`.
+    - `params`: `{name: Estimate}` (names above, all in decades except `sigma`'s scale).
+    - `samples`: `{name: (num_samples · num_chains,) array}` of posterior draws.
+    - `num_points`: the finite positive `(x, y)` pairs the fit used.
+    - `smoothness`: Δ of the broken law in decades (0.0 for the single law).
     """
 
     kind: str
@@ -209,7 +223,22 @@ def fit_power_law(
 ) -> FitResult:
     """Fit log10 y = a + b log10 x by NUTS; returns `a`, `b`, `sigma` (mean and 90% interval).
 
-    Raises `ConfigError("too few points to fit a slope ...")` with fewer than 4 usable points.
+    Priors as in the module docstring; the intercept is sampled at the mean of log10 x (which
+    decorrelates `a` and `b` for NUTS) and reported at x = 1.
+
+    **Arguments:**
+
+    - `x`, `y`: positive values; non-finite or non-positive pairs are dropped.
+    - `num_samples`, `num_warmup`, `num_chains`: NUTS settings (samples and warmup `>= 10`).
+    - `noise`: `"student"` (ν = 4) or `"gaussian"`.
+    - `seed`: PRNG seed.
+
+    **Returns:**
+
+    A `FitResult` of kind `"single"` with `a`, `b`, `sigma`.
+
+    **Raises:** `ConfigError("too few points to fit a slope ...")` with fewer than 4 usable
+    points, if all x are equal, or for an unknown `noise` or too few samples.
     """
     _check(noise, num_samples, num_warmup)
     u, v = _finite_points(x, y, 4, "a power law")

@@ -50,7 +50,13 @@ from ._nt_compat import stax
 
 
 class InfiniteKernels(NamedTuple):
-    """Infinite-width kernels per output (shape `(n1, n2)`; outputs are i.i.d. in the limit)."""
+    """Infinite-width kernels per output (shape `(n1, n2)`; outputs are i.i.d. in the limit).
+
+    **Fields:**
+
+    - `nngp`: the NNGP kernel (the covariance of the outputs at initialisation).
+    - `ntk`: the neural tangent kernel.
+    """
 
     nngp: Float[Array, "n1 n2"]
     ntk: Float[Array, "n1 n2"]

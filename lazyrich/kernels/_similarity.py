@@ -66,6 +66,16 @@ def linear_cka(x: Float[Array, "n p"], y: Float[Array, "n q"]) -> Float[Array, "
 
     Computed from centred features: `‖YcᵀXc‖_F² / (‖XcᵀXc‖_F ‖YcᵀYc‖_F)`. Invariant to
     orthogonal transforms and isotropic scaling of either feature set.
+
+    **Arguments:**
+
+    - `x`: features `(n, p)` of n examples (e.g. a layer's activations).
+    - `y`: features `(n, q)` of the same n examples.
+
+    **Returns:** a scalar in [0, 1]; 1 when the feature sets agree up to an orthogonal map and
+    a scale.
+
+    **Raises:** `ConfigError` unless x and y are 2-D with the same number of rows.
     """
     _check_features(x, y)
     xc = x - x.mean(0)
@@ -89,6 +99,19 @@ def linear_cka_debiased(x: Float[Array, "n p"], y: Float[Array, "n q"]) -> Float
     """Debiased linear CKA: the unbiased HSIC estimator in place of the biased one.
 
     `HSIC_u(K, L)/sqrt(HSIC_u(K, K) HSIC_u(L, L))` with `K = XXᵀ`, `L = YYᵀ` (needs n ≥ 4).
+    With K̃, L̃ the Gram matrices with zeroed diagonals (Song et al. 2012),
+    `HSIC_u = [tr(K̃L̃) + 1ᵀK̃1·1ᵀL̃1/((n−1)(n−2)) − 2·1ᵀK̃L̃1/(n−2)] / (n(n−3))`.
+    The features are not centred first (the estimator does not need it).
+
+    **Arguments:**
+
+    - `x`: features `(n, p)` of n examples.
+    - `y`: features `(n, q)` of the same n examples.
+
+    **Returns:** a scalar, close to `linear_cka` for large n; it can be slightly negative for
+    unrelated features.
+
+    **Raises:** `ConfigError` unless x and y are 2-D with the same n ≥ 4 rows.
     """
     _check_features(x, y)
     require(x.shape[0] >= 4, f"debiased CKA needs at least 4 examples, got {x.shape[0]}")

@@ -82,6 +82,11 @@ def unit_activity(params0: Any, params1: Any, *, eps: float = 1e-8) -> Any:
     0), or an output channel of a convolution kernel (last axis, `(*k, cin, cout)`); a vector
     leaf (a bias) is scored per entry. Norms are Frobenius over the unit's entries.
 
+    **Arguments:**
+
+    - `params0`, `params1`: parameters at initialization and after training (same structure).
+    - `eps`: guards the score against `‖w₀[u]‖ = 0` (`>= 0`, default 1e-8).
+
     **Returns:** a pytree with one vector of scores per leaf, of length the number of units.
     """
     require(eps >= 0, f"eps must be >= 0, got {eps}")
@@ -135,7 +140,16 @@ def select_active(
     Exactly one of `top_percent` (k in (0, 100]; the count is `round(k% · total)`, at least 1;
     ties broken by position) and `threshold` must be given.
 
+    **Arguments:**
+
+    - `scores`: a pytree of scores (from `activity` or `unit_activity`).
+    - `top_percent`: k, the percentage of all entries to mark, ranked over every leaf at once.
+    - `threshold`: mark the entries with `score > threshold` instead.
+
     **Returns:** a boolean pytree shaped like `scores`.
+
+    **Raises:** `ConfigError` unless exactly one of the two is given, or if `top_percent` is
+    outside (0, 100].
     """
     require(
         (top_percent is None) != (threshold is None),
@@ -149,14 +163,31 @@ def select_active(
 
 
 def select_least(scores: Any, percent: float) -> Any:
-    """Mask of the `percent`% least-changed parameters (same count rule as `select_active`)."""
+    """Mask of the `percent`% least-changed parameters (same count rule as `select_active`).
+
+    **Arguments:**
+
+    - `scores`: a pytree of scores (from `activity` or `unit_activity`).
+    - `percent`: the percentage in (0, 100] of all entries to mark, lowest scores first.
+
+    **Returns:** a boolean pytree shaped like `scores`.
+    """
     _check_percent(percent, "percent")
     total = sum(x.size for x in jax.tree.leaves(scores))
     return _top_k_mask(jax.tree.map(lambda s: -s, scores), _count(total, percent))
 
 
 def select_random(params: Any, percent: float, *, key: PRNGKeyArray) -> Any:
-    """Mask of a uniformly random `percent`% of all parameters (same count as `select_active`)."""
+    """Mask of a uniformly random `percent`% of all parameters (same count as `select_active`).
+
+    **Arguments:**
+
+    - `params`: a pytree of arrays (only the shapes are used).
+    - `percent`: the percentage in (0, 100] of all entries to mark, drawn without replacement.
+    - `key`: PRNG key of the draw.
+
+    **Returns:** a boolean pytree shaped like `params`.
+    """
     _check_percent(percent, "percent")
     total = sum(x.size for x in jax.tree.leaves(params))
     idx = jax.random.choice(key, total, (_count(total, percent),), replace=False)
@@ -168,6 +199,10 @@ def select_random(params: Any, percent: float, *, key: PRNGKeyArray) -> Any:
 
 def layer_report(mask: Any) -> list[dict[str, Any]]:
     """Per layer (see the module docstring): how many parameters are active.
+
+    **Arguments:**
+
+    - `mask`: a boolean pytree shaped like the parameters (from `select_active` & co).
 
     **Returns:** a list in layer order of dicts with `layer` (name), `size`, `active`,
     `fraction` (active / size) and `share` (active / all active; shares sum to 1, or are all
@@ -193,5 +228,14 @@ def layer_report(mask: Any) -> list[dict[str, Any]]:
 
 
 def reset(params_now: Any, params0: Any, mask: Bool[Array, "..."] | Any) -> Any:
-    """`params_now` with the entries where `mask` is True set back to `params0`."""
+    """`params_now` with the entries where `mask` is True set back to `params0`.
+
+    **Arguments:**
+
+    - `params_now`: the current parameters.
+    - `params0`: the parameters to reset to (same structure), e.g. those at initialization.
+    - `mask`: a boolean pytree of the same structure (or leaves that broadcast against them).
+
+    **Returns:** `where(mask, params0, params_now)` leaf by leaf.
+    """
     return jax.tree.map(lambda w, w0, m: jnp.where(m, w0, w), params_now, params0, mask)

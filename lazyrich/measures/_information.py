@@ -76,7 +76,17 @@ def _counts(variables: tuple[Array, ...], sizes: tuple[int, ...]) -> Array:
 
 @jax.jit
 def entropy(p: Float[Array, "..."]) -> Float[Array, ""]:
-    """Joint entropy in bits of a distribution or count table (normalised here), 0 log 0 = 0."""
+    """Joint entropy in bits of a distribution or count table (normalised here), 0 log 0 = 0.
+
+    `H = −Σ p log₂ p` over all entries, with `p = counts / Σ counts`.
+
+    **Arguments:**
+
+    - `p`: a table of non-negative counts or probabilities, any shape (one axis per
+      variable); integer tables are cast to the default float dtype.
+
+    **Returns:** a float scalar, in [0, log₂(p.size)].
+    """
     p = jnp.asarray(p)
     if not jnp.issubdtype(p.dtype, jnp.floating):
         p = p.astype(jnp.result_type(float))  # float64 under x64, else float32
@@ -86,7 +96,17 @@ def entropy(p: Float[Array, "..."]) -> Float[Array, ""]:
 
 @jax.jit
 def mutual_information(counts_xy: Float[Array, "kx ky"]) -> Float[Array, ""]:
-    """I(X; Y) in bits from a 2-D joint count (or probability) table, axes (x, y)."""
+    """I(X; Y) in bits from a 2-D joint count (or probability) table, axes (x, y).
+
+    I(X; Y) = H(X) + H(Y) − H(X, Y), the plug-in estimate (no Miller–Madow correction; see the
+    module docstring for its bias).
+
+    **Arguments:**
+
+    - `counts_xy`: a `(kx, ky)` table of counts or probabilities.
+
+    **Returns:** a float scalar ≥ 0 (up to rounding).
+    """
     c = jnp.asarray(counts_xy)
     return entropy(c.sum(1)) + entropy(c.sum(0)) - entropy(c)
 
@@ -96,6 +116,12 @@ def conditional_mutual_information(counts_xyz: Float[Array, "kx ky kz"]) -> Floa
     """I(X; Y | Z) in bits from a 3-D joint count (or probability) table, axes (x, y, z).
 
     I(X; Y | Z) = H(X, Z) + H(Y, Z) − H(X, Y, Z) − H(Z).
+
+    **Arguments:**
+
+    - `counts_xyz`: a `(kx, ky, kz)` table of counts or probabilities.
+
+    **Returns:** a float scalar ≥ 0 (up to rounding).
     """
     c = jnp.asarray(counts_xyz)
     return entropy(c.sum(1)) + entropy(c.sum(0)) - entropy(c) - entropy(c.sum((0, 1)))
@@ -147,7 +173,21 @@ def _check(named: dict[str, Array], num_values: int | None) -> tuple[list[Array]
 
 
 def mi(f: Int[Array, " n"], y: Int[Array, " n"], *, num_values: int | None = None) -> Array:
-    """Plug-in I(F; Y) in bits from paired hard labels (num_values defaults to max + 1)."""
+    """Plug-in I(F; Y) in bits from paired hard labels (num_values defaults to max + 1).
+
+    Biased upwards by about (K − 1)² / (2 n ln 2) bits when F and Y are independent
+    (Miller–Madow; not corrected).
+
+    **Arguments:**
+
+    - `f`, `y`: integer (or bool) labels `(n,)` in `[0, num_values)`, paired by sample.
+    - `num_values`: number of classes K (default: the largest label + 1; required under jit).
+
+    **Returns:** a float scalar, I(F; Y) ≥ 0.
+
+    **Raises:** `ConfigError` for arrays that are not 1-D integer labels of one length, empty,
+    negative, or out of range for `num_values`.
+    """
     (f, y), k = _check({"f": f, "y": y}, num_values)
     return mutual_information(joint_counts(f, y, num_values=k))
 
@@ -159,7 +199,21 @@ def cmi(
     *,
     num_values: int | None = None,
 ) -> Array:
-    """Plug-in I(F; Y | given) in bits from paired hard labels."""
+    """Plug-in I(F; Y | given) in bits from paired hard labels.
+
+    I(F; Y | Z) = H(F, Z) + H(Y, Z) − H(F, Y, Z) − H(Z), with Z = `given`.
+
+    **Arguments:**
+
+    - `f`, `y`, `given`: integer (or bool) labels `(n,)` in `[0, num_values)`, paired by
+      sample.
+    - `num_values`: number of classes K of all three (default: the largest label + 1;
+      required under jit).
+
+    **Returns:** a float scalar ≥ 0.
+
+    **Raises:** `ConfigError` as `mi`.
+    """
     (f, y, z), k = _check({"f": f, "y": y, "given": given}, num_values)
     return conditional_mutual_information(joint_counts(f, y, z, num_values=k))
 
@@ -194,6 +248,18 @@ def i_ly_given_f(
     *,
     num_values: int | None = None,
 ) -> Array:
-    """I(L; Y | F) in bits: ≈ 0 when the linear classifier's information is retained by F."""
+    """I(L; Y | F) in bits: ≈ 0 when the linear classifier's information is retained by F.
+
+    **Arguments:**
+
+    - `l`: the linear classifier's hard predictions `(n,)`.
+    - `y`: the true labels `(n,)`.
+    - `f`: the network's hard predictions `(n,)`.
+    - `num_values`: number of classes K (default: the largest label + 1; required under jit).
+
+    **Returns:** a float scalar ≥ 0; `mu(f, l, y) = I(L; Y) − i_ly_given_f(l, y, f)`.
+
+    **Raises:** `ConfigError` as `mi`.
+    """
     (l_, y_, f_), k = _check({"l": l, "y": y, "f": f}, num_values)
     return conditional_mutual_information(joint_counts(l_, y_, f_, num_values=k))

@@ -28,7 +28,17 @@ Params = dict[str, Array]
 
 
 def logistic_loss(params: Params, x: Float[Array, "n d"], y: Int[Array, " n"], l2: float) -> Array:
-    """The objective J above, on already-transformed features x (no standardisation here)."""
+    """The objective J above, on already-transformed features x (no standardisation here).
+
+    **Arguments:**
+
+    - `params`: `{"w": (d, K), "b": (K,)}` (other entries are ignored).
+    - `x`: features `(n, d)`, already flattened (and standardised if wanted).
+    - `y`: integer labels `(n,)` in `[0, K)`.
+    - `l2`: the weight decay on W.
+
+    **Returns:** the scalar J(W, b): mean cross-entropy plus `(l2 / 2) ‖W‖²`.
+    """
     logits = x @ params["w"] + params["b"]
     nll = jax.nn.logsumexp(logits, -1) - jnp.take_along_axis(logits, y[:, None], -1)[:, 0]
     return jnp.mean(nll) + 0.5 * l2 * jnp.sum(params["w"] ** 2)

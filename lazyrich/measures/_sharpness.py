@@ -28,7 +28,18 @@ METHODS = ("lanczos", "power")
 
 
 def hvp(loss_fn: Callable[[Any], Array], params: Any, v: Any) -> Any:
-    """Hessian-vector product H(params) v of a scalar `loss_fn(params)` (forward-over-reverse)."""
+    """Hessian-vector product H(params) v of a scalar `loss_fn(params)` (forward-over-reverse).
+
+    `Hv = jvp(grad(loss_fn), (params,), (v,))[1]`; the Hessian is never formed.
+
+    **Arguments:**
+
+    - `loss_fn`: scalar function of a parameter pytree.
+    - `params`: the point θ at which the Hessian is taken.
+    - `v`: the direction, a pytree shaped like `params`.
+
+    **Returns:** H(θ) v, a pytree shaped like `params`.
+    """
     return jax.jvp(jax.grad(loss_fn), (params,), (v,))[1]
 
 

@@ -18,7 +18,16 @@ ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
 
 
 def activation(name: str) -> Callable[[jax.Array], jax.Array]:
-    """The activation called `name` (relu, tanh, erf, linear)."""
+    """The activation called `name` (relu, tanh, erf, linear).
+
+    **Arguments:**
+
+    - `name`: a key of `ACTIVATIONS`.
+
+    **Returns:** the elementwise function `x ↦ φ(x)`.
+
+    **Raises:** `ConfigError` for an unknown name.
+    """
     require(
         name in ACTIVATIONS,
         f"unknown activation {name!r}: choose one of {', '.join(ACTIVATIONS)}",

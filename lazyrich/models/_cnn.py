@@ -40,6 +40,18 @@ class Conv(eqx.Module):
         dtype=None,
         key: PRNGKeyArray,
     ):
+        """**Arguments:**
+
+        - `c_in`, `c_out`: input and output channels.
+        - `kernel`: the kernel size k along every spatial axis.
+        - `ndim`: number of spatial axes d (1 or 2); `weight` has shape `(k,)·d + (c_in, c_out)`.
+        - `parameterization`: `"standard"` (W ~ N(0, σ_w²/fan_in), multipliers 1), `"ntk"` or
+          `"mup"` (W ~ N(0, 1), `w_mult = σ_w/sqrt(fan_in)`, `b_mult = σ_b`).
+        - `use_bias`: add a bias (b ~ N(0, σ_b²) for `standard`, N(0, 1) otherwise).
+        - `sigma_w`, `sigma_b`: the weight and bias scales.
+        - `dtype`: dtype of the arrays (default: the default float dtype).
+        - `key`: PRNG key of the initialization (keyword-only).
+        """
         fan_in = c_in if parameterization == "mup" else c_in * kernel**ndim
         if parameterization == "standard":
             w_std, self.w_mult, b_std, self.b_mult = sigma_w / fan_in**0.5, 1.0, sigma_b, 1.0
@@ -52,6 +64,15 @@ class Conv(eqx.Module):
         self.bias = b_std * jax.random.normal(bkey, (c_out,), dtype) if use_bias else None
 
     def __call__(self, x: Float[Array, "n *s cin"]) -> Float[Array, "n *s cout"]:
+        """**Arguments:**
+
+        - `x`: a channel-last batch `(n, L, c_in)` or `(n, H, W, c_in)`.
+
+        **Returns:** the 'SAME'-padded, stride-1 convolution, shape `(n, *s, c_out)`, in the
+        promoted dtype of `x` and the weight.
+
+        **Raises:** `ConfigError` unless `x` has 1 or 2 spatial axes.
+        """
         ndim = x.ndim - 2
         spatial = "HW"[:ndim] if ndim <= 2 else None
         require(spatial is not None, "CNN inputs must have 1 or 2 spatial dimensions")
@@ -86,6 +107,10 @@ class CNN(eqx.Module):
     - `width`: N, the channels of the first convolution.
     - `out_dim`, `activation`, `parameterization`, `use_bias`, `sigma_w`, `sigma_b`, `key`:
       as for `MLP`. `kernel`: convolution size (default 3).
+    - `dtype`: dtype of the arrays (default: the default float dtype).
+
+    **Raises:** `ConfigError` for `width < 1`, an input shape that is not `(L, C)` or
+    `(H, W, C)` with spatial sizes ≥ 4, or an unknown parameterization or activation.
     """
 
     conv1: Conv
@@ -139,6 +164,12 @@ class CNN(eqx.Module):
         self.width = width
 
     def __call__(self, x: Float[Array, "n ..."]) -> Float[Array, "n out"]:
+        """**Arguments:**
+
+        - `x`: a batch `(n, *in_shape)`, or `(n, L)` for one channel.
+
+        **Returns:** the readout, `(n, out_dim)`.
+        """
         phi = get_activation(self.activation)
         if x.ndim == 2:
             x = x[..., None]

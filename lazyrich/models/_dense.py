@@ -68,6 +68,20 @@ class Dense(eqx.Module):
         dtype=None,
         key: PRNGKeyArray,
     ):
+        """**Arguments:**
+
+        - `fan_in`, `fan_out`: input and output widths; `weight` has shape `(fan_out, fan_in)`.
+        - `parameterization`: `"standard"`, `"ntk"` or `"mup"` (default); the table in the
+          module docstring gives the initial standard deviations and the multipliers.
+        - `readout`: the last layer (under `mup` its multiplier is `σ_w/fan_in`, not
+          `σ_w/sqrt(fan_in)`).
+        - `use_bias`: add a bias (default no bias).
+        - `sigma_w`, `sigma_b`: the weight and bias scales σ_w, σ_b (default 1).
+        - `dtype`: dtype of the arrays (default: the default float dtype).
+        - `key`: PRNG key of the initialization (keyword-only).
+
+        **Raises:** `ConfigError` for an unknown parameterization.
+        """
         w_std, self.w_mult, b_std, self.b_mult = multipliers(
             parameterization, fan_in, readout=readout, sigma_w=sigma_w, sigma_b=sigma_b
         )
@@ -77,6 +91,12 @@ class Dense(eqx.Module):
         self.bias = b_std * jax.random.normal(bkey, (fan_out,), dtype) if use_bias else None
 
     def __call__(self, x: Float[Array, "n fan_in"]) -> Float[Array, "n out"]:
+        """**Arguments:**
+
+        - `x`: a batch `(n, fan_in)`.
+
+        **Returns:** `w_mult · x Wᵀ + b_mult · b`, shape `(n, fan_out)`.
+        """
         y = self.w_mult * (x @ self.weight.T)
         if self.bias is not None:
             y = y + self.b_mult * self.bias

@@ -17,6 +17,10 @@ class Frozen(eqx.Module, Generic[T]):
     network and the output scale γ live inside a `Frozen`. `functional` and `partition`
     put them in the static half of the model, so optimizers and kernels never see them,
     while they stay ordinary array leaves (γ can still be vmapped over).
+
+    **Fields:**
+
+    - `value`: the wrapped pytree (an array, a module, ...).
     """
 
     value: T
@@ -34,6 +38,15 @@ def partition(model: Any) -> tuple[Any, Any]:
     """Split a model into `(params, rest)`: trainable floating arrays, and everything else.
 
     `eqx.combine(params, rest)` rebuilds the model. Leaves inside `Frozen` go to `rest`.
+
+    **Arguments:**
+
+    - `model`: any pytree, usually an `eqx.Module`.
+
+    **Returns:** `(params, rest)`, two pytrees of the model's structure: `params` holds the
+    inexact (floating or complex) array leaves not inside a `Frozen`, `None` elsewhere; `rest`
+    holds everything else (integer arrays, `Frozen` values, static fields), `None` where a
+    trainable leaf goes.
     """
     return eqx.partition(model, _trainable, is_leaf=_is_frozen)
 
@@ -46,6 +59,10 @@ class Apply(eqx.Module):
     is keyed on its structure: pass it through `eqx.filter_jit` (never as a
     `jax.jit(static_argnums=...)` argument: it holds arrays, so it is not hashable), and a
     second model of the same shapes reuses the compiled program.
+
+    **Fields:**
+
+    - `rest`: the non-trainable half of `partition(model)`.
     """
 
     rest: Any
@@ -55,6 +72,13 @@ class Apply(eqx.Module):
         return eqx.combine(params, self.rest)
 
     def __call__(self, params: Any, x: jax.Array) -> jax.Array:
+        """**Arguments:**
+
+        - `params`: the trainable half (shaped like `functional(model)[0]`).
+        - `x`: a batch `(n, ...)`.
+
+        **Returns:** the model's output on the batch, `(n, k)`.
+        """
         return self.model(params)(x)
 
 
@@ -76,6 +100,13 @@ def functional(model: Any) -> tuple[Any, Apply]:
 
 
 def param_count(model: Any) -> int:
-    """Number of trainable scalars in `model`."""
+    """Number of trainable scalars in `model`.
+
+    **Arguments:**
+
+    - `model`: any pytree, usually an `eqx.Module`.
+
+    **Returns:** a Python int, the total size of the leaves of `partition(model)[0]`.
+    """
     params, _ = partition(model)
     return sum(int(x.size) for x in jax.tree.leaves(params))

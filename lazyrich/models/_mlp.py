@@ -24,6 +24,7 @@ class MLP(eqx.Module):
     - `parameterization`: `standard`, `ntk` or `mup` (see `lazyrich.models._dense`).
     - `use_bias`: biases on every layer (the γ paper uses none).
     - `sigma_w`, `sigma_b`: weight and bias scales.
+    - `dtype`: dtype of the arrays (default: the default float dtype).
     - `key`: PRNG key (keyword-only).
     """
 
@@ -84,6 +85,12 @@ class MLP(eqx.Module):
         return out
 
     def __call__(self, x: Float[Array, "n ..."]) -> Float[Array, "n out"]:
+        """**Arguments:**
+
+        - `x`: a batch `(n, ...)`, flattened to `(n, in_dim)`.
+
+        **Returns:** the readout `(n, out_dim)` (no activation on the last layer).
+        """
         phi = get_activation(self.activation)
         return self.layers[-1](phi(self.preactivations(x)[-1]))
 

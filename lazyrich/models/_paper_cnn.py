@@ -9,7 +9,7 @@ from typing import Any
 
 import equinox as eqx
 import jax
-from jaxtyping import Array, PRNGKeyArray
+from jaxtyping import Array, Float, PRNGKeyArray
 
 from ._cnn import Conv
 from ._dense import Dense
@@ -66,7 +66,13 @@ class PaperCNN(eqx.Module):
             Dense(dense, out_dim, readout=True, key=keys[6], **std),
         )
 
-    def __call__(self, x: Array) -> Array:
+    def __call__(self, x: Float[Array, "n ..."]) -> Float[Array, "n out"]:
+        """**Arguments:**
+
+        - `x`: a batch `(n, L)`, `(n, L, C)` or `(n, H, W, C)`.
+
+        **Returns:** the logits `(n, out_dim)`.
+        """
         h = x[..., None] if x.ndim == 2 else x
         for i, conv in enumerate(self.convs):
             h = jax.nn.relu(conv(h))

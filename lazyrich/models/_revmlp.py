@@ -49,6 +49,15 @@ class RevBlock(eqx.Module):
     relu: bool = eqx.field(static=True)
 
     def __init__(self, half: int, hidden: int, *, sigma: float, relu: bool, dtype, key):
+        """**Arguments:**
+
+        - `half`: d/2, the size of each half of the input.
+        - `hidden`: h, the width of the fixed `C_f`, `C_g` (drawn N(0, 1/h), not trained).
+        - `sigma`: standard deviation of the initial `W_f`, `W_g` (the biases start at 0).
+        - `relu`: σ = ReLU if True, else the identity.
+        - `dtype`: dtype of the arrays.
+        - `key`: PRNG key of the initialization.
+        """
         kcf, kcg, kwf, kwg = jax.random.split(key, 4)
         std_c = 1.0 / math.sqrt(hidden)
         self.c_f = Frozen(std_c * jax.random.normal(kcf, (hidden, half), dtype))
@@ -74,6 +83,12 @@ class RevBlock(eqx.Module):
         return self.features_g(y1) @ self.w_g.T + self.b_g
 
     def __call__(self, x: Float[Array, "n d"]) -> Float[Array, "n d"]:
+        """**Arguments:**
+
+        - `x`: a batch `(n, d)`, split into halves `(x1, x2)` along the last axis.
+
+        **Returns:** `(y1, y2) = (x1 + F(x2), x2 + G(y1))`, concatenated, shape `(n, d)`.
+        """
         x1, x2 = jnp.split(x, 2, axis=-1)
         y1 = x1 + self.f(x2)
         y2 = x2 + self.g(y1)
@@ -97,7 +112,11 @@ class RevMLP(eqx.Module):
     - `out_dim`: k, the number of outputs.
     - `sigma`: standard deviation of the initial `W` (paper: 1e-3, i.e. variance 1e-6).
     - `linear_first`: the first block uses σ = identity (the paper's choice); others ReLU.
+    - `dtype`: dtype of the arrays (default: the default float dtype).
     - `key`: PRNG key (keyword-only).
+
+    **Raises:** `ConfigError` for an odd `in_dim`, `num_blocks < 1`, `hidden < 1`,
+    `out_dim` outside `[1, in_dim]` or `sigma < 0`.
 
     `C` (per block) and `U` live inside `Frozen`, so `functional`/`partition` expose only the
     `W`s and `b`s as parameters.
@@ -176,6 +195,12 @@ class RevMLP(eqx.Module):
         return x
 
     def __call__(self, x: Float[Array, "n ..."]) -> Float[Array, "n k"]:
+        """**Arguments:**
+
+        - `x`: a batch `(n, ...)`, flattened to `(n, in_dim)`.
+
+        **Returns:** `z = x_L U`, shape `(n, out_dim)`.
+        """
         return self.features(x) @ self.readout.value
 
 

@@ -19,6 +19,13 @@ class Scaled(eqx.Module):
     `f(x) = (net(x) − net₀(x)) / γ` where `net₀` is a frozen copy of `net` at initialization
     (not trainable, gradients stopped), so a centred model outputs exactly 0 at init.
     γ is an array leaf inside `Frozen`: not trained, but it can vary across a `vmap`.
+    Build it with `scaled`.
+
+    **Fields:**
+
+    - `net`: the trained network.
+    - `init_net`: `Frozen(net₀)`, the network at initialization, or `None` (not centred).
+    - `gamma`: `Frozen(γ)`, a scalar array in the network's dtype.
     """
 
     net: Any
@@ -26,6 +33,12 @@ class Scaled(eqx.Module):
     gamma: Frozen[Array]
 
     def __call__(self, x: Float[Array, "n ..."]) -> Float[Array, "n k"]:
+        """**Arguments:**
+
+        - `x`: a batch `(n, ...)` for `net`.
+
+        **Returns:** `(net(x) − net₀(x)) / γ` (or `net(x) / γ` uncentred), shape `(n, k)`.
+        """
         f = self.net(x)
         if self.init_net is not None:
             f = f - jax.lax.stop_gradient(self.init_net.value(x))

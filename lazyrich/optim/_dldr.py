@@ -171,7 +171,15 @@ def _gram_pca(samples, d):
 
 
 def project(p: Float[Array, "d D"]) -> optax.GradientTransformation:
-    """Optax transformation `g ↦ PᵀP g` on the raveled update pytree (stateless)."""
+    """Optax transformation `g ↦ PᵀP g` on the raveled update pytree (stateless).
+
+    **Arguments:**
+
+    - `p`: `(d, D)` orthonormal rows (from `dldr_subspace`); the update's `ravel_pytree` must
+      have `D` entries. The product runs in `p`'s dtype and is cast back to the update's.
+
+    **Returns:** an `optax.GradientTransformation` with an `optax.EmptyState`.
+    """
 
     def init_fn(params):
         del params
@@ -202,9 +210,12 @@ def p_sgd(
 
     - `learning_rate`: step size or optax schedule.
     - `p`: `(d, D)` orthonormal rows from `dldr_subspace`.
-    - `momentum`: heavy-ball momentum (0.9 in the paper).
+    - `momentum`: heavy-ball momentum (0.9 in the paper), in [0, 1); 0 is plain SGD.
+    - `nesterov`: Nesterov momentum instead of heavy ball (default False).
 
     **Returns:** an `optax.GradientTransformation`.
+
+    **Raises:** `ConfigError` for a momentum outside [0, 1).
     """
     require(0.0 <= momentum < 1.0, f"momentum must be in [0, 1), got {momentum}")
     return optax.chain(

@@ -84,6 +84,15 @@ def output_error(z: Float[Array, "n k"], y: Array, loss: str) -> Float[Array, "n
     """The output error ε: `2(z − y)` (`mse`) or `softmax(z) − y` (`ce`).
 
     `y` is either `(n, k)` targets (one-hot / probabilities for `ce`) or `(n,)` integer labels.
+
+    **Arguments:**
+
+    - `z`: the network outputs `(n, k)`.
+    - `y`: targets `(n, k)`, or integer labels `(n,)` (one-hot encoded here).
+    - `loss`: `"mse"` (ε = ∂/∂z of Σ‖z − y‖²) or `"ce"` (ε = ∂/∂z of the cross-entropy);
+      anything else is treated as `"ce"` (the public solvers check it first).
+
+    **Returns:** ε, shape `(n, k)`.
     """
     if y.ndim == 1 and jnp.issubdtype(y.dtype, jnp.integer):
         y = jax.nn.one_hot(y, z.shape[-1], dtype=z.dtype)
@@ -113,7 +122,23 @@ def pinv_solve(
     atol: float = 1e-5,
     damping: float | Array | None = None,
 ) -> Float[Array, "p m"]:
-    """`A⁺ t` by truncated spectrum (or Tikhonov with `damping`), via the smaller Gram matrix."""
+    """`A⁺ t` by truncated spectrum (or Tikhonov with `damping`), via the smaller Gram matrix.
+
+    With `n <= p`, `A⁺ t = Aᵀ (AAᵀ)⁺ t` from `eigh(AAᵀ)`; else `(AᵀA)⁺ Aᵀ t` from `eigh(AᵀA)`.
+    A singular value s is kept when `s > max(max(rtol, 10·sqrt(eps))·s_max, atol)` (the Gram
+    matrix squares the spectrum, so below `sqrt(eps)` relative it is round-off); with
+    `damping` λ every direction is kept with weight `1/(s² + λ)`, i.e. `(AᵀA + λI)⁻¹Aᵀ t`.
+
+    **Arguments:**
+
+    - `a`: the matrix A, `(n, p)`.
+    - `t`: right-hand sides `(n, m)`.
+    - `rtol`, `atol`: relative and absolute truncation of the singular values.
+    - `damping`: λ > 0 for Tikhonov regularisation instead of truncation, or `None`.
+
+    **Returns:** `(p, m)`, the minimum-norm least-squares solution of `A X = t` on the kept
+    spectrum.
+    """
     single_threaded_lapack()
     n, p = a.shape
     if n <= p:
@@ -225,7 +250,12 @@ def exact_gn_direction(
 
 
 class ExactGNState(NamedTuple):
-    """Step count (for learning-rate schedules)."""
+    """Step count (for learning-rate schedules).
+
+    **Fields:**
+
+    - `count`: int32 scalar, the number of steps taken.
+    """
 
     count: Array
 

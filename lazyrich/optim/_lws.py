@@ -47,7 +47,19 @@ LAYER_SETS = ("top", "bottom", "top+bottom", "all")
 
 
 def layer_indices(params: Any, layers: str | int | Iterable[int]) -> list[int]:
-    """The sorted layer indices named by `layers` (an index, a set of indices or a preset)."""
+    """The sorted layer indices named by `layers` (an index, a set of indices or a preset).
+
+    **Arguments:**
+
+    - `params`: model parameters; their layers are counted as in the module docstring.
+    - `layers`: an index, an iterable of indices (negative counts from the top), or one of
+      `LAYER_SETS`: `"top"` (the readout), `"bottom"`, `"top+bottom"`, `"all"`.
+
+    **Returns:** a sorted list of distinct indices in `0 … n−1` (n the number of layers).
+
+    **Raises:** `ConfigError` for parameters without array leaves, an unknown preset, an
+    empty set or an index out of range.
+    """
     n = len(layer_groups(params))
     require(n >= 1, "the parameter pytree has no array leaves: pass model parameters")
     if isinstance(layers, str):
@@ -77,6 +89,10 @@ def layer_mask(params: Any, layers: str | int | Iterable[int]) -> Any:
     - `params`: model parameters (e.g. `lazyrich.functional(model)[0]`).
     - `layers`: a layer index, a set of indices (negative counts from the top), or
       `"top"`, `"bottom"`, `"top+bottom"`, `"all"`.
+
+    **Returns:** a pytree of Python bools with the structure of `params`.
+
+    **Raises:** `ConfigError` as `layer_indices`.
     """
     chosen = set(layer_indices(params, layers))
     return jax.tree.map(lambda i: i in chosen, layer_tree(params))
@@ -87,6 +103,13 @@ def masked(optimizer: optax.GradientTransformation, mask: Any) -> optax.Gradient
 
     Unlike `optax.masked`, which passes the raw gradient through on unmasked leaves, frozen
     leaves get exactly zero updates. Optimizer state exists only for the trained leaves.
+
+    **Arguments:**
+
+    - `optimizer`: any optax transformation.
+    - `mask`: a boolean pytree with the structure of the parameters (e.g. `layer_mask`).
+
+    **Returns:** an `optax.GradientTransformation` (an `optax.multi_transform`).
     """
     labels = jax.tree.map(lambda m: "train" if m else "frozen", mask)
     # a callable: a labels tree that is itself an eqx.Module (callable) would be called by optax
@@ -99,6 +122,11 @@ def lws_value_and_grad(
     loss_fn: Callable[..., Array], mask: Any
 ) -> Callable[..., tuple[Array, Any]]:
     """`value_and_grad` of `loss_fn(params, *args)` with respect to the masked leaves only.
+
+    **Arguments:**
+
+    - `loss_fn`: `loss_fn(params, *args) -> scalar`.
+    - `mask`: a boolean pytree with the structure of the parameters, True on trained leaves.
 
     **Returns:** `f(params, *args) -> (loss, grads)`, `grads` shaped like `params` with zeros on
     frozen leaves; the backward pass is truncated below the lowest trained layer.
@@ -122,7 +150,14 @@ def lws_value_and_grad(
 
 
 class PLWSState(NamedTuple):
-    """Optimizer states of the top group and of the rest, and the step count."""
+    """Optimizer states of the top group and of the rest, and the step count.
+
+    **Fields:**
+
+    - `top`: the optimizer's state for the top layers.
+    - `rest`: its state for the other layers (advanced by full steps only).
+    - `step`: int32 scalar, steps taken (top-only and full).
+    """
 
     top: Any
     rest: Any
@@ -134,13 +169,32 @@ def _split(params, top_mask):
 
 
 def init_plws(optimizer: optax.GradientTransformation, params: Any, top_mask: Any) -> PLWSState:
-    """Separate optimizer states for the top layers (`top_mask`) and the rest."""
+    """Separate optimizer states for the top layers (`top_mask`) and the rest.
+
+    **Arguments:**
+
+    - `optimizer`: any optax transformation.
+    - `params`: the initial parameters.
+    - `top_mask`: boolean pytree like `params`, True on the top layers (`layer_mask`).
+
+    **Returns:** a `PLWSState` with step 0.
+    """
     top, rest = _split(params, top_mask)
     return PLWSState(optimizer.init(top), optimizer.init(rest), jnp.zeros((), jnp.int32))
 
 
 def top_step(loss_fn, optimizer, top_mask, params, state: PLWSState, *args):
-    """Update only the top layers (truncated backward pass); the rest's state is untouched."""
+    """Update only the top layers (truncated backward pass); the rest's state is untouched.
+
+    **Arguments:**
+
+    - `loss_fn`: `loss_fn(params, *args) -> scalar`.
+    - `optimizer`: the optax transformation of `init_plws`.
+    - `top_mask`: boolean pytree like `params`, True on the top layers.
+    - `params`, `state`: current parameters and `PLWSState`; `*args`: the batch.
+
+    **Returns:** `(params, state, loss)`, the loss at the parameters before the step.
+    """
     top, rest = _split(params, top_mask)
     rest = jax.lax.stop_gradient(rest)
     value, g = jax.value_and_grad(lambda t: loss_fn(eqx.combine(t, rest), *args))(top)
@@ -150,7 +204,17 @@ def top_step(loss_fn, optimizer, top_mask, params, state: PLWSState, *args):
 
 
 def full_step(loss_fn, optimizer, top_mask, params, state: PLWSState, *args):
-    """Update every layer (full backward pass); both optimizer states advance."""
+    """Update every layer (full backward pass); both optimizer states advance.
+
+    **Arguments:**
+
+    - `loss_fn`: `loss_fn(params, *args) -> scalar`.
+    - `optimizer`: the optax transformation of `init_plws`.
+    - `top_mask`: boolean pytree like `params`, True on the top layers.
+    - `params`, `state`: current parameters and `PLWSState`; `*args`: the batch.
+
+    **Returns:** `(params, state, loss)`, the loss at the parameters before the step.
+    """
     value, g = jax.value_and_grad(loss_fn)(params, *args)
     top, rest = _split(params, top_mask)
     g_top, g_rest = _split(g, top_mask)
@@ -161,7 +225,14 @@ def full_step(loss_fn, optimizer, top_mask, params, state: PLWSState, *args):
 
 
 def check_probability(p: float | str | Callable) -> None:
-    """ConfigError unless `p` is a schedule, a grid-axis name or a number in [0, 1]."""
+    """ConfigError unless `p` is a schedule, a grid-axis name or a number in [0, 1].
+
+    **Arguments:**
+
+    - `p`: the full-update probability as given to `PLWS` or `plws_step`.
+
+    **Raises:** `ConfigError` for a number outside [0, 1] or a value of another type.
+    """
     if callable(p) or isinstance(p, str):
         return
     require(
@@ -171,7 +242,15 @@ def check_probability(p: float | str | Callable) -> None:
 
 
 def plws_coin(key: PRNGKeyArray, p: float | Array) -> Array:
-    """The coin of one PLWS step: True (a full update) with probability `clip(p, 0, 1)`."""
+    """The coin of one PLWS step: True (a full update) with probability `clip(p, 0, 1)`.
+
+    **Arguments:**
+
+    - `key`: PRNG key of the step (the engine's `step_key`).
+    - `p`: the probability, a number or a (traced) scalar array, cast to float32.
+
+    **Returns:** a boolean scalar, `bernoulli(key, clip(p, 0, 1))`.
+    """
     return jax.random.bernoulli(key, jnp.clip(jnp.asarray(p, jnp.float32), 0.0, 1.0))
 
 

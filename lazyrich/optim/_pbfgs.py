@@ -64,6 +64,14 @@ def bfgs_update(
     """Inverse-Hessian BFGS update with the curvature guard.
 
     `H ← (I − ρ s yᵀ) H (I − ρ y sᵀ) + ρ s sᵀ` with `ρ = 1/(yᵀs)` if `yᵀs > 1e-20`, else `H`.
+
+    **Arguments:**
+
+    - `h`: the inverse-Hessian estimate H, `(d, d)`.
+    - `s`: the last step in α-space, `(d,)`.
+    - `y`: the change of the gradient over that step, `(d,)`.
+
+    **Returns:** the updated H, `(d, d)` (unchanged when the curvature guard fails).
     """
     ys = jnp.dot(y, s)
     ok = ys > CURVATURE_EPS
@@ -131,7 +139,16 @@ def _search(
 
 
 class PBFGSState(NamedTuple):
-    """State of `p_bfgs`: α-space quantities only (`P` stays in the transformation)."""
+    """State of `p_bfgs`: α-space quantities only (`P` stays in the transformation).
+
+    **Fields:**
+
+    - `h`: the inverse-Hessian estimate H, `(d, d)` (I at the start).
+    - `g_prev`: the α-space gradient `P∇L` of the previous step, `(d,)`.
+    - `s_prev`: the previous accepted step in α-space, `(d,)` (0 when none was accepted).
+    - `step`: int32 scalar, steps taken (H is not updated at step 0).
+    - `tries`: int32 scalar, line-search trials of the last step.
+    """
 
     h: Float[Array, "d d"]
     g_prev: Float[Array, " d"]
@@ -240,7 +257,16 @@ def p_bfgs(
 
 
 class FlatPBFGSState(NamedTuple):
-    """State of the flat-vector P-BFGS (`p_bfgs_step`): `w = w0 + Pᵀ alpha`."""
+    """State of the flat-vector P-BFGS (`p_bfgs_step`): `w = w0 + Pᵀ alpha`.
+
+    **Fields:**
+
+    - `w0`: the flat start `(D,)`.
+    - `p`: the subspace, `(d, D)` orthonormal rows.
+    - `alpha`: the coordinates α, `(d,)`.
+    - `h`, `g_prev`, `s_prev`, `step`, `tries`: as in `PBFGSState`.
+    - `loss`: the batch loss at the start of the last step (0 before the first).
+    """
 
     w0: Float[Array, " D"]
     p: Float[Array, "d D"]
@@ -254,7 +280,17 @@ class FlatPBFGSState(NamedTuple):
 
 
 def init_p_bfgs(w0: Float[Array, " D"], p: Float[Array, "d D"]) -> FlatPBFGSState:
-    """Initial flat P-BFGS state: `alpha = 0`, `H = I`."""
+    """Initial flat P-BFGS state: `alpha = 0`, `H = I`.
+
+    **Arguments:**
+
+    - `w0`: the flat start `(D,)` (`ravel_pytree` of the parameters).
+    - `p`: `(d, D)` orthonormal rows (from `dldr_subspace`); α, H and the loss take its dtype.
+
+    **Returns:** a `FlatPBFGSState` at step 0.
+
+    **Raises:** `ConfigError` unless `w0` is 1-D and `p` is `(d, D)` with D = `w0.size`.
+    """
     w0 = jnp.asarray(w0)
     p = jnp.asarray(p)
     require(w0.ndim == 1, f"w0 must be a flat vector (use ravel_pytree), got shape {w0.shape}")
@@ -284,7 +320,18 @@ def subspace_value_and_grad(
     alpha: Float[Array, " d"],
     batch: Any,
 ) -> tuple[Float[Array, ""], Float[Array, " d"]]:
-    """`L(w)` and the α-space gradient `g = P ∇L(w)` at `w = w0 + Pᵀα`."""
+    """`L(w)` and the α-space gradient `g = P ∇L(w)` at `w = w0 + Pᵀα`.
+
+    **Arguments:**
+
+    - `loss_fn`: `loss_fn(w_flat, batch) -> scalar`.
+    - `w0`: the flat start `(D,)`.
+    - `p`: the subspace, `(d, D)`.
+    - `alpha`: the coordinates α, `(d,)`.
+    - `batch`: anything `loss_fn` takes.
+
+    **Returns:** `(L(w), g)`, a scalar and `(d,)`.
+    """
     w = w0 + p.T @ alpha
     value, grad_w = jax.value_and_grad(loss_fn)(w, batch)
     return value, p @ grad_w
@@ -331,5 +378,12 @@ def p_bfgs_step(
 
 
 def p_bfgs_params(state: FlatPBFGSState) -> Float[Array, " D"]:
-    """The current flat parameters `w0 + Pᵀα`."""
+    """The current flat parameters `w0 + Pᵀα`.
+
+    **Arguments:**
+
+    - `state`: a `FlatPBFGSState`.
+
+    **Returns:** the flat parameters `(D,)`.
+    """
     return state.w0 + state.p.T @ state.alpha

@@ -34,6 +34,15 @@ def atomic_write_bytes(path: Path, data: bytes, *, every_process: bool = False) 
     """Write `data` to `path` through a temporary file and a rename.
 
     In a multi-process launch only process 0 writes, unless `every_process` (sweep chunks).
+    The parent directories are created; the temporary file is fsynced before the rename and
+    removed if anything fails.
+
+    **Arguments:**
+
+    - `path`: the destination; an existing file is replaced in one step.
+    - `data`: the bytes to write.
+    - `every_process`: write from every process of a multi-process launch (default: only
+      process 0 writes; the others return at once).
     """
     if not every_process and jax.process_count() > 1 and jax.process_index() != 0:
         return
@@ -68,12 +77,34 @@ def _jsonable(obj: Any) -> Any:
 
 
 def write_json(path: Path, obj: Any) -> None:
-    """Atomically write `obj` as indented JSON (NaN → null, arrays → lists)."""
+    """Atomically write `obj` as indented JSON (NaN → null, arrays → lists).
+
+    Mappings (keys made strings), lists and tuples are converted recursively; NumPy and JAX
+    arrays become (nested) lists or numbers; NaN becomes `null` and ±∞ the strings
+    `"inf"` / `"-inf"`; `Path`s become strings. Only process 0 writes.
+
+    **Arguments:**
+
+    - `path`: the destination file.
+    - `obj`: the object to write.
+    """
     text = json.dumps(_jsonable(obj), indent=2, sort_keys=False)
     atomic_write_bytes(Path(path), (text + "\n").encode())
 
 
 def read_json(path: Path) -> Any:
+    """Read a JSON file (e.g. one written by `write_json`).
+
+    **Arguments:**
+
+    - `path`: the file.
+
+    **Returns:** the parsed object; `null` comes back as `None` and `"inf"` stays a string
+    (the conversion of `write_json` is not undone).
+
+    **Raises:** the standard `OSError` / `json.JSONDecodeError` for a missing or malformed
+    file (not a `DataError`).
+    """
     return json.loads(Path(path).read_text())
 
 
@@ -91,13 +122,30 @@ def _netcdf_safe(ds: xr.Dataset) -> xr.Dataset:
 
 
 def write_dataset(path: Path, ds: xr.Dataset) -> None:
-    """Atomically write an xarray Dataset as netCDF3 (scipy engine)."""
+    """Atomically write an xarray Dataset as netCDF3 (scipy engine).
+
+    netCDF3 cannot hold some dtypes, so a copy is cast first: bool → int8, 64-bit integers →
+    int32, float16 → float32. Only process 0 writes.
+
+    **Arguments:**
+
+    - `path`: the destination file (conventionally `results.nc`).
+    - `ds`: the Dataset; it is not modified.
+    """
     data = _netcdf_safe(ds).to_netcdf(None, engine="scipy")
     atomic_write_bytes(Path(path), bytes(data))
 
 
 def read_dataset(path: Path) -> xr.Dataset:
-    """Read a Dataset written by `write_dataset` fully into memory."""
+    """Read a Dataset written by `write_dataset` fully into memory.
+
+    **Arguments:**
+
+    - `path`: the netCDF3 file.
+
+    **Returns:** the `xr.Dataset`, loaded and closed (the dtype casts of `write_dataset` are
+    not undone: booleans come back as int8).
+    """
     with xr.open_dataset(Path(path), engine="scipy") as ds:
         return ds.load()
 
@@ -106,6 +154,12 @@ class StudyDir:
     """Paths and writers for one study's output directory `root/name`."""
 
     def __init__(self, root: Path | str, name: str):
+        """**Arguments:**
+
+        - `root`: the output directory (`--out`, default `runs/`).
+        - `name`: the study's name; its files go to `root/name`. Nothing is created until
+          `prepare` or `start`.
+        """
         self.root = Path(root)
         self.path = self.root / name
         self.name = name

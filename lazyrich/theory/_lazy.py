@@ -38,7 +38,15 @@ METHODS = ("flow", "gd")
 
 
 class LazyPrediction(NamedTuple):
-    """Predicted outputs and losses at each requested time."""
+    """Predicted outputs and losses at each requested time.
+
+    **Fields:**
+
+    - `train`: predicted outputs on the training inputs, `(t, p, k)` (t times, p points).
+    - `test`: predicted outputs on the test inputs, `(t, q, k)`, or `None` without them.
+    - `train_loss`, `test_loss`: the losses at each time, `(t,)` (`test_loss` `None` without
+      test inputs).
+    """
 
     train: Float[Array, "t p k"]
     test: Float[Array, "t q k"] | None
@@ -53,6 +61,14 @@ def effective_rate(
 
     For `f = (net − net₀)/γ` trained with `η = η0 · m` (`m = model.lr_multiplier`, N for μP),
     `η Θ_f = (η0 · m/γ²) Θ_net`.
+
+    **Arguments:**
+
+    - `eta0`: the base learning rate η0 (number or array).
+    - `gamma`: the output scale γ (number or array, broadcast with `eta0`).
+    - `lr_multiplier`: m, the model's learning-rate multiplier (`model.lr_multiplier`).
+
+    **Returns:** the array `η0 · m / γ²`.
     """
     return jnp.asarray(eta0) * lr_multiplier / jnp.asarray(gamma) ** 2
 

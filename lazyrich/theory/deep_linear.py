@@ -90,13 +90,32 @@ def _offset(L: int, a0, centre: bool):
 
 
 def theory_slopes(L: int) -> tuple[float, float]:
-    """Predicted log-log slopes of η* (and η_max) in γ: (2 for γ ≪ 1, 2/L for γ ≫ 1)."""
+    """Predicted log-log slopes of η* (and η_max) in γ: (2 for γ ≪ 1, 2/L for γ ≫ 1).
+
+    **Arguments:**
+
+    - `L`: the depth, an integer ≥ 1.
+
+    **Returns:** `(2.0, 2.0 / L)`, the small-γ and large-γ slopes.
+
+    **Raises:** `ConfigError` for a depth that is not an integer ≥ 1.
+    """
     L = _depth(L)
     return 2.0, 2.0 / L
 
 
 def rescaled_time(t, L: int, gamma, eta):
-    """τ = η γ^(−2/L) t: the time in which rich-regime trajectories collapse."""
+    """τ = η γ^(−2/L) t: the time in which rich-regime trajectories collapse.
+
+    **Arguments:**
+
+    - `t`: times in GD steps (number or array).
+    - `L`: the depth, an integer ≥ 1.
+    - `gamma`, `eta`: output scale γ and learning rate η (numbers or arrays, broadcast with
+      `t`).
+
+    **Returns:** τ, broadcast shape of the inputs.
+    """
     L = _depth(L)
     return eta * gamma ** (-2.0 / L) * t
 
@@ -107,6 +126,16 @@ def balanced_hessian_eigenvalues(
     """Exact Hessian eigenvalues (λ_∥, λ_⊥) of ℓ at the balanced point a_l = a.
 
     f = (a^L − offset)/γ. λ_∥ (along 1) = L g² − (L−1) r h; λ_⊥ (on 1⊥) = r h, −inf for L = 1.
+
+    **Arguments:**
+
+    - `L`: the depth, an integer ≥ 1.
+    - `a`: the common weight a (number or array).
+    - `gamma`: the output scale γ.
+    - `y`: the target.
+    - `offset`: c, subtracted from the product (`a0**L` for the centred model, else 0).
+
+    **Returns:** `(λ_∥, λ_⊥)`, arrays of the broadcast shape of `a`, `gamma`, `y`.
     """
     L = _depth(L)
     a, gamma, y = jnp.asarray(a), jnp.asarray(gamma), jnp.asarray(y)
@@ -123,6 +152,16 @@ def sharpness_at_init(L: int, a0, gamma, y=None, *, centre: bool = True) -> Arra
 
     With `y=None`: the Gauss–Newton term L a0^(2L−2)/γ² (the lazy-regime approximation, exact
     as γ → 0 when centred). With `y`: the exact value max(λ_∥, λ_⊥) (module docstring).
+
+    **Arguments:**
+
+    - `L`: the depth, an integer ≥ 1.
+    - `a0`: the initial weight.
+    - `gamma`: the output scale γ.
+    - `y`: the target, or `None` for the Gauss–Newton term only.
+    - `centre`: the centred model (c = a0^L, f(0) = 0; default) or c = 0.
+
+    **Returns:** the sharpness, an array of the broadcast shape of the inputs.
     """
     L = _depth(L)
     a0, gamma = jnp.asarray(a0), jnp.asarray(gamma)
@@ -136,6 +175,16 @@ def sharpness_at_solution(L: int, y, gamma, *, a0=1.0, centre: bool = False) -> 
     """Exact sharpness at the balanced solution: L P*^(2−2/L)/γ² with P* = γy + c.
 
     With `centre=False` (c = 0) this is L y^(2−2/L) γ^(−2/L).
+
+    **Arguments:**
+
+    - `L`: the depth, an integer ≥ 1.
+    - `y`: the target.
+    - `gamma`: the output scale γ.
+    - `a0`: the initial weight (enters only through c = a0^L when centred).
+    - `centre`: the centred model (c = a0^L) or c = 0 (default).
+
+    **Returns:** the sharpness, an array of the broadcast shape of the inputs.
     """
     L = _depth(L)
     y, gamma, a0 = jnp.asarray(y), jnp.asarray(gamma), jnp.asarray(a0)
@@ -147,6 +196,17 @@ def eta_star_prediction(L: int, gamma, *, y=1.0, a0=1.0, centre: bool = True) ->
     """Predicted largest stable learning rate 2 / max(λ_init, λ_solution) (exact sharpnesses).
 
     Its log-log slope in γ is 2 for γ ≪ 1 and 2/L for γ ≫ 1 (`theory_slopes`).
+
+    **Arguments:**
+
+    - `L`: the depth, an integer ≥ 1.
+    - `gamma`: the output scale γ (number or array: a whole γ grid in one call).
+    - `y`: the target (default 1).
+    - `a0`: the initial weight (default 1).
+    - `centre`: the centred model (default) or c = 0.
+
+    **Returns:** `2 / max(sharpness_at_init(L, a0, γ, y), sharpness_at_solution(L, y, γ))`,
+    an array of the broadcast shape of the inputs.
     """
     L = _depth(L)
     lam0 = sharpness_at_init(L, a0, gamma, y, centre=centre)
@@ -279,6 +339,19 @@ def plateau_length(
 
     Exact for gradient flow; GD at step η differs by O(η λ). In τ = η γ^(−2/L) t it grows
     like ln(γ y/a0²)/(2y) (L = 2) or (γ/a0^L)^(1−2/L)/((L−2) y) (L ≥ 3) for centred γ → ∞.
+
+    **Arguments:**
+
+    - `L`: the depth, an integer ≥ 2.
+    - `y`, `gamma`, `eta`, `a0`: target, output scale, learning rate and initial weight
+      (Python numbers, each > 0).
+    - `threshold`: the fraction of y that ends the plateau, in (0, 1) (default 0.5).
+    - `centre`: the centred model (default) or c = 0.
+
+    **Returns:** the number of GD steps, a Python float.
+
+    **Raises:** `ConfigError` for L < 2, a non-positive parameter, a threshold outside (0, 1)
+    or an initial output already above `threshold · y`.
     """
     L = _depth(L, minimum=2, why="a depth-1 model has no plateau: its loss decays at once")
     _positive(y=y, gamma=gamma, eta=eta, a0=a0)
@@ -301,7 +374,14 @@ def plateau_length(
 
 
 class ToyRun(NamedTuple):
-    """GD trajectory of the toy model: `f` and `loss` with `steps + 1` entries, final `a`."""
+    """GD trajectory of the toy model: `f` and `loss` with `steps + 1` entries, final `a`.
+
+    **Fields:**
+
+    - `f`: the output at steps 0 … steps, shape `batch + (steps + 1,)`.
+    - `loss`: ½ (y − f)² at the same steps.
+    - `a`: the final weights, shape `batch + (L,)`.
+    """
 
     f: Array
     loss: Array
@@ -370,6 +450,18 @@ def staircase(
     centre: bool = True,
 ) -> tuple[Array, Array]:
     """Multi-mode gradient flow: each mode s_α follows the scalar law with y = s_α.
+
+    **Arguments:**
+
+    - `L`: the depth, an integer ≥ 1.
+    - `modes`: the target's singular values s_α, `(M,)` (each > 0).
+    - `gamma`, `eta`: output scale and learning rate.
+    - `t`: times in GD steps, `(T,)`.
+    - `a0`: the initial weight of every mode.
+    - `centre`: the centred model (default: every mode starts at f = 0) or
+      f(0) = a0^L/γ.
+
+    **Raises:** `ConfigError` for no modes (and as `gradient_flow`).
 
     **Returns:**
 

@@ -26,7 +26,17 @@ from ..errors import ConfigError, require
 
 
 def init_distributed() -> tuple[int, int]:
-    """Initialise `jax.distributed` when launched as several processes; `(index, count)`."""
+    """Initialise `jax.distributed` when launched as several processes; `(index, count)`.
+
+    Multi-process when `LAZYRICH_NUM_PROCESSES > 1` (then `LAZYRICH_COORDINATOR` is required
+    and `LAZYRICH_PROCESS_ID` defaults to 0) or `SLURM_NTASKS > 1`; otherwise nothing is
+    initialised.
+
+    **Returns:** `(jax.process_index(), jax.process_count())`, `(0, 1)` for one process.
+
+    **Raises:** `ConfigError` when `LAZYRICH_NUM_PROCESSES > 1` without
+    `LAZYRICH_COORDINATOR`.
+    """
     env = os.environ
     if "LAZYRICH_NUM_PROCESSES" in env and int(env["LAZYRICH_NUM_PROCESSES"]) > 1:
         require(
@@ -48,6 +58,14 @@ def default_devices(limit: int | None = None) -> list[Any]:
 
     `limit` (or the environment variable `LAZYRICH_DEVICES`, set by `--devices`) takes the
     first `limit` local devices instead, CPU host devices included.
+
+    **Arguments:**
+
+    - `limit`: how many local devices to use (`>= 1`), or `None` for the default above.
+
+    **Returns:** a list of `jax.Device`s.
+
+    **Raises:** `ConfigError` for `limit < 1`.
     """
     local = jax.local_devices()
     devices = local if local[0].platform != "cpu" else local[:1]
@@ -60,14 +78,33 @@ def default_devices(limit: int | None = None) -> list[Any]:
 
 
 def run_sharding(devices: Sequence[Any]) -> NamedSharding | None:
-    """Sharding of arrays whose leading axis is the run axis, or None for one device."""
+    """Sharding of arrays whose leading axis is the run axis, or None for one device.
+
+    **Arguments:**
+
+    - `devices`: the devices of the run axis (e.g. `default_devices()`).
+
+    **Returns:** a `NamedSharding` over a 1-D mesh with axis `"runs"` (`PartitionSpec("runs")`),
+    or `None` when there is at most one device.
+    """
     if len(devices) <= 1:
         return None
     return NamedSharding(Mesh(np.asarray(devices), ("runs",)), PartitionSpec("runs"))
 
 
 def barrier(name: str, timeout_s: float = 3600.0) -> None:
-    """Wait until every process of a multi-process launch reaches `barrier(name)`."""
+    """Wait until every process of a multi-process launch reaches `barrier(name)`.
+
+    Returns at once in a single-process run.
+
+    **Arguments:**
+
+    - `name`: the barrier's name, the same on every process (unique per barrier).
+    - `timeout_s`: how long to wait, in seconds (default one hour).
+
+    **Raises:** `ConfigError` when several processes run but `jax.distributed` is not
+    initialised.
+    """
     if jax.process_count() <= 1:
         return
     from jax._src import distributed  # the runtime client; no public barrier API exists

@@ -153,6 +153,7 @@ def train(
     - `devices`: devices to shard the run axis over (default `default_devices()`).
     - `process`: `(index, count)` of a multi-process launch (default JAX's).
     - `progress`: a tqdm bar over steps × chunks.
+    - `description`: the bar's label (default `"train"`).
 
     **Returns:** an `xarray.Dataset` with one dimension per grid axis and `step`:
     `train_loss` (mean batch loss over the steps since the previous record, NaN at step 0),

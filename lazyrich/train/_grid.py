@@ -42,6 +42,12 @@ class Grid:
     ```python
     Grid.product(gamma=[0.1, 1, 10], eta=[1e-2, 1e-1], seed=[0, 1])   # 12 runs
     ```
+
+    **Fields:**
+
+    - `names`: the axis names, first (slowest) axis first.
+    - `values`: one NumPy array per axis, float64 (int64 for `seed`), 1-D or a 2-D
+      `(n_first, n)` table. Build grids with `Grid.product`, which validates them.
     """
 
     names: tuple[str, ...]

@@ -27,7 +27,19 @@ StepFn = Callable[[Any, Any, jax.Array, jax.Array], tuple[Any, Any, jax.Array]]
 
 
 def evaluate(apply, params, x, y, *, loss: str = "xent", chunk: int = 2048) -> tuple[float, float]:
-    """Mean loss and accuracy of `apply(params, ·)` on `(x, y)`, in chunks of `chunk` rows."""
+    """Mean loss and accuracy of `apply(params, ·)` on `(x, y)`, in chunks of `chunk` rows.
+
+    **Arguments:**
+
+    - `apply`, `params`: the model as `(params, apply)` (see `lazyrich.functional`).
+    - `x`: inputs `(n, ...)`.
+    - `y`: integer labels `(n,)` or float targets `(n, k)`.
+    - `loss`: `"xent"` (default; alias of `"ce"`) or `"mse"`, as in `get_loss`.
+    - `chunk`: rows per jitted evaluation (bounds memory; default 2048).
+
+    **Returns:** `(loss, accuracy)` as Python floats, example-weighted means over all n rows
+    (`accuracy` as in `lazyrich.train.accuracy`, NaN for multi-output regression).
+    """
     loss_fn = get_loss(loss)
     n = x.shape[0]
     total_loss, total_acc = 0.0, 0.0
@@ -50,6 +62,14 @@ def sgd_step(apply, optimizer: optax.GradientTransformation, loss: str = "xent")
 
     The same `(apply, optimizer, loss)` gives the same function, so `fit` reuses its compiled
     training loop across calls (e.g. several runs of one model from different starts).
+
+    **Arguments:**
+
+    - `apply`: the model's `apply(params, x)`.
+    - `optimizer`: an optax transformation (a fresh, uncached step if it is not hashable).
+    - `loss`: `"xent"` (default) or `"mse"`, as in `get_loss`.
+
+    **Returns:** the step function; its `loss` is the batch loss before the update.
     """
     try:
         return _cached_sgd_step(apply, optimizer, loss)
@@ -104,7 +124,10 @@ def fit(
     - `loss`: `xent` or `mse`.
     - `step`: a custom `step(params, opt_state, x, y) -> (params, opt_state, loss)`
       (e.g. a Gauss-Newton step); default `sgd_step(apply, optimizer, loss)`.
+    - `opt_state`: the optimizer state to start from (default `optimizer.init(params)`; give
+      it with a custom `step`).
     - `callback`: `callback(step, params) -> dict` of extra measurements at each record.
+    - `progress`, `description`: a tqdm bar over the records, and its label.
 
     **Returns:** `(params, history)`; history maps `step`, `epoch`, `train_loss` (window mean
     of batch losses since the previous record; NaN at step 0), `train_loss_full`,

@@ -42,6 +42,8 @@ class Stream(eqx.Module):
 class Snapshot(NamedTuple):
     """What a measure sees of one run at a record (all traced; one run, not the batch).
 
+    **Fields:**
+
     - `params`: trainable params now; `params0`: at initialisation (`keep_initial=True`, else
       None).
     - `apply`: `apply(params, x)`, the run's model as a function of its params.
@@ -67,6 +69,13 @@ class Factory(eqx.Module):
     """
 
     def __call__(self, key: PRNGKeyArray, hp: dict[str, Array]) -> Any:
+        """**Arguments:**
+
+        - `key`: the run's PRNG key for the model's initialisation, `fold_in(key(seed), 0)`.
+        - `hp`: the run's hyperparameters (traced scalars: `gamma`, `seed`, ...).
+
+        **Returns:** the run's model, an `eqx.Module`.
+        """
         raise NotImplementedError
 
 
@@ -114,7 +123,15 @@ def _applier(rest: PyTree) -> Apply:
 
 def step_key(seed: int | PRNGKeyArray, t: int | Array) -> PRNGKeyArray:
     """The PRNG key the engine passes to a `Step` at global step `t` of a run with `seed`:
-    `fold_in(fold_in(key(seed), 2), t)` (e.g. to replay PLWS's coins on the host)."""
+    `fold_in(fold_in(key(seed), 2), t)` (e.g. to replay PLWS's coins on the host).
+
+    **Arguments:**
+
+    - `seed`: the run's integer seed, or a typed key `jax.random.key(seed)` (used as is).
+    - `t`: the global step, counting from 0 (traced or Python int).
+
+    **Returns:** a typed PRNG key.
+    """
     key = jax.random.key(seed) if isinstance(seed, int) else seed
     return jax.random.fold_in(jax.random.fold_in(key, 2), t)
 

@@ -12,6 +12,17 @@ def log_steps(total: int, num: int, *, first: int = 1) -> np.ndarray:
 
     Step t means "after t updates". Used as the recording times of a run; `0` is not
     included (record the initial state separately if needed).
+
+    **Arguments:**
+
+    - `total`: the last step (`>= 1`).
+    - `num`: the number of geometrically spaced points before rounding (`>= 1`); rounding
+      merges duplicates, so fewer may come back.
+    - `first`: the first step, clipped to `[1, total]` (default 1).
+
+    **Returns:** a sorted int64 NumPy array of distinct steps in `[first, total]`.
+
+    **Raises:** `ConfigError` for `total < 1` or `num < 1`.
     """
     require(total >= 1, f"number of steps must be >= 1, got {total}")
     require(num >= 1, f"number of recording points must be >= 1, got {num}")

@@ -58,6 +58,10 @@ class OptaxStep(Step):
     `GradientTransformationExtraArgs` (e.g. `optax.lbfgs`, `lazyrich.optim.exact_gauss_newton`)
     also receives `value`, `grad`, `value_fn` (the batch loss as a function of params),
     `x`, `y` and `apply`.
+
+    **Fields:**
+
+    - `optimizer`: the transformation, or a function `hp -> transformation`.
     """
 
     optimizer: Any
@@ -96,7 +100,14 @@ class OptaxStep(Step):
 
 
 def as_step(step: Step | optax.GradientTransformation | Callable) -> Step:
-    """A `Step` from a `Step`, an optax transformation or a function `hp -> transformation`."""
+    """A `Step` from a `Step`, an optax transformation or a function `hp -> transformation`.
+
+    **Arguments:**
+
+    - `step`: a `Step` (returned as is), or anything `OptaxStep` takes.
+
+    **Returns:** a `Step`: `step` itself or `OptaxStep(step)`.
+    """
     if isinstance(step, Step):
         return step
     return OptaxStep(step)

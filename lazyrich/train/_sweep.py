@@ -34,7 +34,7 @@ SampleFn = Callable[[jax.Array, int], tuple[jax.Array, jax.Array]]  # (key, n) -
 class OnlineSetup:
     """Everything that defines one run of a γ sweep except γ, η and the seed.
 
-    **Arguments:**
+    **Fields:**
 
     - `make_model`: `(key, gamma) -> model`; traced under `jax.vmap`, so it must build the
       model from array γ (e.g. `lambda k, g: scaled(MLP(..., key=k), gamma=g)`).
@@ -114,7 +114,8 @@ def run_sweep(
     - `record_at`: increasing step counts (>= 1); the last one is the length of every run.
     - `x64`: float64 for `True`, float32 for `False`, the current setting for `None`, or a
       function of γ values (e.g. `lambda g: g.min() < 1e-2`), applied per run.
-    - `chunk_size`, `store`, `tag`, `progress`, `devices`, `process`: as in `train`.
+    - `chunk_size`, `store`, `tag`, `progress`, `description`, `devices`, `process`: as in
+      `train`.
 
     **Returns:** a dict of NumPy arrays: `train_loss`, `test_loss`, `test_accuracy` of shape
     (γ, η, seed, step) (NaN after a run's divergence), `diverged` and `diverged_step` of shape
