@@ -72,12 +72,14 @@ def test_end_to_end(tiny_run):
     assert np.isfinite(change[1, :3]).all() and np.isfinite(change[0, :3, :, :3]).all()
     assert np.isnan(change[0, :3, :, 3:]).all()
     # at init every optimizer of a seed has the same model: same losses, NTK similarity 1
-    init = ds.train_loss.values[:2, :5, :, 0]
-    np.testing.assert_allclose(init, np.broadcast_to(init[:, :1], init.shape), rtol=1e-6)
-    assert not np.allclose(init[:, :, 0], init[:, :, 1])  # two seeds, two initialisations
-    np.testing.assert_allclose(ds.ntk_similarity.values[:2, :5, :, 0], 1.0, atol=1e-5)
-    np.testing.assert_allclose(ds.kernel_distance.values[:2, :5, :, 0], 0.0, atol=1e-5)
-    np.testing.assert_allclose(ds.cka.values[:2, :5, :, 0], 1.0, atol=1e-5)
+    for si, n_opt in ((0, 5), (1, 3)):  # mini runs gn, adam, sgd only
+        init = ds.train_loss.values[si, :n_opt, :, 0]
+        np.testing.assert_allclose(init, np.broadcast_to(init[:1], init.shape), rtol=1e-6)
+        assert not np.allclose(init[:, 0], init[:, 1])  # two seeds, two initialisations
+        np.testing.assert_allclose(ds.ntk_similarity.values[si, :n_opt, :, 0], 1.0, atol=1e-5)
+        np.testing.assert_allclose(ds.kernel_distance.values[si, :n_opt, :, 0], 0.0, atol=1e-5)
+        np.testing.assert_allclose(ds.cka.values[si, :n_opt, :, 0], 1.0, atol=1e-5)
+    assert np.isnan(ds.train_loss.sel(setting="mini", optimizer="adam_paper").values).all()
 
     summary = json.loads((tiny_run / "summary.json").read_text())
     assert summary["study"] == "exact-gn" and summary["preset"] == "quick"

@@ -111,7 +111,7 @@ def summarize(ds: xr.Dataset, c: Config) -> dict:
         str(o): {
             "lrs": [_f(v) for v in ds.tune_lr.sel(tune_optimizer=o).values],
             "final_train_loss_seed_mean": [
-                _f(np.nanmean(v)) for v in ds.tune_final_train_loss.sel(tune_optimizer=o).values
+                _f(np.mean(v)) for v in ds.tune_final_train_loss.sel(tune_optimizer=o).values
             ],
             "tuned_lr": _f(ds.lr.sel(setting="full", optimizer=o)),
             "rule": "the lowest seed-mean final full-batch train loss (paper's rate included)",
