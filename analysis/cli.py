@@ -127,11 +127,13 @@ def _main(argv: list[str]) -> int:
 
         init_distributed()  # before anything touches a JAX backend
         study, rest = args[0], args[1:]
-        get_study(study)  # unknown study: one line before anything else
+        module = get_study(study)  # unknown study: one line before anything else
         preset = _pop_option(rest, "--preset", "quick")
         out = Path(_pop_option(rest, "--out", "runs"))
         resume = _pop_flag(rest, "--resume")
-        data_dir = _pop_option(rest, "--data-dir", None)
+        # a study whose Config has a data_dir field takes --data-dir as its own option
+        own = "data_dir" in {f.name for f in dataclasses.fields(get_preset(module, preset))}
+        data_dir = None if own else _pop_option(rest, "--data-dir", None)
         if data_dir is not None:
             _set_data_dir(data_dir)
         devices = _pop_option(rest, "--devices", None)

@@ -22,7 +22,8 @@ from lazyrich.train import mse
 OPTS = ("gn", "adam", "sgd")
 TINY = [
     "--n-train", "64", "--n-test", "40", "--hidden", "48", "--full-batch", "32", "--batch", "16",
-    "--epochs", "3", "--probe", "8", "--measure-every", "2",
+    "--epochs", "3", "--probe", "8", "--measure-every", "2", "--seeds", "2",
+    "--adam-grid", "1e-3", "--settings", "full", "mini", "rank", "--rank-batch", "16",
 ]  # fmt: skip
 
 
@@ -35,46 +36,121 @@ def tiny_run(tmp_path_factory):
 
 def test_end_to_end(tiny_run):
     ds = xr.open_dataset(tiny_run / "results.nc", engine="scipy").load()
-    assert list(ds.setting.values) == ["full", "mini"]
-    assert list(ds.optimizer.values) == ["gn", "adam", "sgd"]
-    assert ds.train_loss.shape == (2, 3, 4)  # epochs 0..3
+    assert list(ds.setting.values) == ["full", "mini", "rank"]
+    assert list(ds.optimizer.values) == ["gn", "adam", "sgd", "adam_paper", "sgd_paper", "gn_relu"]
+    assert list(ds.seed.values) == [0, 1]
+    assert ds.train_loss.shape == (3, 6, 2, 4)  # epochs 0..3
     assert list(ds.measure_epoch.values) == [0, 2, 3]
-    assert ds.cka.shape == (2, 3, 3, 2)
+    assert ds.cka.shape == (3, 6, 2, 3, 2)
     # one step per epoch on the full batch, 64 // 16 = 4 steps per epoch on mini-batches
-    assert list(ds.steps_per_epoch.values) == [1, 4]
+    assert list(ds.steps_per_epoch.values) == [1, 4, 1]
+    # the Adam grid: the paper's 1e-4 and 1e-3; tuned = the lower seed-mean final train loss
+    tuned = ds.tune_final_train_loss.sel(tune_optimizer="adam").values.mean(-1)
+    assert list(ds.tune_lr.sel(tune_optimizer="adam").values) == pytest.approx([1e-4, 1e-3])
+    assert float(ds.lr.sel(setting="full", optimizer="adam")) == pytest.approx(
+        [1e-4, 1e-3][int(np.argmin(tuned))]
+    )
+    assert float(ds.lr.sel(setting="full", optimizer="adam_paper")) == pytest.approx(1e-4)
+    assert float(ds.lr.sel(setting="mini", optimizer="adam")) == pytest.approx(1e-4)
+    # the tuned run's records are the grid run's: final train loss = the grid's entry
+    k = int(np.argmin(tuned))
+    np.testing.assert_allclose(
+        ds.train_loss.sel(setting="full", optimizer="adam").values[:, -1],
+        ds.tune_final_train_loss.sel(tune_optimizer="adam").values[k],
+        rtol=1e-12,
+    )
+    # the rank setting runs GN only; absent runs are NaN
+    assert np.isnan(ds.train_loss.sel(setting="rank", optimizer="adam").values).all()
+    assert np.isnan(ds.train_loss.sel(setting="full", optimizer="gn_relu").values).all()
+    # gn_fit: 16 examples, d/2 + 1 = 21 >= 16 and h + 1 = 49 >= 16: every half-layer has full
+    # row rank, so J Δθ_raw = L ε (fit 1); full batch of 32 > 21: the linear block falls short
+    fit = ds.gn_fit.values
+    np.testing.assert_allclose(fit[2, [0, 5]], 1.0, atol=2e-3)
+    assert (fit[0, 0] < 0.99).all()
+    assert np.isnan(fit[1]).all()
     change = ds.batch_loss_change.values
-    assert np.isfinite(change[1]).all() and np.isfinite(change[0, :, :3]).all()
-    assert np.isnan(change[0, :, 3:]).all()
-    # at init every optimizer has the same model: same losses, NTK similarity 1, CKA 1
-    init = ds.train_loss.values[:, :, 0]
-    np.testing.assert_allclose(init, np.broadcast_to(init[:, :1], init.shape), rtol=1e-6)
-    np.testing.assert_allclose(ds.ntk_similarity.values[:, :, 0], 1.0, atol=1e-5)
-    np.testing.assert_allclose(ds.kernel_distance.values[:, :, 0], 0.0, atol=1e-5)
-    np.testing.assert_allclose(ds.cka.values[:, :, 0], 1.0, atol=1e-5)
+    assert np.isfinite(change[1, :3]).all() and np.isfinite(change[0, :3, :, :3]).all()
+    assert np.isnan(change[0, :3, :, 3:]).all()
+    # at init every optimizer of a seed has the same model: same losses, NTK similarity 1
+    for si, n_opt in ((0, 5), (1, 3)):  # mini runs gn, adam, sgd only
+        init = ds.train_loss.values[si, :n_opt, :, 0]
+        np.testing.assert_allclose(init, np.broadcast_to(init[:1], init.shape), rtol=1e-6)
+        assert not np.allclose(init[:, 0], init[:, 1])  # two seeds, two initialisations
+        np.testing.assert_allclose(ds.ntk_similarity.values[si, :n_opt, :, 0], 1.0, atol=1e-5)
+        np.testing.assert_allclose(ds.kernel_distance.values[si, :n_opt, :, 0], 0.0, atol=1e-5)
+        np.testing.assert_allclose(ds.cka.values[si, :n_opt, :, 0], 1.0, atol=1e-5)
+    assert np.isnan(ds.train_loss.sel(setting="mini", optimizer="adam_paper").values).all()
 
     summary = json.loads((tiny_run / "summary.json").read_text())
     assert summary["study"] == "exact-gn" and summary["preset"] == "quick"
     keys = {
         "final_train_loss", "final_test_loss", "final_test_accuracy", "epochs_to_train_loss",
-        "mean_batch_loss_drop", "ntk_similarity_final", "kernel_distance_final", "cka_final",
+        "mean_batch_loss_drop", "ntk_similarity_final", "kernel_distance_final", "lr",
     }  # fmt: skip
     for s in ("full", "mini"):
-        assert summary["train_loss_level"][s] == pytest.approx(
-            0.1 * float(ds.train_loss.sel(setting=s).values[0, 0])
-        )
         for o in ("gn", "adam", "sgd"):
             r = summary[s][o]
             assert keys <= set(r)
-            assert len(r["cka_final"]) == 2
             assert r["mean_batch_loss_drop"] == pytest.approx(
                 -np.nanmean(ds.batch_loss_change.sel(setting=s, optimizer=o).values), rel=1e-6
             )
-    assert {"full_batch_gn_fewer_epochs", "mini_batch_gn_saturates"} <= set(summary["paper_claims"])
+    ids = [c["id"] for c in summary["claims"]]
+    assert ids == [
+        "full_batch_gn_fewer_epochs",
+        "gn_generalises_worse_at_matched_loss",
+        "gn_lazier_ntk_at_matched_loss",
+        "gn_lazier_cka_at_matched_loss",
+        "mini_batch_gn_saturates",
+    ]
     for fig in ("curves", "batch_loss_drop", "ntk_cka", "ntk_cka_vs_loss"):
         assert (tiny_run / "figures" / f"{fig}.png").stat().st_size > 1000
-    # the report picks the study up
+    # the report picks the study up and accepts its claims
     assert main(["report", "--out", str(tiny_run.parent)]) == 0
     assert "exact-gn/figures/curves.png" in (tiny_run.parent / "report.html").read_text()
+
+
+def test_claims_recomputed_from_results(tiny_run):
+    """Claim 1 and the saturation ratio by hand from results.nc (t-interval with n − 1 dof)."""
+    ds = xr.open_dataset(tiny_run / "results.nc", engine="scipy").load()
+    summary = json.loads((tiny_run / "summary.json").read_text())
+    claims = {c["id"]: c for c in summary["claims"]}
+    diffs = []
+    for k in range(2):
+        tl = {o: ds.train_loss.sel(setting="full", optimizer=o).values[k] for o in OPTS}
+        ep = {}
+        for o in OPTS:
+            hit = [e for e in range(4) if tl[o][e] <= 0.1 * tl[o][0]]
+            ep[o] = hit[0] if hit else 4
+        diffs.append(min(ep["adam"], ep["sgd"]) - ep["gn"])
+    m = claims["full_batch_gn_fewer_epochs"]["measured"]
+    half = np.std(diffs, ddof=1) / np.sqrt(2) * 6.313751514675  # t_{0.95, 1}
+    assert m["value"] == pytest.approx(np.mean(diffs))
+    if half > 0:
+        assert m["lo"] == pytest.approx(np.mean(diffs) - half)
+    ratio = []
+    for k in range(2):
+        tl = ds.train_loss.sel(setting="mini", optimizer="gn").values[k]
+        ch = ds.batch_loss_change.sel(setting="mini", optimizer="gn").values[k]
+        full = 1 - (tl[3] / tl[1]) ** (1 / 8)
+        ratio.append(full / -np.mean(ch[4:12]))
+    m = claims["mini_batch_gn_saturates"]["measured"]
+    assert m["value"] == pytest.approx(np.mean(ratio), rel=1e-9)
+
+
+def test_t_interval_and_verdicts():
+    m, lo, hi = exact_gn.t_interval([1.0, 2.0, 3.0])
+    assert m == 2.0 and hi - m == pytest.approx(2.919986 / np.sqrt(3), rel=1e-5)
+    assert lo == pytest.approx(2 * m - hi)
+    assert np.isnan(exact_gn.t_interval([1.0])[1])
+
+
+def test_presets_follow_the_authors():
+    for name in ("evidence", "paper", "paper-cifar10"):
+        c = exact_gn.PRESETS[name]
+        assert c.loss == "ce" and c.normalize == "none" and c.full_batch == 1024
+    assert exact_gn.PRESETS["quick"].normalize == "blocks"  # the former convention
+    ev = exact_gn.PRESETS["evidence"]
+    assert (ev.n_train, ev.n_test, ev.hidden, ev.blocks, ev.seeds) == (8000, 2000, 1024, 2, 3)
 
 
 def _config(run_dir) -> exact_gn.Config:
@@ -86,45 +162,40 @@ def _config(run_dir) -> exact_gn.Config:
 
 
 def test_matched_train_loss_is_the_measure_where_the_loss_crossed_the_level(tiny_run):
-    """The matched comparison, redone by brute force from results.nc: the level is the highest
-    of the optimizers' lowest measured train losses (epochs >= 1), and each optimizer's matched
-    values are those recorded at its first measured epoch >= 1 at or below it."""
+    """The matched comparison, redone by brute force from results.nc per seed: the level is the
+    highest of the optimizers' lowest measured train losses (epochs >= 1), and each optimizer's
+    matched values are those recorded at its first measured epoch >= 1 at or below it."""
     ds = xr.open_dataset(tiny_run / "results.nc", engine="scipy").load()
     summary = json.loads((tiny_run / "summary.json").read_text())
     matched = summary["matched_train_loss"]
     me = [int(e) for e in ds.measure_epoch.values]
-    assert me == [0, 2, 3]
     for s in ("full", "mini"):
-        r = ds.sel(setting=s)
-        loss = {o: [float(r.train_loss.sel(optimizer=o, epoch=e)) for e in me] for o in OPTS}
-        level = max(min(v[j] for j in range(len(me)) if me[j] >= 1) for v in loss.values())
-        assert matched[s]["level"] == pytest.approx(level, rel=1e-12)
-        assert matched[s]["level"] < matched[s]["initial_train_loss"]
-        for o in OPTS:
-            j = next(j for j in range(len(me)) if me[j] >= 1 and loss[o][j] <= level)
-            got = matched[s][o]
-            assert got["epoch"] == me[j]
-            assert got["train_loss"] == pytest.approx(loss[o][j], rel=1e-12)
-            ro = r.sel(optimizer=o, measure_epoch=me[j])
-            assert got["ntk_similarity"] == pytest.approx(float(ro.ntk_similarity), rel=1e-12)
-            assert got["kernel_distance"] == pytest.approx(float(ro.kernel_distance), rel=1e-12)
-            assert got["cka"] == pytest.approx([float(v) for v in ro.cka.values], rel=1e-12)
-    claim = summary["paper_claims"]["gn_closer_to_init_than_adam_at_matched_loss"]
-    for s in ("full", "mini"):
-        g, a = matched[s]["gn"], matched[s]["adam"]
-        closer = g["ntk_similarity"] > a["ntk_similarity"] and sum(g["cka"]) > sum(a["cka"])
-        assert claim[s] is closer
+        for k in range(2):
+            r = ds.sel(setting=s).isel(seed=k)
+            loss = {o: [float(r.train_loss.sel(optimizer=o, epoch=e)) for e in me] for o in OPTS}
+            level = max(min(v[j] for j in range(len(me)) if me[j] >= 1) for v in loss.values())
+            got_s = matched[s][k]
+            assert got_s["level"] == pytest.approx(level, rel=1e-12)
+            for o in OPTS:
+                j = next(j for j in range(len(me)) if me[j] >= 1 and loss[o][j] <= level)
+                got = got_s[o]
+                assert got["epoch"] == me[j]
+                ro = r.sel(optimizer=o, measure_epoch=me[j])
+                assert got["ntk_similarity"] == pytest.approx(float(ro.ntk_similarity), rel=1e-12)
+                assert got["cka"] == pytest.approx([float(v) for v in ro.cka.values], rel=1e-12)
+    claim = {c["id"]: c for c in summary["claims"]}["gn_lazier_ntk_at_matched_loss"]
+    d = [m["gn"]["ntk_similarity"] - m["adam"]["ntk_similarity"] for m in matched["full"]]
+    assert claim["measured"]["value"] == pytest.approx(np.mean(d), rel=1e-9)
 
     # a fixed fraction of the initial loss that no optimizer reaches: said in words, no number
     c = dataclasses.replace(_config(tiny_run), match_fraction=1e-6)
     unreached = exact_gn.summarize(ds, c)
     assert "1e-06" in unreached["matched_train_loss"]["rule"]
-    for s in ("full", "mini"):
-        level = unreached["matched_train_loss"][s]["level"]
-        assert level == pytest.approx(1e-6 * matched[s]["initial_train_loss"])
+    for m in unreached["matched_train_loss"]["full"]:
         for o in OPTS:
-            assert unreached["matched_train_loss"][s][o].startswith("never reaches the level")
-        assert unreached["paper_claims"]["gn_closer_to_init_than_adam_at_matched_loss"][s] is None
+            assert m[o].startswith("never reaches the level")
+    verdicts = {c["id"]: c["verdict"] for c in unreached["claims"]}
+    assert verdicts["gn_lazier_ntk_at_matched_loss"] == "undecided"
 
 
 def test_batch_loss_change_matches_direct_computation(tiny_run):
@@ -155,10 +226,10 @@ def test_batch_loss_change_matches_direct_computation(tiny_run):
                 upd, state = opt.update(g, state, p)
             p = optax.apply_updates(p, upd)
             after = float(jnp.mean((apply(p, xb) - yh) ** 2))
-            got = float(ds.batch_loss_change.sel(setting="mini", optimizer=name).values[t])
+            got = float(ds.batch_loss_change.sel(setting="mini", optimizer=name).values[0, t])
             assert got == pytest.approx((after - before) / before, rel=2e-3, abs=1e-6)
     # the GN steps really fit their batch (a drop of tens of percent), Adam's barely move it
-    gn = ds.batch_loss_change.sel(setting="mini", optimizer="gn").values
+    gn = ds.batch_loss_change.sel(setting="mini", optimizer="gn").values[0]
     assert np.nanmean(gn) < -0.05
 
 
@@ -183,6 +254,9 @@ def _error(capsys, tmp_path, argv):
         (["--sgd-lr", "-1"], "--sgd-lr must be a finite number > 0"),
         (["--probe", "200"], "--probe 200 exceeds --full-batch"),
         (["--match-fraction", "1.5"], "--match-fraction must be in [0, 1)"),
+        (["--normalize", "sum"], "--normalize 'sum' is unknown: pass one of blocks|fit|none"),
+        (["--seeds", "0"], "--seeds must be >= 1"),
+        (["--adam-grid", "0.1", "-1"], "--adam-grid must be finite numbers > 0"),
     ],
 )
 def test_bad_options_one_line(capsys, tmp_path, argv, text):
@@ -201,6 +275,46 @@ def test_paper_preset_without_files(capsys, tmp_path, monkeypatch):
     monkeypatch.delenv("LAZYRICH_DATA", raising=False)
     err = _error(capsys, tmp_path, ["--preset", "paper"])
     assert "no data directory" in err
+
+
+def _write_idx(path, arr):
+    import gzip
+    import struct
+
+    arr = np.asarray(arr, np.uint8)
+    head = struct.pack(">BBBB", 0, 0, 0x08, arr.ndim) + struct.pack(f">{arr.ndim}I", *arr.shape)
+    with gzip.open(path, "wb") as f:
+        f.write(head + arr.tobytes())
+
+
+def test_data_dir_in_config_and_missing_files(capsys, tmp_path, monkeypatch):
+    """--data-dir is the Config's own option (no environment variable): tiny IDX files load;
+    a directory without the MNIST files is one line and exit code 2."""
+    monkeypatch.delenv("LAZYRICH_DATA", raising=False)
+    rng = np.random.default_rng(0)
+    data = tmp_path / "data"
+    data.mkdir()
+    for split, n in (("train", 40), ("t10k", 20)):
+        _write_idx(data / f"{split}-images-idx3-ubyte.gz", rng.integers(0, 256, (n, 28, 28)))
+        _write_idx(data / f"{split}-labels-idx1-ubyte.gz", rng.integers(0, 10, n))
+    c = dataclasses.replace(
+        exact_gn.PRESETS["evidence"], data_dir=str(data), n_train=32, n_test=16,
+        full_batch=32, batch=16, rank_batch=16, probe=8,
+    )  # fmt: skip
+    exact_gn.validate(c)
+    d = exact_gn.load_data(c)
+    assert d.x_train.shape == (32, 784) and d.x_test.shape == (16, 784)
+    import os
+
+    assert "LAZYRICH_DATA" not in os.environ
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    out = tmp_path / "out"
+    out.mkdir()
+    err = _error(capsys, out, ["--preset", "evidence", "--data-dir", str(empty)])
+    assert "MNIST file train-images-idx3-ubyte not found" in err
+    err = _error(capsys, out, ["--preset", "evidence", "--data-dir", str(tmp_path / "nope")])
+    assert "does not exist" in err
 
 
 def test_odd_input_dimension_from_the_api():

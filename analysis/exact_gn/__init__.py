@@ -1,9 +1,10 @@
 """The exact Gauss-Newton study: fast fitting, generalisation and laziness (PAPERS.md §2).
 
-A RevMLP is trained from one initialisation with exact Gauss-Newton, Adam and SGD through the
-engine (`lazyrich.train.train`), in a full-batch setting (the first `full_batch` training
-examples, one step per epoch) and a mini-batch setting (all `n_train` examples, batches of
-`batch`). Modules: `config` (options, presets, data, model), `run` (the engine calls and
+A RevMLP is trained with exact Gauss-Newton, Adam and SGD through the engine
+(`lazyrich.train.train`; seeds and Adam/SGD learning rates are vmapped axes), in a full-batch
+setting (the first `full_batch` training examples, one step per epoch), a mini-batch setting
+(all `n_train` examples, batches of `batch`) and a rank setting (GN with the paper's linear or
+a ReLU first block). Modules: `config` (options, presets, data, model), `run` (the engine calls and
 measures), `summary` (headline numbers, matched-loss comparison, claims), `figures`.
 """
 
@@ -16,9 +17,12 @@ from .config import build_model as build_model
 from .config import input_dim as input_dim
 from .config import load_data as load_data
 from .config import validate as validate
+from .run import learning_rates as learning_rates
 from .run import relative_change as relative_change
 from .run import run as run
+from .summary import claims as claims
 from .summary import epochs_to_level as epochs_to_level
 from .summary import matched_train_loss as matched_train_loss
-from .summary import paper_claims as paper_claims
+from .summary import saturation_ratio as saturation_ratio
 from .summary import summarize as summarize
+from .summary import t_interval as t_interval

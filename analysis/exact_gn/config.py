@@ -2,13 +2,17 @@
 
 The study (PAPERS.md §2) as a whole:
 
-A RevMLP is trained from one initialisation with exact Gauss-Newton, Adam and SGD, in a
-full-batch setting (the first `full_batch` training examples, one step per epoch) and a
-mini-batch setting (all `n_train` examples, batches of `batch`). Per epoch: train/test loss and
-accuracy; per step: the relative loss change on the batch just used; every `measure_every`
-epochs: NTK similarity along a fixed probe vector, kernel distance to the initial NTK and linear
-CKA between each block's output at initialisation and now, all on a fixed probe batch. The
-summary compares those measures at a matched train loss as well as at the last epoch.
+A RevMLP is trained by exact Gauss-Newton, Adam and SGD (`seeds` initialisations and data
+orders), in a full-batch setting (the first `full_batch` training examples, one step per epoch),
+a mini-batch setting (all `n_train` examples, batches of `batch`) and a rank setting (GN only,
+full batch on the first `rank_batch` examples, the paper's linear first block against a ReLU
+first block whose half-layers all have full row rank when h + 1 >= rank_batch). In the full-batch
+setting Adam and SGD also run a small grid of learning rates (a vmapped `eta` axis); the tuned
+rate is the grid's lowest seed-mean final train loss. Per epoch: train/test loss and accuracy;
+per step: the relative loss change on the batch just used; every `measure_every` epochs: NTK
+similarity along a fixed probe vector, kernel distance to the initial NTK and linear CKA between
+each block's output at initialisation and now, all on a fixed probe batch. The summary compares
+those measures at a matched train loss as well as at the last epoch.
 """
 
 from __future__ import annotations
@@ -16,12 +20,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+import equinox as eqx
 import jax
 import numpy as np
 
 from lazyrich.data import Dataset, load_dataset
 from lazyrich.errors import require
 from lazyrich.models import RevMLP
+from lazyrich.train import Factory
 
 from .._files import load_subset, require_sizes
 
@@ -31,17 +37,23 @@ DESCRIPTION = (
     "A reversible MLP (additive coupling blocks with a fixed random inverted bottleneck of width "
     "h, a linear first block, a fixed orthonormal readout) trained from the same initialisation "
     "and data order by exact Gauss-Newton (blockwise pseudo-inverses through the exact inverse, "
-    "no backpropagation; the step is divided by the number of blocks so that J·Δθ = ε when every "
-    "half-layer has full row rank), Adam and SGD. Full batch: one step per epoch on the first "
-    "full_batch training examples; mini-batch: shuffled batches over all n_train examples. The "
-    "linear first block's features have rank at most d/2 + 1, so that block cannot have full row "
-    "rank on batches larger than d/2 + 1 and contributes only its least-squares part; ReLU blocks "
-    "have full row rank only when h + 1 >= batch. Measured: per-epoch train/test loss and "
+    "no backpropagation), Adam and SGD. normalize sets the GN step's scale: none (the authors' "
+    "code and the paper and evidence presets) applies the raw sum of the blocks' steps, J·Δθ = "
+    "L·ε for L blocks when every half-layer has full row rank; blocks (the quick preset, the "
+    "former convention) divides it by L so that J·Δθ = ε; fit rescales it to the best multiple in"
+    " the linearized model. With loss ce GN uses the identity loss Hessian (as the authors do). "
+    "Full batch: one step per epoch on the first full_batch training examples; mini-batch: "
+    "shuffled batches over all n_train examples. The linear first block's features have rank at "
+    "most d/2 + 1, so that block cannot have full row rank on batches larger than d/2 + 1 and "
+    "contributes only its least-squares part; ReLU blocks have full row rank only when h + 1 >= "
+    "batch. The rank setting separates that effect: GN on rank_batch examples with the linear "
+    "first block against a ReLU first block, and gn_fit = <J·Δθ_raw, ε>/(L·|ε|²) at "
+    "initialisation (1 when J·Δθ_raw = L·ε exactly). Measured: per-epoch train/test loss and "
     "accuracy; per step the relative change (L_after − L_before)/L_before of the loss on the "
     "batch just used (mean_batch_loss_drop is minus its mean over all steps, so positive means "
     "the batch loss fell); every few epochs, on a fixed probe batch, the cosine of K0·v and Kt·v "
-    "for a fixed random v (NTK similarity), the kernel distance 1 − cos(K0, Kt) of the full NTKs, "
-    "and linear CKA between each block's output at initialisation and now. epochs_to_train_loss "
+    "for a fixed random v (NTK similarity), the kernel distance 1 − cos(K0, Kt) of the full NTKs,"
+    " and linear CKA between each block's output at initialisation and now. epochs_to_train_loss "
     "counts epochs until the train loss falls to target_fraction × its initial value. Paper "
     "(Buffelli et al. 2024): full-batch GN fits in far fewer epochs than Adam/SGD; mini-batch GN "
     "saturates on train and test loss; training stays lazy (NTK and CKA near init). With the "
@@ -49,12 +61,15 @@ DESCRIPTION = (
     "compares the laziness measures at a matched train loss too (matched_train_loss; figure "
     "ntk_cka_vs_loss plots them against the train loss): per setting a level every optimizer "
     "reaches, and each optimizer's measures at its first measured epoch (>= 1) whose train loss "
-    "is at most that level."
+    "is at most that level. In the full-batch setting adam and sgd are the tuned rates, "
+    "adam_paper and sgd_paper the paper's; the claims use the tuned ones."
 )
 
 SETTINGS = ("full", "mini")
+ALL_SETTINGS = ("full", "mini", "rank")
 OPTIMIZERS = ("gn", "adam", "sgd")
-Setting = Literal["full", "mini"]
+NORMALIZE = ("blocks", "fit", "none")
+Setting = Literal["full", "mini", "rank"]
 Optimizer = Literal["gn", "adam", "sgd"]
 NATIVE_DIM = {"mnist1d": 40, "mnist": 28 * 28, "cifar10": 32 * 32 * 3}
 NUM_CLASSES = 10
@@ -66,6 +81,8 @@ class Config:
 
     dataset: Literal["mnist1d", "mnist", "cifar10"] = "mnist1d"
     """mnist1d is generated locally; mnist and cifar10 are read from --data-dir."""
+    data_dir: str = ""
+    """Directory of the MNIST / CIFAR-10 files (empty: $LAZYRICH_DATA)."""
     n_train: int = 1024
     """Training examples (the mini-batch setting uses all of them)."""
     n_test: int = 1000
@@ -81,9 +98,15 @@ class Config:
     """Standard deviation of the initial W (paper: 1e-3)."""
     loss: Literal["mse", "ce"] = "mse"
     """Loss: mean squared error on one-hot targets, or cross-entropy (GN with identity loss
-    Hessian)."""
+    Hessian, as the authors; the paper and evidence presets)."""
+    normalize: str = "blocks"
+    """Scale of the GN step, one of blocks|fit|none: none = the raw sum of the blocks' steps
+    (J·Δθ = L·ε at full row rank; the authors' code, paper and evidence presets), blocks = the
+    sum divided by the number of blocks L (J·Δθ = ε; the quick preset and the former default),
+    fit = the best multiple in the linearized model."""
     settings: tuple[Setting, ...] = SETTINGS
-    """Which settings to run: full (full batch) and/or mini (mini-batch)."""
+    """Which settings to run: full (full batch), mini (mini-batch), rank (GN with a linear or a
+    ReLU first block on rank_batch examples)."""
     optimizers: tuple[Optimizer, ...] = OPTIMIZERS
     """Which optimizers to run: gn (exact Gauss-Newton), adam, sgd."""
     full_batch: int = 128
@@ -91,8 +114,19 @@ class Config:
     per epoch on all of them (paper: 1024)."""
     batch: int = 64
     """Batch size of the mini-batch setting (paper: 1000)."""
+    rank_batch: int = 32
+    """Examples of the rank setting (the first RANK_BATCH training examples, full batch)."""
     epochs: int = 30
     """Training epochs per run (paper: 100)."""
+    epochs_mini: int = 0
+    """Epochs of the mini-batch setting (0: --epochs)."""
+    seeds: int = 1
+    """Number of seeds (initialisation and data order): seed, seed + 1, ..."""
+    adam_grid: tuple[float, ...] = ()
+    """More Adam learning rates tried in the full-batch setting besides --adam-lr (tuned: the
+    lowest seed-mean final train loss); the mini-batch setting uses --adam-lr."""
+    sgd_grid: tuple[float, ...] = ()
+    """More SGD learning rates tried in the full-batch setting besides --sgd-lr (as adam-grid)."""
     gn_lr_full: float = 0.5
     """Exact GN learning rate, full batch (paper: 0.5 MNIST, 1.0 CIFAR-10)."""
     gn_lr_mini: float = 0.1
@@ -122,20 +156,45 @@ class Config:
     """Mini-batch GN counts as saturated when its train and test loss fall by less than this
     fraction over the second half of training."""
     seed: int = 0
-    """Seed of the initialisation, the data order, the probe vector (and mnist1d)."""
+    """First seed of the initialisation and data order; seed of the probe vector (and
+    mnist1d)."""
 
 
 PRESETS = {
     "quick": Config(),
+    "evidence": Config(
+        dataset="mnist",
+        n_train=8000,
+        n_test=2000,
+        blocks=2,
+        hidden=1024,
+        loss="ce",
+        normalize="none",
+        settings=ALL_SETTINGS,
+        full_batch=1024,
+        batch=1024,
+        rank_batch=256,
+        epochs=15,
+        epochs_mini=8,
+        seeds=3,
+        adam_grid=(1e-3, 1e-2),
+        sgd_grid=(1e-1, 1.0),
+        probe=16,
+    ),
     "paper": Config(
         dataset="mnist",
         n_train=60_000,
         n_test=10_000,
         blocks=2,
         hidden=8000,
+        loss="ce",
+        normalize="none",
         full_batch=1024,
         batch=1000,
         epochs=100,
+        seeds=3,
+        adam_grid=(1e-3, 1e-2),
+        sgd_grid=(1e-1, 1.0),
         gn_lr_full=0.5,
         probe=128,
     ),
@@ -145,9 +204,14 @@ PRESETS = {
         n_test=10_000,
         blocks=6,
         hidden=8000,
+        loss="ce",
+        normalize="none",
         full_batch=1024,
         batch=1000,
         epochs=100,
+        seeds=3,
+        adam_grid=(1e-3, 1e-2),
+        sgd_grid=(1e-1, 1.0),
         gn_lr_full=1.0,
         probe=128,
     ),
@@ -174,15 +238,25 @@ def validate(c: Config) -> None:
         "epochs",
         "probe",
         "measure_every",
+        "rank_batch",
+        "seeds",
     ):
         v = getattr(c, name)
         require(v >= 1, f"--{name.replace('_', '-')} must be >= 1, got {v}")
-    for name in ("gn_lr_full", "gn_lr_mini", "adam_lr", "sgd_lr"):
-        v = getattr(c, name)
-        require(
-            np.isfinite(v) and v > 0,
-            f"--{name.replace('_', '-')} must be a finite number > 0, got {v}",
-        )
+    require(c.epochs_mini >= 0, f"--epochs-mini must be >= 0, got {c.epochs_mini}")
+    require(
+        c.normalize in NORMALIZE,
+        f"--normalize {c.normalize!r} is unknown: pass one of {'|'.join(NORMALIZE)}",
+    )
+    require(c.loss in ("mse", "ce"), f"--loss {c.loss!r} is unknown: pass mse or ce")
+    for name in ("gn_lr_full", "gn_lr_mini", "adam_lr", "sgd_lr", "adam_grid", "sgd_grid"):
+        for v in np.atleast_1d(getattr(c, name)):
+            require(
+                np.isfinite(v) and v > 0,
+                f"--{name.replace('_', '-')} must be finite numbers > 0, got {v}"
+                if name.endswith("grid")
+                else f"--{name.replace('_', '-')} must be a finite number > 0, got {v}",
+            )
     require(np.isfinite(c.sigma) and c.sigma >= 0, f"--sigma must be >= 0, got {c.sigma}")
     require(c.rtol >= 0 and c.atol >= 0, f"--rtol and --atol must be >= 0, got {c.rtol}, {c.atol}")
     require(
@@ -194,7 +268,11 @@ def validate(c: Config) -> None:
         f"--match-fraction must be in [0, 1) (0: the common level), got {c.match_fraction}",
     )
     require(c.seed >= 0, f"--seed must be >= 0, got {c.seed}")
-    require(len(c.settings) >= 1, "--settings needs at least one of: full mini")
+    require(len(c.settings) >= 1, "--settings needs at least one of: full mini rank")
+    require(
+        set(c.settings) <= set(ALL_SETTINGS),
+        f"--settings {' '.join(c.settings)}: pass some of {' '.join(ALL_SETTINGS)}",
+    )
     require(len(c.optimizers) >= 1, "--optimizers needs at least one of: gn adam sgd")
     require(len(set(c.settings)) == len(c.settings), f"--settings repeats one: {c.settings}")
     require(
@@ -229,8 +307,12 @@ def validate(c: Config) -> None:
         f"--probe {c.probe} exceeds --full-batch {c.full_batch}: the probe batch is taken from "
         "the full-batch training set; pass --probe <= full-batch",
     )
+    require(
+        c.rank_batch <= c.n_train,
+        f"--rank-batch {c.rank_batch} exceeds --n-train {c.n_train}: pass --rank-batch <= n-train",
+    )
     if c.dataset != "mnist1d":
-        require_sizes(c.dataset, c.n_train, c.n_test)
+        require_sizes(c.dataset, c.n_train, c.n_test, c.data_dir or None)
 
 
 def load_data(c: Config) -> Dataset:
@@ -238,7 +320,7 @@ def load_data(c: Config) -> Dataset:
     if c.dataset == "mnist1d":
         data = load_dataset("mnist1d", n_train=c.n_train, n_test=c.n_test, seed=c.seed)
     else:
-        data = load_subset(c.dataset, c.n_train, c.n_test)
+        data = load_subset(c.dataset, c.n_train, c.n_test, c.data_dir or None)
     d = input_dim(c)
     flat = lambda x: x.reshape(x.shape[0], -1)[:, :d]
     return Dataset(
@@ -251,17 +333,38 @@ def load_data(c: Config) -> Dataset:
     )
 
 
-def build_model(c: Config, in_dim: int) -> RevMLP:
-    """The RevMLP every run starts from (same seed → same initialisation)."""
-    return RevMLP(
-        in_dim,
-        num_blocks=c.blocks,
-        hidden=c.hidden,
-        out_dim=NUM_CLASSES,
-        sigma=c.sigma,
-        linear_first=True,
-        key=jax.random.fold_in(jax.random.key(c.seed), 0),
+def build_model(c: Config, in_dim: int, *, seed: int | None = None) -> RevMLP:
+    """The RevMLP a run with `seed` (default `c.seed`) starts from; the engine's factory
+    (`RevFactory`) builds the same model from the same key, `fold_in(key(seed), 0)`."""
+    return RevFactory(in_dim, c.blocks, c.hidden, c.sigma)(
+        jax.random.fold_in(jax.random.key(c.seed if seed is None else seed), 0), {}
     )
+
+
+class RevFactory(Factory):
+    """Each run's RevMLP from its seed's key (the engine passes `fold_in(key(seed), 0)`)."""
+
+    in_dim: int = eqx.field(static=True)
+    blocks: int = eqx.field(static=True)
+    hidden: int = eqx.field(static=True)
+    sigma: float = eqx.field(static=True)
+    linear_first: bool = eqx.field(static=True, default=True)
+
+    def __call__(self, key, hp) -> RevMLP:
+        return RevMLP(
+            self.in_dim,
+            num_blocks=self.blocks,
+            hidden=self.hidden,
+            out_dim=NUM_CLASSES,
+            sigma=self.sigma,
+            linear_first=self.linear_first,
+            key=key,
+        )
+
+
+def seeds(c: Config) -> list[int]:
+    """The seeds of every setting: `seed, seed + 1, …`."""
+    return list(range(c.seed, c.seed + c.seeds))
 
 
 def order_key(c: Config) -> jax.Array:

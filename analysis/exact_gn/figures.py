@@ -14,12 +14,19 @@ from .._plots import plt, save
 if TYPE_CHECKING:
     from .config import Config
 
-COLORS = {"gn": "C3", "adam": "C0", "sgd": "C2"}
-LABELS = {"gn": "exact GN", "adam": "Adam", "sgd": "SGD"}
+COLORS = {
+    "gn": "C3", "adam": "C0", "sgd": "C2", "adam_paper": "C9", "sgd_paper": "C8", "gn_relu": "C1",
+}  # fmt: skip
+LABELS = {
+    "gn": "exact GN", "adam": "Adam", "sgd": "SGD", "adam_paper": "Adam (paper lr)",
+    "sgd_paper": "SGD (paper lr)", "gn_relu": "exact GN, ReLU first block",
+}  # fmt: skip
 
 
 def figures(ds: xr.Dataset, store: StudyDir, c: Config, summary: dict) -> None:
-    """curves, batch_loss_drop, ntk_cka (against epoch) and ntk_cka_vs_loss."""
+    """curves, batch_loss_drop, ntk_cka (against epoch) and ntk_cka_vs_loss (means over
+    seeds; runs that are absent in a setting are all NaN and not drawn)."""
+    ds = ds.mean("seed", skipna=True)
     settings = [str(s) for s in ds.setting.values]
     opts = [str(o) for o in ds.optimizer.values]
     ep = ds.epoch.values
@@ -38,11 +45,12 @@ def figures(ds: xr.Dataset, store: StudyDir, c: Config, summary: dict) -> None:
         axes[i, 0].legend(fontsize=7)
         # the per-batch change, averaged per epoch
         spe = int(ds.steps_per_epoch.sel(setting=s))
+        e_s = int(ds.epochs.sel(setting=s))
         for o in opts:
-            ch = ds.batch_loss_change.sel(setting=s, optimizer=o).values[: c.epochs * spe]
+            ch = ds.batch_loss_change.sel(setting=s, optimizer=o).values[: e_s * spe]
             axes[i, 2].plot(
-                np.arange(1, c.epochs + 1),
-                -ch.reshape(c.epochs, spe).mean(1),
+                np.arange(1, e_s + 1),
+                -ch.reshape(e_s, spe).mean(1),
                 color=COLORS[o],
                 label=LABELS[o],
             )
@@ -57,8 +65,9 @@ def figures(ds: xr.Dataset, store: StudyDir, c: Config, summary: dict) -> None:
     fig, axes = plt.subplots(1, len(settings), figsize=(6 * len(settings), 3.8), squeeze=False)
     for i, s in enumerate(settings):
         spe = int(ds.steps_per_epoch.sel(setting=s))
+        e_s = int(ds.epochs.sel(setting=s))
         for o in opts:
-            ch = ds.batch_loss_change.sel(setting=s, optimizer=o).values[: c.epochs * spe]
+            ch = ds.batch_loss_change.sel(setting=s, optimizer=o).values[: e_s * spe]
             axes[0, i].plot(
                 np.arange(1, ch.size + 1) / spe, -ch, lw=0.8, color=COLORS[o], label=LABELS[o]
             )
@@ -100,7 +109,7 @@ def figures(ds: xr.Dataset, store: StudyDir, c: Config, summary: dict) -> None:
 def _vs_loss(ds: xr.Dataset, store: StudyDir, summary: dict) -> None:
     """NTK similarity, kernel distance and CKA against the train loss (training runs right to
     left on a log axis): the fair comparison between optimizers that fit at different speeds.
-    The dotted line is the matched level, the stars the matched evaluations."""
+    The dotted line is the seed-mean matched level."""
     settings = [str(s) for s in ds.setting.values]
     opts = [str(o) for o in ds.optimizer.values]
     me = ds.measure_epoch.values
@@ -122,19 +131,15 @@ def _vs_loss(ds: xr.Dataset, store: StudyDir, summary: dict) -> None:
                     label=f"{LABELS[o]} block {b}",
                     **kw,
                 )
-            m = matched[s][o]
-            if isinstance(m, dict):
-                star = dict(marker="*", ms=13, mec="k", ls="none", **kw)
-                axes[i, 0].plot(m["train_loss"], m["ntk_similarity"], **star)
-                axes[i, 1].plot(m["train_loss"], m["kernel_distance"], **star)
-                axes[i, 2].plot([m["train_loss"]] * len(m["cka"]), m["cka"], **star)
         names = ("cos(K0 v, Kt v)", "1 − cos(K0, Kt)", "linear CKA to init")
         titles = ("NTK similarity", "kernel distance", "block outputs")
         for j in range(3):
             ax = axes[i, j]
             ax.set_xscale("log")
             ax.invert_xaxis()
-            ax.axvline(matched[s]["level"], color="k", ls=":", lw=1)
+            levels = [m["level"] for m in matched.get(s, []) if m["level"] is not None]
+            if levels:
+                ax.axvline(float(np.mean(levels)), color="k", ls=":", lw=1)
             ax.set(xlabel="train loss", ylabel=names[j], title=f"{s} batch: {titles[j]} vs loss")
         axes[i, 0].legend(fontsize=7)
         axes[i, 2].legend(fontsize=6)
