@@ -42,7 +42,7 @@ def test_device_suite_cpu_smoke(tmp_path):
         env=env,
         capture_output=True,
         text=True,
-        timeout=400,
+        timeout=1800,
     )
     log = proc.stdout[-4000:] + proc.stderr[-2000:]
     assert proc.returncode == 0, log

@@ -31,7 +31,7 @@ step, which continues it as if the top-only steps had not happened for those lay
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 import equinox as eqx
 import jax
@@ -317,6 +317,8 @@ class PLWS(Step):
     On XLA:CPU, convolution gradients inside a `cond` branch lose the fast path (a CNN's
     full step ran ~25× slower than jitted on its own, jax 0.10); MLPs are unaffected.
     """
+
+    branches: ClassVar[bool] = True  # one-run chunks unvmapped: the cond runs one branch
 
     optimizer: Any
     p: float | str | Callable[[Array], Array] = "p"

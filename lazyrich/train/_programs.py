@@ -136,12 +136,13 @@ def step_key(seed: int | PRNGKeyArray, t: int | Array) -> PRNGKeyArray:
     return jax.random.fold_in(jax.random.fold_in(key, 2), t)
 
 
-def _map_runs(fn: Callable, *args: Any) -> Any:
-    """`eqx.filter_vmap(fn)(*args)` over the leading run axis; a single run is not vmapped
-    but sliced and re-stacked, so a `lax.cond` on a per-run value (PLWS's coin) stays a
-    conditional that runs one branch instead of becoming a `select` that runs both."""
+def _map_runs(fn: Callable, *args: Any, single: bool = False) -> Any:
+    """`eqx.filter_vmap(fn)(*args)` over the leading run axis; with `single` (a step whose
+    `branches` is set) a single run is not vmapped but sliced and re-stacked, so a `lax.cond`
+    on a per-run value (PLWS's coin) stays a conditional that runs one branch instead of
+    becoming a `select` that runs both."""
     n = jax.tree.leaves(eqx.filter(args, eqx.is_array))[0].shape[0]
-    if n != 1:
+    if n != 1 or not single:
         return eqx.filter_vmap(fn)(*args)
     out = fn(*jax.tree.map(lambda a: a[0] if eqx.is_array(a) else a, args))
     return jax.tree.map(lambda a: a[None] if eqx.is_array(a) else a, out)
@@ -261,8 +262,9 @@ def _advance(spec: Spec, state: State, start: Array, num: Array) -> State:
             return keep(new_p, params), keep(new_o, opt_state), now, dstep, value
 
         params, opt_state, diverged, dstep, value = _map_runs(
-            one, s.params, s.rest, s.opt_state, s.hp, s.seed_index, s.diverged, s.diverged_step
-        )
+            one, s.params, s.rest, s.opt_state, s.hp, s.seed_index, s.diverged, s.diverged_step,
+            single=type(spec.step).branches,
+        )  # fmt: skip
         return eqx.tree_at(
             lambda s: (s.params, s.opt_state, s.diverged, s.diverged_step, s.loss_sum, s.count),
             s,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import equinox as eqx
 import jax
@@ -29,7 +29,14 @@ class Step(eqx.Module):
     evaluates the loss, a step that draws coins, a step that needs the model's structure).
     Fields are the step's configuration; array fields are inputs of the compiled program
     (not constants), non-array fields are part of its cache key.
+
+    A subclass that branches per run with `lax.cond` (e.g. PLWS's coin) sets the class
+    attribute `branches = True`: a chunk of one run is then not vmapped, so the cond stays a
+    conditional that runs one branch (under `vmap` it becomes a select that runs both). Other
+    steps are vmapped even for one run, so results do not depend on the chunk size.
     """
+
+    branches: ClassVar[bool] = False
 
     @abc.abstractmethod
     def init(self, params: PyTree, *, apply: Apply, hp: HParams, key: PRNGKeyArray) -> Any:
