@@ -32,3 +32,7 @@ from ._lws import masked as masked
 from ._lws import plws as plws
 from ._lws import plws_step as plws_step
 from ._lws import top_step as top_step
+from ._pinv import AbstractGramSolver as AbstractGramSolver
+from ._pinv import AutoSolver as AutoSolver
+from ._pinv import CholeskySolver as CholeskySolver
+from ._pinv import EighSolver as EighSolver

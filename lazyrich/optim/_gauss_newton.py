@@ -70,6 +70,7 @@ from ..errors import require
 from ..models._frozen import partition
 from ..models._revmlp import RevMLP
 from ._lapack_threads import single_threaded_lapack
+from ._pinv import AbstractGramSolver, SolverName, as_solver, spectral_filter
 
 Loss = Literal["mse", "ce"]
 Normalize = Literal["blocks", "fit", "none"]
@@ -94,15 +95,7 @@ def output_error(z: Float[Array, "n k"], y: Array, loss: str) -> Float[Array, "n
 
 def _spectral_filter(e: Array, *, rtol: float, atol: float, damping: float | Array | None) -> Array:
     """`1/s²` on the retained spectrum (or `1/(s² + λ)`) from Gram eigenvalues `e = s²`."""
-    e = jnp.maximum(e, 0.0)
-    if damping is not None:
-        return 1.0 / (e + damping)
-    s = jnp.sqrt(e)
-    # The Gram matrix squares the spectrum: singular values below ~sqrt(machine eps)·s_max
-    # are round-off there, so the relative cut-off never goes below that floor.
-    floor = 10.0 * jnp.sqrt(jnp.finfo(e.dtype).eps)
-    keep = s > jnp.maximum(jnp.maximum(rtol, floor) * jnp.max(s), atol)
-    return jnp.where(keep, 1.0 / jnp.where(keep, e, 1.0), 0.0)
+    return spectral_filter(e, rtol=rtol, atol=atol, damping=damping)
 
 
 def pinv_solve(
@@ -112,17 +105,36 @@ def pinv_solve(
     rtol: float = 1e-2,
     atol: float = 1e-5,
     damping: float | Array | None = None,
+    solver: AbstractGramSolver | SolverName = "auto",
 ) -> Float[Array, "p m"]:
-    """`A⁺ t` by truncated spectrum (or Tikhonov with `damping`), via the smaller Gram matrix."""
+    """`A⁺ t` by truncated spectrum (or Tikhonov with `damping`), via the smaller Gram matrix.
+
+    With `G = A Aᵀ` (n ≤ p) this is `Aᵀ f(G) t`, else `f(G) Aᵀt` with `G = AᵀA`, where `f`
+    inverts the eigenvalues `s² > max(τ s_max, atol)²` (`τ = max(rtol, 10·sqrt(eps))`) and
+    zeroes the rest, or is `1/(s² + λ)` with damping: the truncated-SVD pseudo-inverse.
+
+    **Arguments:**
+
+    - `a`, `t`: the `(n, p)` matrix and the `(n, m)` right-hand sides.
+    - `rtol`, `atol`: truncation (singular values, relative to the largest / absolute).
+    - `damping`: λ for the Tikhonov inverse `(AᵀA + λI)⁻¹Aᵀ` instead of truncation.
+    - `solver`: how `f(G)` is applied (`lazyrich.optim._pinv`): `"auto"` (default) takes a
+      Cholesky solve where a Lanczos condition estimate shows nothing would be truncated and
+      the eigendecomposition otherwise (decided in the compiled program; under `jax.vmap`
+      both branches run, so pass `"eigh"` there); `"eigh"` always decomposes (exact for any
+      spectrum); `"cholesky"` never truncates (valid only for well-conditioned, full-rank A);
+      or any `AbstractGramSolver`.
+
+    **Returns:**
+
+    `A⁺ t`, shape `(p, m)`.
+    """
     single_threaded_lapack()
+    solve = as_solver(solver)
     n, p = a.shape
     if n <= p:
-        e, q = jnp.linalg.eigh(a @ a.T)
-        f = _spectral_filter(e, rtol=rtol, atol=atol, damping=damping)
-        return a.T @ (q @ (f[:, None] * (q.T @ t)))
-    e, v = jnp.linalg.eigh(a.T @ a)
-    f = _spectral_filter(e, rtol=rtol, atol=atol, damping=damping)
-    return v @ (f[:, None] * (v.T @ (a.T @ t)))
+        return a.T @ solve(a @ a.T, t, rtol=rtol, atol=atol, damping=damping)
+    return solve(a.T @ a, a.T @ t, rtol=rtol, atol=atol, damping=damping)
 
 
 def _with_bias(feats: Float[Array, "n h"]) -> Float[Array, "n h1"]:
