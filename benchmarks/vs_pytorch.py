@@ -15,7 +15,9 @@ from the authors' repositories. Needs the optional group: `uv sync --group peers
 
 Each case is first checked for equal numbers on the same inputs (float64: losses / updates),
 then timed in float32 in rounds with a rotated order; the ratio torch/lazyrich is taken within
-each round and reported as median [min, max]. `torch.set_num_threads(os.cpu_count())`.
+each round and reported as median [min, max]. PyTorch is timed at `torch.set_num_threads` 1 and
+`os.cpu_count()`, with `OMP_WAIT_POLICY=PASSIVE` (spinning OpenMP threads made its 2-thread
+runs 40-50x slower on the loaded 2-core sandbox).
 
     uv sync --group peers && uv run python -m benchmarks.vs_pytorch
 """
@@ -37,6 +39,10 @@ from lazyrich.optim import exact_gauss_newton
 from lazyrich.train import mse
 
 from ._machine import add_out, write
+
+# PyTorch's OpenMP threads spin while waiting; on a loaded 2-core machine that made its 2-thread
+# runs 40-50x slower than 1 thread (measured here). Passive waiting, set before torch loads.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 try:
     import torch
@@ -194,7 +200,7 @@ def gn_case(args, dtype_name, key, batch):
     state = gn.init(params)
 
     @jax.jit
-    def step(p):
+    def step(p, state, x, y):  # data as arguments: closed-over arrays would be constant-folded
         upd, _ = gn.update(None, state, p, x=x, y=y)  # pyright: ignore[reportArgumentType]
         return optax.apply_updates(p, upd)
 
@@ -207,7 +213,7 @@ def gn_case(args, dtype_name, key, batch):
         tb.append({k: _t(vals[k], tdt) for k in keys})
     relus = [blk.relu for blk in model.blocks]
     tu, tx, ty = _t(model.readout.value, tdt), _t(x, tdt), _t(y, tdt)
-    jax_fn = lambda: step(params)
+    jax_fn = lambda: step(params, state, x, y)
     torch_fn = lambda: torch_gn_step(tb, tu, tx, ty, lr, relus)
 
     def numbers(j, t):
@@ -221,25 +227,38 @@ def gn_case(args, dtype_name, key, batch):
 # --------------------------------------------------------------------------- timing
 
 
-def side_by_side(jax_fn, torch_fn, rounds: int) -> dict:
+def side_by_side(jax_fn, torch_fn, rounds: int, threads: list[int]) -> dict:
+    """Median ms of lazyrich and of torch at each thread count, in rounds of rotated order;
+    ratios torch/lazyrich within each round, median [min, max]."""
+    contestants = [("lazyrich", 0)] + [("torch", n) for n in threads]
     jax.block_until_ready(jax_fn())
-    torch_fn()
-    tj, tt = [], []
+    for n in threads:
+        torch.set_num_threads(n)
+        torch_fn()
+    times: dict[tuple[str, int], list[float]] = {c: [] for c in contestants}
     for r in range(rounds):
-        order = [("jax", jax_fn), ("torch", torch_fn)][:: 1 if r % 2 == 0 else -1]
-        for name, fn in order:
+        k = r % len(contestants)
+        for name, n in contestants[k:] + contestants[:k]:
+            if name == "torch":
+                torch.set_num_threads(n)
             t0 = time.perf_counter()
-            out = fn()
-            if name == "jax":
-                jax.block_until_ready(out)
-            (tj if name == "jax" else tt).append(time.perf_counter() - t0)
-    tj_, tt_ = np.array(tj), np.array(tt)
-    ratio = tt_ / tj_
-    return {
-        "lazyrich_ms": 1e3 * float(np.median(tj_)),
-        "torch_ms": 1e3 * float(np.median(tt_)),
-        "torch_over_lazyrich": [float(np.median(ratio)), float(ratio.min()), float(ratio.max())],
-    }
+            if name == "torch":
+                torch_fn()
+            else:
+                jax.block_until_ready(jax_fn())
+            times[(name, n)].append(time.perf_counter() - t0)
+    tj = np.array(times[("lazyrich", 0)])
+    out: dict = {"lazyrich_ms": 1e3 * float(np.median(tj))}
+    for n in threads:
+        tt = np.array(times[("torch", n)])
+        ratio = tt / tj
+        out[f"torch_{n}t_ms"] = 1e3 * float(np.median(tt))
+        out[f"torch_{n}t_over_lazyrich"] = [
+            float(np.median(ratio)),
+            float(ratio.min()),
+            float(ratio.max()),
+        ]
+    return out
 
 
 def check(name, case, rel_tol):
@@ -267,7 +286,10 @@ def main(argv=None) -> dict:
         a.width, a.steps, a.in_dim, a.hidden, a.batches, a.rounds = 16, 5, 16, 32, [16], 2
     threads = os.cpu_count() or 1
     torch.set_num_threads(threads)
-    print(f"torch {torch.__version__}, {threads} threads; jax {jax.__version__}")
+    print(
+        f"torch {torch.__version__} (timed at 1 and {threads} threads, OMP_WAIT_POLICY="
+        f"{os.environ.get('OMP_WAIT_POLICY')}); jax {jax.__version__}"
+    )
     key = jax.random.key(0)
     checks = {}
     with jax.enable_x64(True):
@@ -285,14 +307,17 @@ def main(argv=None) -> dict:
     for b in a.batches:
         cases.append((f"exact_gn_b{b}", f"1 step, d={a.in_dim} h={a.hidden} batch {b}",
                       gn_case(a, "float32", key, b)))  # fmt: skip
+    tcounts = sorted({1, threads})
     for name, what, (jf, tf, _) in cases:
-        r = {"name": name, "what": what, **side_by_side(jf, tf, a.rounds)}
+        r = {"name": name, "what": what, **side_by_side(jf, tf, a.rounds, tcounts)}
         results.append(r)
-        m, lo, hi = r["torch_over_lazyrich"]
-        print(
-            f"{name:>14} ({what}): lazyrich {r['lazyrich_ms']:.1f} ms, torch {r['torch_ms']:.1f} "
-            f"ms; torch/lazyrich {m:.2f} [{lo:.2f}, {hi:.2f}] over {a.rounds} rounds"
-        )
+        for n in tcounts:
+            m, lo, hi = r[f"torch_{n}t_over_lazyrich"]
+            print(
+                f"{name:>14} ({what}): lazyrich {r['lazyrich_ms']:.1f} ms, torch ({n} thread"
+                f"{'s' if n > 1 else ''}) {r[f'torch_{n}t_ms']:.1f} ms; torch/lazyrich "
+                f"{m:.2f} [{lo:.2f}, {hi:.2f}] over {a.rounds} rounds"
+            )
     print(f"load average {os.getloadavg()}")
     out = {
         "config": {**vars(a), "torch": torch.__version__, "torch_threads": threads},
