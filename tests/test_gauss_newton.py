@@ -1,5 +1,7 @@
 """Exact GN for RevMLP and NTK-space GN, against dense Jacobians and pseudo-inverses (float64)."""
 
+import functools
+
 import chex
 import equinox as eqx
 import jax
@@ -19,6 +21,7 @@ from lazyrich.optim._gauss_newton import (
     output_error,
     pinv_solve,
 )
+from lazyrich.optim._pinv import AutoSolver
 
 D, K, N = 8, 3, 16
 
@@ -163,7 +166,8 @@ def test_each_half_layer_is_a_min_norm_least_squares_solve(x64, hidden, linear_f
     assert not_exact >= 1  # the test really is in the rank-deficient regime
 
 
-def test_pinv_solve_matches_truncated_svd_and_damping(x64):
+@pytest.mark.parametrize("solver", ["auto", "eigh"])
+def test_pinv_solve_matches_truncated_svd_and_damping(x64, solver):
     key1, key2, key3 = jax.random.split(jax.random.key(7), 3)
     for shape in [(12, 30), (30, 12)]:
         u, _ = jnp.linalg.qr(jax.random.normal(key1, (shape[0], min(shape))))
@@ -172,13 +176,60 @@ def test_pinv_solve_matches_truncated_svd_and_damping(x64):
         a = (u * s) @ v.T
         t = jax.random.normal(key3, (shape[0], 5))
         want = jnp.linalg.pinv(a, rtol=1e-2) @ t
-        got = pinv_solve(a, t, rtol=1e-2, atol=1e-5)
+        got = pinv_solve(a, t, rtol=1e-2, atol=1e-5, solver=solver)
         chex.assert_trees_all_close(got, want, rtol=1e-8, atol=1e-10)
         lam = 1e-3
         want = jnp.linalg.solve(a.T @ a + lam * jnp.eye(shape[1]), a.T @ t)
-        chex.assert_trees_all_close(pinv_solve(a, t, damping=lam), want, rtol=1e-7, atol=1e-9)
+        got = pinv_solve(a, t, damping=lam, solver=solver)
+        chex.assert_trees_all_close(got, want, rtol=1e-7, atol=1e-9)
         # atol bites when all singular values are tiny.
-        chex.assert_trees_all_close(pinv_solve(1e-7 * a, t, atol=1e-5), jnp.zeros_like(want))
+        got = pinv_solve(1e-7 * a, t, atol=1e-5, solver=solver)
+        chex.assert_trees_all_close(got, jnp.zeros_like(want))
+
+
+def _with_spectrum(s, n, p, key):
+    """An (n, p) matrix with singular values s (random singular vectors)."""
+    k1, k2 = jax.random.split(key)
+    u, _ = jnp.linalg.qr(jax.random.normal(k1, (n, len(s))))
+    v, _ = jnp.linalg.qr(jax.random.normal(k2, (p, len(s))))
+    return (u * s) @ v.T
+
+
+@pytest.mark.parametrize("n, p", [(40, 90), (90, 40)])
+def test_pinv_solvers_agree_where_both_apply_and_auto_decides_by_the_cutoff(x64, n, p):
+    """Cholesky = eigh = truncated SVD when nothing is truncated; `auto` takes Cholesky only
+    then (its result equals the truncated SVD on both sides of the cut-off)."""
+    m = min(n, p)
+    t = jax.random.normal(jax.random.key(3), (n, 4))
+    auto = AutoSolver()
+    # cond(A) 10, 80: below (1 − slack)/rtol = 90 (Cholesky applies); 200, 1e4: truncated
+    for k, cond in enumerate([10.0, 80.0, 200.0, 1e4]):
+        a = _with_spectrum(jnp.logspace(0, -jnp.log10(cond), m), n, p, jax.random.key(10 + k))
+        want = jnp.linalg.pinv(a, rtol=1e-2) @ t
+        gram = a @ a.T if n <= p else a.T @ a
+        truncated, lam_max = auto.surely_truncated(gram, rtol=1e-2, atol=1e-5)
+        chol = jnp.linalg.cholesky(gram)
+        well = bool(auto.well_conditioned(gram, chol, lam_max, rtol=1e-2, atol=1e-5))
+        assert well == (cond < 100), cond
+        assert not (well and bool(truncated)), cond
+        for solver in ("auto", "eigh") + (("cholesky",) if cond < 100 else ()):
+            got = jax.jit(functools.partial(pinv_solve, solver=solver))(a, t)
+            chex.assert_trees_all_close(got, want, rtol=1e-8, atol=1e-12)
+        if cond > 100:  # the untruncated solve really differs there
+            chol = pinv_solve(a, t, solver="cholesky")
+            assert float(jnp.linalg.norm(chol - want)) > 1e-3 * float(jnp.linalg.norm(want))
+    # rank-deficient (Cholesky fails: NaN factor) and float32 round-off
+    a = _with_spectrum(
+        jnp.concatenate([jnp.ones(m // 2), jnp.zeros(m - m // 2)]), n, p, jax.random.key(20)
+    )
+    chex.assert_trees_all_close(
+        pinv_solve(a, t), jnp.linalg.pinv(a, rtol=1e-2) @ t, rtol=1e-8, atol=1e-10
+    )
+    a32 = _with_spectrum(jnp.logspace(0, -1, m), n, p, jax.random.key(21)).astype(jnp.float32)
+    t32 = t.astype(jnp.float32)
+    chex.assert_trees_all_close(
+        pinv_solve(a32, t32), pinv_solve(a32, t32, solver="eigh"), rtol=1e-3, atol=1e-4
+    )
 
 
 def test_default_truncation_still_reduces_the_linearized_error(x64):
@@ -301,6 +352,8 @@ def test_errors():
     with pytest.raises(ConfigError, match="expects 8"):
         exact_gn_direction(model, jnp.ones((4, 6)), y)
     params, apply = functional(model)
+    with pytest.raises(ConfigError, match="unknown solver"):
+        pinv_solve(x, y, solver="lu")  # pyright: ignore[reportArgumentType]
     with pytest.raises(ConfigError, match="unknown method"):
         ntk_gauss_newton(apply, params, x, y, method="lu")
     with pytest.raises(ConfigError, match="eps has shape"):

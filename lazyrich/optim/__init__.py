@@ -33,3 +33,7 @@ from ._pbfgs import p_bfgs as p_bfgs
 from ._pbfgs import p_bfgs_params as p_bfgs_params
 from ._pbfgs import p_bfgs_step as p_bfgs_step
 from ._pbfgs import subspace_value_and_grad as subspace_value_and_grad
+from ._pinv import AbstractGramSolver as AbstractGramSolver
+from ._pinv import AutoSolver as AutoSolver
+from ._pinv import CholeskySolver as CholeskySolver
+from ._pinv import EighSolver as EighSolver

@@ -70,6 +70,7 @@ from ..errors import require
 from ..models._frozen import partition
 from ..models._revmlp import RevMLP
 from ._lapack_threads import single_threaded_lapack
+from ._pinv import AbstractGramSolver, SolverName, as_solver, spectral_filter
 
 Loss = Literal["mse", "ce"]
 Normalize = Literal["blocks", "fit", "none"]
@@ -103,15 +104,7 @@ def output_error(z: Float[Array, "n k"], y: Array, loss: str) -> Float[Array, "n
 
 def _spectral_filter(e: Array, *, rtol: float, atol: float, damping: float | Array | None) -> Array:
     """`1/s²` on the retained spectrum (or `1/(s² + λ)`) from Gram eigenvalues `e = s²`."""
-    e = jnp.maximum(e, 0.0)
-    if damping is not None:
-        return 1.0 / (e + damping)
-    s = jnp.sqrt(e)
-    # The Gram matrix squares the spectrum: singular values below ~sqrt(machine eps)·s_max
-    # are round-off there, so the relative cut-off never goes below that floor.
-    floor = 10.0 * jnp.sqrt(jnp.finfo(e.dtype).eps)
-    keep = s > jnp.maximum(jnp.maximum(rtol, floor) * jnp.max(s), atol)
-    return jnp.where(keep, 1.0 / jnp.where(keep, e, 1.0), 0.0)
+    return spectral_filter(e, rtol=rtol, atol=atol, damping=damping)
 
 
 def pinv_solve(
@@ -121,33 +114,36 @@ def pinv_solve(
     rtol: float = 1e-2,
     atol: float = 1e-5,
     damping: float | Array | None = None,
+    solver: AbstractGramSolver | SolverName = "eigh",
 ) -> Float[Array, "p m"]:
     """`A⁺ t` by truncated spectrum (or Tikhonov with `damping`), via the smaller Gram matrix.
 
-    With `n <= p`, `A⁺ t = Aᵀ (AAᵀ)⁺ t` from `eigh(AAᵀ)`; else `(AᵀA)⁺ Aᵀ t` from `eigh(AᵀA)`.
-    A singular value s is kept when `s > max(max(rtol, 10·sqrt(eps))·s_max, atol)` (the Gram
-    matrix squares the spectrum, so below `sqrt(eps)` relative it is round-off); with
-    `damping` λ every direction is kept with weight `1/(s² + λ)`, i.e. `(AᵀA + λI)⁻¹Aᵀ t`.
+    With `G = A Aᵀ` (n ≤ p) this is `Aᵀ f(G) t`, else `f(G) Aᵀt` with `G = AᵀA`, where `f`
+    inverts the eigenvalues `s² > max(τ s_max, atol)²` (`τ = max(rtol, 10·sqrt(eps))`) and
+    zeroes the rest, or is `1/(s² + λ)` with damping: the truncated-SVD pseudo-inverse.
 
     **Arguments:**
 
-    - `a`: the matrix A, `(n, p)`.
-    - `t`: right-hand sides `(n, m)`.
-    - `rtol`, `atol`: relative and absolute truncation of the singular values.
-    - `damping`: λ > 0 for Tikhonov regularisation instead of truncation, or `None`.
+    - `a`, `t`: the `(n, p)` matrix and the `(n, m)` right-hand sides.
+    - `rtol`, `atol`: truncation (singular values, relative to the largest / absolute).
+    - `damping`: λ for the Tikhonov inverse `(AᵀA + λI)⁻¹Aᵀ` instead of truncation.
+    - `solver`: how `f(G)` is applied: `"eigh"` (default) always decomposes (exact for any
+      spectrum); `"auto"` takes a Cholesky solve where a Lanczos condition estimate shows
+      nothing would be truncated and the eigendecomposition otherwise (decided in the
+      compiled program; under `jax.vmap` both branches run; measured: no faster than
+      `"eigh"` on the GN benchmarks, see benchmarks/RESULTS.md); `"cholesky"` never truncates
+      (valid only for well-conditioned, full-rank A); or any `AbstractGramSolver`.
 
-    **Returns:** `(p, m)`, the minimum-norm least-squares solution of `A X = t` on the kept
-    spectrum.
+    **Returns:**
+
+    `A⁺ t`, shape `(p, m)`.
     """
     single_threaded_lapack()
+    solve = as_solver(solver)
     n, p = a.shape
     if n <= p:
-        e, q = jnp.linalg.eigh(a @ a.T)
-        f = _spectral_filter(e, rtol=rtol, atol=atol, damping=damping)
-        return a.T @ (q @ (f[:, None] * (q.T @ t)))
-    e, v = jnp.linalg.eigh(a.T @ a)
-    f = _spectral_filter(e, rtol=rtol, atol=atol, damping=damping)
-    return v @ (f[:, None] * (v.T @ (a.T @ t)))
+        return a.T @ solve(a @ a.T, t, rtol=rtol, atol=atol, damping=damping)
+    return solve(a.T @ a, a.T @ t, rtol=rtol, atol=atol, damping=damping)
 
 
 def _with_bias(feats: Float[Array, "n h"]) -> Float[Array, "n h1"]:
