@@ -11,7 +11,7 @@ from jaxtyping import Array, Float, PRNGKeyArray
 
 from ..errors import require
 from ._activations import activation as get_activation
-from ._dense import Dense, check_parameterization
+from ._dense import Dense, bias_init, check_parameterization
 
 
 class Conv(eqx.Module):
@@ -35,6 +35,7 @@ class Conv(eqx.Module):
         *,
         parameterization: str,
         use_bias: bool,
+        bias_style: str = "normal",
         sigma_w: float,
         sigma_b: float,
         dtype=None,
@@ -42,14 +43,18 @@ class Conv(eqx.Module):
     ):
         fan_in = c_in if parameterization == "mup" else c_in * kernel**ndim
         if parameterization == "standard":
-            w_std, self.w_mult, b_std, self.b_mult = sigma_w / fan_in**0.5, 1.0, sigma_b, 1.0
+            w_std, self.w_mult, b_std, b_mult = sigma_w / fan_in**0.5, 1.0, sigma_b, 1.0
         else:
-            w_std, self.w_mult, b_std, self.b_mult = 1.0, sigma_w / fan_in**0.5, 1.0, sigma_b
+            w_std, self.w_mult, b_std, b_mult = 1.0, sigma_w / fan_in**0.5, 1.0, sigma_b
         wkey, bkey = jax.random.split(key)
         dtype = dtype or jnp.result_type(float)
         shape = (kernel,) * ndim + (c_in, c_out)
         self.weight = w_std * jax.random.normal(wkey, shape, dtype)
-        self.bias = b_std * jax.random.normal(bkey, (c_out,), dtype) if use_bias else None
+        self.bias, self.b_mult = None, b_mult
+        if use_bias:
+            self.bias, self.b_mult = bias_init(
+                bias_style, b_std, b_mult, self.w_mult, bkey, (c_out,), dtype
+            )
 
     def __call__(self, x: Float[Array, "n *s cin"]) -> Float[Array, "n *s cout"]:
         ndim = x.ndim - 2
@@ -106,6 +111,7 @@ class CNN(eqx.Module):
         activation: str = "relu",
         parameterization: str = "mup",
         use_bias: bool = False,
+        bias_style: str = "normal",
         sigma_w: float = 1.0,
         sigma_b: float = 1.0,
         dtype=None,
@@ -123,6 +129,7 @@ class CNN(eqx.Module):
         common: dict[str, Any] = dict(
             parameterization=parameterization,
             use_bias=use_bias,
+            bias_style=bias_style,
             sigma_w=sigma_w,
             sigma_b=sigma_b,
             dtype=dtype,
