@@ -168,7 +168,7 @@ def test_cnn_case_sweep_equals_a_plain_sgd_loop_of_the_centred_cnn():
     tx, ty = jax.jit(sample, static_argnums=1)(jax.random.key(3), 8)
     stream = Stream("signals", sample, tx, ty, 12, 3, (12, 1))
     cnn_setup = lambda stream: make_setup(
-        stream, arch="cnn", width=2, depth=2, activation="relu", batch=4, loss="mse", threshold=1e6
+        stream, arch="cnn", width=2, depth=4, activation="relu", batch=4, loss="mse", threshold=1e6
     )
     setup = cnn_setup(stream)
     gammas, eta, steps = [0.5, 20.0], 0.3, 6
@@ -178,7 +178,8 @@ def test_cnn_case_sweep_equals_a_plain_sgd_loop_of_the_centred_cnn():
     # plain SGD on the engine's stream (init from fold_in(key, 0), batch t from
     # fold_in(fold_in(key, 1), t)); one compiled program (eager ops compile one by one)
     key = jax.random.key(0)
-    net = lambda: CNN((12, 1), 2, 3, key=jax.random.fold_in(key, 0))
+    paper_bias = {"use_bias": True, "bias_style": "paper"}  # the study's default biases
+    net = lambda: CNN((12, 1), 2, 3, key=jax.random.fold_in(key, 0), **paper_bias)
     assert eqx.filter_eval_shape(net).lr_multiplier == setup.lr_multiplier == 2.0
 
     @jax.jit
