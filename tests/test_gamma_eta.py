@@ -9,11 +9,13 @@ import numpy as np
 import pytest
 from jax.flatten_util import ravel_pytree
 
+from analysis._report_claims import check_claims
 from analysis.cli import main
-from analysis.gamma_eta import Config, case_label, cases_of
+from analysis.gamma_eta import Config, case_label, cases_of, collapse
 from analysis.gamma_eta import dynamics as dyn
 from analysis.gamma_eta import protocol as proto
 from analysis.gamma_eta.analyse import rich_indices
+from analysis.gamma_eta.claims import case_claims
 from analysis.gamma_eta.fits import broken_fit
 from analysis.gamma_eta.setup import Stream, make_setup
 from analysis.gamma_eta.sharpness import sharpness_along
@@ -166,7 +168,7 @@ def test_cnn_case_sweep_equals_a_plain_sgd_loop_of_the_centred_cnn():
     tx, ty = jax.jit(sample, static_argnums=1)(jax.random.key(3), 8)
     stream = Stream("signals", sample, tx, ty, 12, 3, (12, 1))
     cnn_setup = lambda stream: make_setup(
-        stream, arch="cnn", width=2, depth=2, activation="relu", batch=4, loss="mse", threshold=1e6
+        stream, arch="cnn", width=2, depth=4, activation="relu", batch=4, loss="mse", threshold=1e6
     )
     setup = cnn_setup(stream)
     gammas, eta, steps = [0.5, 20.0], 0.3, 6
@@ -176,7 +178,8 @@ def test_cnn_case_sweep_equals_a_plain_sgd_loop_of_the_centred_cnn():
     # plain SGD on the engine's stream (init from fold_in(key, 0), batch t from
     # fold_in(fold_in(key, 1), t)); one compiled program (eager ops compile one by one)
     key = jax.random.key(0)
-    net = lambda: CNN((12, 1), 2, 3, key=jax.random.fold_in(key, 0))
+    paper_bias = {"use_bias": True, "bias_style": "paper"}  # the study's default biases
+    net = lambda: CNN((12, 1), 2, 3, key=jax.random.fold_in(key, 0), **paper_bias)
     assert eqx.filter_eval_shape(net).lr_multiplier == setup.lr_multiplier == 2.0
 
     @jax.jit
@@ -205,9 +208,14 @@ def test_cases_give_the_cnn_one_case_at_its_own_depth_on_image_tasks_only():
     labels = [case_label(*case) for case in cases_of(c)]
     assert labels == [
         "teacher mse L=2", "teacher mse L=4",
-        "mnist1d mse L=2", "mnist1d mse L=4", "mnist1d mse CNN L=3",
-        "mnist1d xent L=2", "mnist1d xent L=4", "mnist1d xent CNN L=3",
+        "mnist1d mse L=2", "mnist1d mse L=4", "mnist1d mse CNN L=4",
+        "mnist1d ce L=2", "mnist1d ce L=4", "mnist1d ce CNN L=4",
     ]  # fmt: skip
+    # xent is read as ce; other tasks can run at their own depths
+    c2 = Config(
+        task=("teacher", "mnist1d"), loss=("xent", "ce"), depth=(2, 3), other_task_depth=(3,)
+    )
+    assert [case_label(*k) for k in cases_of(c2)] == ["mnist1d ce L=3"]  # no mse: no teacher
 
 
 # ------------------------------------------------------------------ fits and toy theory
@@ -242,9 +250,18 @@ TINY = [
     [
         (["--gamma-min", "10", "--gamma-max", "1"], "the gamma grid is empty"),
         (["--eta-min", "1", "--eta-max", "0.1"], "the eta grid is empty"),
-        (["--depth", "1"], "the deep-linear toy theory needs L >= 2"),
-        (["--depth", "3", "1"], "the deep-linear toy theory needs L >= 2"),
-        (["--loss", "xent"], "--loss xent needs a classification task"),
+        (["--depth", "1"], "a single weight layer has no rich regime"),
+        (["--depth", "3", "1"], "a single weight layer has no rich regime"),
+        (["--loss", "xent"], "--loss ce needs a classification task"),
+        (["--loss", "ce"], "--loss ce needs a classification task"),
+        (
+            ["--preset", "evidence", "--gamma-min", "1", "--gamma-max", "1000"],
+            "point(s) below γ = 1, and the evidence needs 3 on each side",
+        ),
+        (
+            ["--preset", "evidence", "--gamma-min", "1e-3", "--gamma-max", "1"],
+            "pass --gamma-max 1e3 or higher",
+        ),
         (["--window-decades", "-1"], "--window-decades must be >= 0"),
         (["--rich-gammas", "0.5"], "--rich-gammas must be finite and > 1"),
         (["--arch", "cnn"], "--arch cnn needs an image-shaped task"),
@@ -263,7 +280,7 @@ def test_tiny_mnist1d_cross_entropy_run_reports_unfittable_slopes_as_text(tmp_pa
     argv = ["run", "gamma-eta", *TINY, "--task", "mnist1d", "--loss", "xent"]
     assert main([*argv, "--mnist1d-pool", "60", "--out", str(tmp_path)]) == 0
     summary = json.loads((tmp_path / "gamma-eta" / "summary.json").read_text())
-    case = summary["cases"]["mnist1d xent L=2"]
+    case = summary["cases"]["mnist1d ce L=2"]
     for key in ("eta_star_slope_small_gamma", "eta_max_slope_large_gamma", "gamma_crossover"):
         assert "too few points to fit a slope" in case[key]
     assert set(case["eta_star"]) == {"0.1", "1", "10"}
@@ -272,3 +289,61 @@ def test_tiny_mnist1d_cross_entropy_run_reports_unfittable_slopes_as_text(tmp_pa
     assert summary["toy_theory"]["L=2"]["theory"] == [2.0, 1.0]
     for fig in ("loss_heatmap", "loss_curves", "eta_star_fit", "sharpness", "ultra_rich"):
         assert (tmp_path / "gamma-eta" / "figures" / f"{fig}.png").stat().st_size > 1000
+
+
+def test_short_window_below_the_probe_range_runs(tmp_path):
+    """A colleague's crash: with a 1-decade window the lattice ended above the probe's smallest
+    η and `lat_div[:, probe_k] = probe_marked` raised an IndexError."""
+    argv = [*TINY, "--eta-min", "1e-3", "--eta-max", "10", "--eta-per-decade", "1"]
+    argv += ["--window-decades", "1", "--gamma-min", "1", "--gamma-max", "1000"]
+    assert main(["run", "gamma-eta", *argv, "--out", str(tmp_path)]) == 0
+    summary = json.loads((tmp_path / "gamma-eta" / "summary.json").read_text())
+    check_claims("gamma-eta", summary["claims"])
+    case = summary["cases"]["teacher mse L=2"]
+    assert isinstance(case["plateau_flagged_left_out_of_fits"], int)
+    assert "collapse" in case  # rich γ 10, 100, 1000 on the grid: the collapse runs ran
+    assert set(case["collapse"]["gap_decades"]) == {"2/L", "1", "0"}
+    assert (tmp_path / "gamma-eta" / "figures" / "collapse.png").stat().st_size > 1000
+
+
+def test_collapse_gap_is_zero_for_time_shifted_copies_and_positive_for_stretched_ones():
+    steps = np.arange(1, 2001, 4)  # fine records: a coarse log grid blurs a sharp drop
+    drop = lambda t, t0, k: 1.0 / (1.0 + np.exp(np.clip((t - t0) / k, -50, 50)))
+    loss = lambda t0, k: 0.05 + drop(steps, t0, k)  # starts near 1.05, drops to 0.05
+    loss0 = float(loss(300, 20)[0])
+    same = np.stack([loss(300, 20), loss(700, 20)])  # same shape, shifted plateau
+    stretched = np.stack([loss(300, 20), loss(700, 80)])
+    assert collapse.aligned_gap(steps, same, loss0) < 0.05
+    assert collapse.aligned_gap(steps, stretched, loss0) > 0.3
+    assert np.isnan(
+        collapse.aligned_gap(steps, np.stack([same[0], np.full(steps.size, 2.0)]), loss0)
+    )
+
+
+def test_toy_plateau_slope_grows_with_depth():
+    # over γ = 10…1000 (not yet asymptotic) the toy's escape step at η ∝ γ^(2/L) grows with γ,
+    # faster for deeper models (0.49, 0.71, 0.83 for L = 2, 3, 4 at the 0.9×loss0 level)
+    g = np.array([10.0, 100.0, 1000.0])
+    s2, s3, s4 = (collapse.toy_plateau_slope(g, L) for L in (2, 3, 4))
+    assert 0 < s2 < s3 < s4 < 1
+
+
+def test_claim_rules_on_made_up_numbers():
+    from analysis.gamma_eta.claims import t_interval
+
+    m = t_interval([1.0, 1.1, 0.9])
+    assert m["lo"] < 1.0 < m["hi"] and abs(m["value"] - 1.0) < 1e-12
+    assert t_interval([1.0, float("nan"), 2.0])["lo"] is None  # a missing seed: no interval
+    s = {
+        "depth": 3, "eta_star_slope_small_gamma": {"mean": 2.1, "lo": 1.8, "hi": 2.4},
+        "eta_star_slope_large_gamma": {"mean": 0.3, "lo": 0.25, "hi": 0.35},
+        "eta_max_slope_large_gamma": {"mean": 0.6, "lo": 0.4, "hi": 1.4},
+        "sharpness_slope_small_gamma": "too few points", "sharpness_slope_large_gamma": "x",
+        "best_gamma_per_seed": [100.0, 1000.0, 100.0],
+    }  # fmt: skip
+    verdicts = {c["id"]: c["verdict"] for c in case_claims("c", s, None)}
+    assert verdicts == {
+        "c 1": "agrees", "c 2": "disagrees", "c 2b": "undecided", "c 3a": "undecided",
+        "c 3b": "undecided", "c 6": "agrees",
+    }  # fmt: skip
+    check_claims("gamma-eta", case_claims("c", s, None))

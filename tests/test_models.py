@@ -11,11 +11,11 @@ from lazyrich.models import CNN, MLP, Frozen, functional, partition, scaled
 from lazyrich.train import mse
 
 
-def _one_step_sizes(parameterization: str, width: int, lr0: float = 0.5):
+def _one_step_sizes(parameterization: str, width: int, lr0: float = 0.5, **bias):
     """RMS of hidden pre-activations at init and of their change after one SGD step."""
     x = jax.random.normal(jax.random.key(1), (16, 32))
     y = jax.random.normal(jax.random.key(2), (16, 1))
-    model = MLP(32, width, 3, 1, parameterization=parameterization, key=jax.random.key(0))
+    model = MLP(32, width, 3, 1, parameterization=parameterization, key=jax.random.key(0), **bias)
     params, apply = functional(model)
     grads = jax.grad(lambda p: mse(apply(p, x), y))(params)
     lr = lr0 * model.lr_multiplier
@@ -27,14 +27,29 @@ def _one_step_sizes(parameterization: str, width: int, lr0: float = 0.5):
     )
 
 
-def test_mup_coordinate_check():
+@pytest.mark.parametrize(
+    "bias", [{}, {"use_bias": True, "bias_style": "paper"}], ids=["no-bias", "paper-bias"]
+)
+def test_mup_coordinate_check(bias):
     widths = (64, 256, 1024, 4096)
-    sizes = [_one_step_sizes("mup", n) for n in widths]
+    sizes = [_one_step_sizes("mup", n, **bias) for n in widths]
     h = np.stack([s[0] for s in sizes])  # (width, layer)
     dh = np.stack([s[1] for s in sizes])
     assert np.all(h.max(0) / h.min(0) < 2.0), h
     assert np.all(dh.max(0) / dh.min(0) < 2.0), dh
     assert np.all(dh > 1e-3)  # updates are O(1), not vanishing
+
+
+def test_paper_bias_is_zero_and_inside_the_scaling():
+    model = MLP(8, 16, 2, 3, use_bias=True, bias_style="paper", key=jax.random.key(0))
+    for layer in model.layers:
+        assert layer.bias is not None and not np.any(np.asarray(layer.bias))
+        assert layer.b_mult == layer.w_mult
+    moved = eqx.tree_at(lambda m: m.layers[-1].bias, model, jnp.ones(3))
+    x = jnp.ones((2, 8))
+    np.testing.assert_allclose(moved(x) - model(x), 1.0 / 16, rtol=1e-6)  # readout: b/N
+    with pytest.raises(ConfigError, match="bias_style"):
+        MLP(8, 16, 2, use_bias=True, bias_style="odd", key=jax.random.key(0))
 
 
 def test_standard_updates_grow_with_width():

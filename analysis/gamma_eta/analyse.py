@@ -116,6 +116,17 @@ def analyse_case(
     censored = np.asarray(censored, bool)
     eta_max_fit = np.where(censored & stable[:, -1], np.nan, largest)
 
+    # a γ still on its plateau at η* (seed-mean loss never below 0.9·loss0) is flagged: its η*
+    # is the fastest plateau escape within the budget, not an optimum, and is left out of fits
+    j_star = np.array([
+        int(np.argmin(np.abs(etas[i] - best[i]))) if np.isfinite(best[i]) else 0
+        for i in range(gammas.size)
+    ])  # fmt: skip
+    curve_at_star = main["test_loss"][np.arange(gammas.size), j_star].mean(1)
+    curve_at_star[~np.isfinite(best)] = np.nan
+    plateau = np.isfinite(best) & ~np.any(curve_at_star <= dyn.PLATEAU_FRACTION * loss0, axis=1)
+    best_fit = np.where(plateau, np.nan, best)
+
     # sharpness at η*(γ), seed 0, along training
     ok = np.nonzero(np.isfinite(best))[0]
     checkpoints = np.concatenate([[0], log_steps(c.steps, c.sharpness_points)])
@@ -135,21 +146,28 @@ def analyse_case(
     final_sharp = sharp[:, checkpoints.size - 1]
 
     fits, fit_dicts = {}, {}
-    for key, values in (("eta_star", best), ("eta_max", eta_max_fit), ("sharpness", final_sharp)):
+    sharp_fit = np.where(plateau, np.nan, final_sharp)
+    for key, values in (
+        ("eta_star", best_fit),
+        ("eta_max", eta_max_fit),
+        ("sharpness", sharp_fit),
+    ):
         fit_dicts[key], fits[key] = broken_fit(
             gammas, values, method=c.fit_method, samples=c.fit_samples
         )
 
-    j_star = np.array([
-        int(np.argmin(np.abs(etas[i] - best[i]))) if np.isfinite(best[i]) else 0
-        for i in range(gammas.size)
-    ])  # fmt: skip
-    curve_at_star = main["test_loss"][np.arange(gammas.size), j_star].mean(1)
-    curve_at_star[~np.isfinite(best)] = np.nan
     rich = rich_curves(c, gammas, steps, depth, k_win, etas, stable, main["test_loss"], best, loss0)
 
     has = np.isfinite(best_loss)
     best_i = int(np.argmin(np.where(has, best_loss, np.inf)))
+    # per seed: the γ of the lowest final loss over stable (γ, η) — the spread of γ* over seeds
+    per_seed = np.where(stable[..., None], np.where(marked, np.inf, final), np.inf)
+    flat = per_seed.reshape(-1, per_seed.shape[-1])
+    seed_best = [
+        float(gammas[int(np.argmin(flat[:, s])) // per_seed.shape[1]])
+        for s in range(per_seed.shape[-1])
+        if np.isfinite(flat[:, s]).any()
+    ]
     small, large = gammas < 1, gammas > 1
     summary: dict[str, Any] = {
         "arch": arch,
@@ -158,6 +176,8 @@ def analyse_case(
         "eta_star": _per_gamma(gammas, best),
         "eta_max": _per_gamma(gammas, largest),
         "eta_max_censored_gammas": [float(g) for g in gammas[censored & stable[:, -1]]],
+        "plateau_flagged_gammas": [float(g) for g in gammas[plateau]],
+        "plateau_flagged_left_out_of_fits": int(plateau.sum()),
         **_slopes("eta_star", fits["eta_star"], fit_dicts["eta_star"]),
         **_slopes("eta_max", fits["eta_max"], fit_dicts["eta_max"]),
         "gamma_crossover": _crossover(fits["eta_star"], fit_dicts["eta_star"]),
@@ -170,12 +190,11 @@ def analyse_case(
             "eta_slope_large_gamma": 2.0 / depth,
             "sharpness_slope_small_gamma": -2.0,
             "sharpness_slope_large_gamma": -2.0 / depth,
-            "eta_slope_large_gamma_if_L_counts_weight_layers": 2.0 / (depth + 1),
-            "sharpness_slope_large_gamma_if_L_counts_weight_layers": -2.0 / (depth + 1),
+            "depth_convention": f"L = {depth} weight layers",
             **(
                 {
-                    "cnn_note": "L = 3 hidden layers (conv, conv, fc); 2/L is the MLP law "
-                    "applied by counting layers, not derived for convolutions"
+                    "cnn_note": "L = 4 weight layers (conv, conv, fc, readout); 2/L is the MLP "
+                    "law applied by counting weight layers, not derived for convolutions"
                 }
                 if arch == "cnn"
                 else {}
@@ -184,6 +203,7 @@ def analyse_case(
         "fits": fit_dicts,
         "best_gamma": float(gammas[best_i]) if has.any() else None,
         "best_loss": float(best_loss[best_i]) if has.any() else None,
+        "best_gamma_per_seed": seed_best,
         "initial_loss": loss0,
         "collapse_score": rich["score"],
         "collapse_score_unrescaled": rich["score_raw"],
@@ -194,7 +214,9 @@ def analyse_case(
         },
         "diverged_fraction": float(marked.mean()),
     }
-    lattice_k = np.arange(0, int(k_win.max()) + 1)
+    # the lattice spans the probe's and every window's offsets (a window may end above the
+    # probe's smallest η: a short --window-decades)
+    lattice_k = np.arange(0, max(int(k_win.max()), int(probe_k.max())) + 1)
     lat_loss = np.full((gammas.size, lattice_k.size), np.nan)
     lat_div = np.zeros((gammas.size, lattice_k.size), bool)
     probe_marked = proto.divergence_rule(probe["diverged"][:, ::-1].any(-1, keepdims=True))[
@@ -227,6 +249,8 @@ def analyse_case(
         "gammas": gammas,
         "steps": steps,
         "eta_star": best,
+        "eta_star_fit": best_fit,
+        "plateau": plateau,
         "eta_max": largest,
         "lattice": proto.lattice(c.eta_max, c.eta_per_decade, lattice_k[order]),
         "lattice_loss": lat_loss[:, order],

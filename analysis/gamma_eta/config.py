@@ -26,19 +26,23 @@ DESCRIPTION = (
     "seed; η_max(γ) the largest such η0. Smoothly broken power laws (numpyro NUTS in the "
     "paper preset, a least-squares twin in the quick one; mean and 90% interval) are fitted "
     "to η*(γ), η_max(γ) and the sharpness at the end of training "
-    "(top Hessian eigenvalue by Lanczos at η*). Theory: slope 2 for γ ≪ 1 and 2/L for γ ≫ 1 "
-    "(−2 and −2/L for the sharpness); rich-regime loss curves collapse in τ = η0 γ^(−2/L) t. "
-    "L is the number of hidden layers; the toy's L counts weight factors, and an MLP with L "
-    "hidden layers has L + 1 weight matrices, all trained under μP, so the figures also draw "
-    "the rich slope 2/(L + 1) (dashed) and the summary reports both. "
-    "With --arch cnn the same protocol runs the paper's centred μP CNN (conv(N) → avgpool → "
-    "conv(2N) → avgpool → fc(8N) → readout; conv layers scaled by 1/sqrt(C_in), fc by "
-    "1/sqrt(fan_in), readout by 1/(8N); η = η0·N) on mnist1d, its 40-long signals taken as "
-    "one-channel 1-D images. Its depth is fixed: L = 3 hidden layers (conv, conv, fc; the "
-    "average pools are linear and add none), 4 weight layers, so its rich slopes are 2/3 "
-    "(2/L) or 1/2 (2/(L + 1)). Both count layers as if they were the toy's scalar factors; "
-    "for a CNN, whose convolutions share weights across positions and whose widths differ "
-    "(N, 2N, 8N), that count is a prediction to test, not a derivation."
+    "(top Hessian eigenvalue by Lanczos at η*; NUTS in the evidence preset too). A γ whose "
+    "loss at η* never falls below 0.9× its initial value is flagged (still on its plateau: its "
+    "η* is the fastest plateau escape, not an optimum) and left out of the η* and sharpness "
+    "fits. Theory: slope 2 for γ ≪ 1 and 2/L for γ ≫ 1 (−2 and −2/L for the sharpness); "
+    "rich-regime loss curves collapse in τ = η0 γ^(−2/L) t: runs at the rich γ with "
+    "η0 ∝ γ^(2/L), ∝ γ and constant, each aligned at the step where its loss reaches 0.9× the "
+    "initial loss, are compared (largest gap in decades of loss). "
+    "L (--depth) is the number of WEIGHT layers, as in the authors' code: an MLP of depth L "
+    "has an input layer, L − 2 hidden-to-hidden layers and a readout (L − 1 hidden layers; "
+    "lazyrich.models.MLP(depth=L − 1)); one hidden layer is L = 2 (rich slope 1). Biases as "
+    "the authors': zero-initialised, inside each layer's scaling, trained (--no-bias drops "
+    "them). With --arch cnn the paper's centred μP CNN (conv(N) → avgpool → conv(2N) → "
+    "avgpool → fc(8N) → readout; conv layers scaled by 1/sqrt(C_in), fc by 1/sqrt(fan_in), "
+    "readout by 1/(8N); η = η0·N) runs on mnist1d, its 40-long signals taken as one-channel "
+    "1-D images, at L = 4 (conv, conv, fc, readout; the pools add no weights), as the authors "
+    "run it; 2/L is the MLP law applied by counting weight layers, a prediction to test for "
+    "convolutions, not a derivation."
 )
 
 Task = Literal["teacher", "single-index", "staircase", "mnist1d"]
@@ -51,17 +55,23 @@ class Config:
 
     task: tuple[Task, ...] = ("teacher",)
     """Online tasks (synthetic Gaussian-input streams, or mnist1d resampled from a pool)."""
-    loss: tuple[Literal["mse", "xent"], ...] = ("mse",)
-    """Losses; cross-entropy (xent) is run for classification tasks (mnist1d) only."""
+    loss: tuple[Literal["mse", "ce", "xent"], ...] = ("mse",)
+    """Losses (lazyrich names): mse, or ce (softmax cross-entropy; xent is accepted as an alias),
+    run for classification tasks (mnist1d) only."""
     dim: int = 16
     """Input dimension D of the synthetic tasks (mnist1d has 40)."""
     width: int = 32
     """Hidden width N (the learning rate is η0·N)."""
     depth: tuple[int, ...] = (2, 3)
-    """Depths L of the MLP (numbers of hidden layers; also the toy theory's L), one case each."""
+    """Depths L of the MLP: numbers of WEIGHT layers (the paper's and the toy theory's L; L − 1
+    hidden layers, so L = 2 is one hidden layer), one case each."""
+    other_task_depth: tuple[int, ...] = ()
+    """Depths run for every task after the first (empty: all of --depth)."""
+    bias: bool = True
+    """Biases as the authors' code (zero-initialised, trained); --no-bias drops them."""
     arch: tuple[Arch, ...] = ("mlp",)
     """Architectures: mlp (every task, one case per --depth) and cnn (the paper's CNN, fixed
-    depth L = 3 hidden layers, on image-shaped tasks only: mnist1d)."""
+    depth L = 4 weight layers, on image-shaped tasks only: mnist1d)."""
     cnn_width: int = 0
     """Channels N of the CNN's first convolution (then 2N and an fc of 8N); 0 = --width."""
     activation: Literal["relu", "tanh", "erf", "linear"] = "relu"
@@ -103,6 +113,8 @@ class Config:
     """A batch loss above this (or non-finite) marks the run diverged."""
     rich_gammas: tuple[float, ...] = (10.0, 100.0, 1000.0)
     """γ ≫ 1 whose loss curves are compared (the nearest grid γ > 1 within half a grid step)."""
+    collapse: bool = True
+    """Run the time-collapse runs (rich γ at η0 ∝ γ^(2/L), ∝ γ and constant)."""
     sharpness_batch: int = 256
     """Size of the fixed batch whose training-loss Hessian is measured."""
     sharpness_iters: int = 20
@@ -123,14 +135,41 @@ class Config:
 # tops at 1e4 (1e6 for the paper's γ up to 1e5): with 1e2, η_max(γ = 1000) of the L = 2 and
 # L = 3 MLPs (316 and 100) was censored and dropped from the fit, for ~3 s more probe time.
 # The CNN (--arch cnn) is not in the quick preset: at N = 32 it costs minutes on 2 cores.
+# evidence: sized to decide the claims on a 2-core CPU (see docs/evidence/gamma-eta/README.md):
+# teacher at L = 2, 3, 4 and mnist1d at L = 3, width 64, γ over 6 decades at 2 per decade, η at
+# 4 per decade over the paper's 3-decade window, 3 seeds, NUTS fits. Steps: enough for the rich
+# curves at η* to leave their plateau (checked, and flagged when not, in the summary).
+EVIDENCE = Config(
+    task=("teacher", "mnist1d"),
+    depth=(2, 3, 4),
+    other_task_depth=(3,),
+    width=64,
+    batch=32,
+    steps=1500,
+    gamma_per_decade=2.0,
+    eta_min=1e-6,
+    eta_max=1e5,
+    eta_per_decade=4.0,
+    window_decades=3.0,
+    probe_steps=100,
+    seeds=3,
+    records=40,
+    n_test=512,
+    sharpness_points=2,
+    fit_method="nuts",
+    fit_samples=300,
+    mnist1d_pool=4000,
+)
+
 PRESETS = {
     "quick": Config(float64="never"),
+    "evidence": EVIDENCE,
     "paper": Config(
         task=("single-index", "staircase", "teacher", "mnist1d"),
         loss=("mse", "xent"),
         dim=784,
         width=1000,
-        depth=(2, 3, 4),
+        depth=(3, 4, 5),
         arch=("mlp", "cnn"),
         cnn_width=128,
         batch=64,
@@ -205,17 +244,17 @@ def validate(c: Config) -> tuple[np.ndarray, np.ndarray]:
             f"--task {t} has no case: --arch cnn runs on image-shaped tasks "
             f"({', '.join(IMAGE)}) only; add --arch mlp or drop --task {t}",
         )
-    for d in c.depth:
+    for d in (*c.depth, *c.other_task_depth):
         require(d >= 1, f"--depth must be >= 1, got {d}")
         require(
             d >= 2,
-            f"--depth {d}: the deep-linear toy theory needs L >= 2 (a depth-1 model has no "
-            "plateau and no rich-regime slope 2/L); pass --depth 2 or more",
+            f"--depth {d}: L counts weight layers, and a single weight layer has no rich "
+            "regime (no plateau, no slope 2/L); pass --depth 2 (one hidden layer) or more",
         )
-    if "xent" in c.loss:
+    if {"ce", "xent"} & set(c.loss):
         require(
             any(t in CLASSIFICATION for t in c.task),
-            "--loss xent needs a classification task: add --task mnist1d or use --loss mse",
+            "--loss ce needs a classification task: add --task mnist1d or use --loss mse",
         )
     require(
         np.isfinite(c.threshold) and c.threshold > 0, f"--threshold must be > 0, got {c.threshold}"
@@ -227,6 +266,16 @@ def validate(c: Config) -> tuple[np.ndarray, np.ndarray]:
     for g in c.rich_gammas:
         require(np.isfinite(g) and g > 1, f"--rich-gammas must be finite and > 1, got {g}")
     gammas = _logspace(c.gamma_min, c.gamma_max, c.gamma_per_decade, "gamma")
+    if c.fit_method == "nuts":  # the evidence and paper presets: slopes on both sides of γ = 1
+        for side, ok, fix in (
+            ("below", gammas < 1, "--gamma-min 1e-3 or lower"),
+            ("above", gammas > 1, "--gamma-max 1e3 or higher"),
+        ):
+            require(
+                int(ok.sum()) >= 3,
+                f"the γ grid has {int(ok.sum())} point(s) {side} γ = 1, and the evidence needs "
+                f"3 on each side to fit both slopes: pass {fix}",
+            )
     _logspace(c.eta_min, c.eta_max, c.eta_per_decade, "eta")
     return gammas, proto.probe_offsets(c.eta_min, c.eta_max, c.eta_per_decade)
 
@@ -239,17 +288,24 @@ def auto_chunk(c: Config, gammas: np.ndarray, per_gamma: int, x64) -> int:
     return per_gamma * math.gcd(n64, gammas.size - n64)
 
 
+def losses_of(c: Config) -> tuple[str, ...]:
+    """The losses in lazyrich's names (`xent` → `ce`), without repeats."""
+    return tuple(dict.fromkeys("ce" if x == "xent" else x for x in c.loss))
+
+
 def cases_of(c: Config) -> list[tuple[str, str, str, int]]:
-    """(task, loss, arch, depth) of every case; cross-entropy only for classification tasks,
-    the CNN only for image-shaped tasks and at its own depth (CNN_DEPTH), once."""
+    """(task, loss, arch, depth L) of every case; cross-entropy only for classification tasks,
+    the CNN only for image-shaped tasks and at its own depth (CNN_DEPTH), once; tasks after
+    the first at `other_task_depth` when given."""
+    depths = lambda i: c.other_task_depth if (i > 0 and c.other_task_depth) else c.depth
     return [
         (t, loss, a, d)
-        for t in c.task
-        for loss in c.loss
+        for i, t in enumerate(c.task)
+        for loss in losses_of(c)
         if loss == "mse" or t in CLASSIFICATION
         for a in c.arch
         if a == "mlp" or t in IMAGE
-        for d in (c.depth if a == "mlp" else (CNN_DEPTH,))
+        for d in (depths(i) if a == "mlp" else (CNN_DEPTH,))
     ]
 
 

@@ -18,8 +18,13 @@ from __future__ import annotations
 
 import numpy as np
 
+PLATEAU_FRACTION = 0.9
+"""A curve has left its plateau once its loss is at or below this fraction of the initial."""
 
-def plateau_length(steps: np.ndarray, loss: np.ndarray, loss0: float, fraction: float = 0.9):
+
+def plateau_length(
+    steps: np.ndarray, loss: np.ndarray, loss0: float, fraction: float = PLATEAU_FRACTION
+):
     """First recorded step with loss <= `fraction`·loss0, or None if the curve never gets there."""
     below = np.nonzero(np.asarray(loss) <= fraction * loss0)[0]
     return int(steps[below[0]]) if below.size else None

@@ -22,19 +22,19 @@ def _panels(n: int, width: float = 5.2, height: float = 4.0):
 
 def _theory_lines(ax, gammas, anchor_lo, anchor_hi, depth, *, sign=1.0):
     """Slope 2 (lazy, drawn over γ <= 1) through the first anchor and 2/L (rich, over γ >= 1)
-    through the last one, in log10 axes (slopes times `sign`, −1 for the sharpness); dashed,
-    the rich slope 2/(L + 1) of the other depth convention (L + 1 weight layers)."""
+    through the last one, in log10 axes (slopes times `sign`, −1 for the sharpness). L counts
+    weight layers (the authors' convention); no 2/(L − 1) line is drawn: nothing in the theory
+    or the authors' code counts hidden layers."""
     lg = np.log10(gammas)
     rich = lg[lg >= 0]
     for slope, (g0, v0), x, style, label in (
         (2.0 * sign, anchor_lo, lg[lg <= 0], ":", "theory slope ±2"),
-        (2.0 / depth * sign, anchor_hi, rich, ":", f"theory slope ±2/L = ±{2 / depth:.2g}"),
         (
-            2.0 / (depth + 1) * sign,
+            2.0 / depth * sign,
             anchor_hi,
             rich,
-            "--",
-            f"±2/(L+1) = ±{2 / (depth + 1):.2g} (L+1 weight layers)",
+            ":",
+            f"theory ±2/L = ±{2 / depth:.2g} (L = {depth} weight layers)",
         ),
     ):
         if g0 is None or not np.isfinite(v0) or x.size < 2:
@@ -152,4 +152,34 @@ def toy(curves: dict[int, dict], path) -> None:
     b.set(xlabel="γ", ylabel="steps to f = y/2 at η = 0.02 η_max", title="plateau length")
     a.legend(fontsize=7)
     b.legend(fontsize=7)
+    _plots.save(fig, path)
+
+
+def collapse(cases: list[dict[str, Any]], path) -> None:
+    """Per case, the seed-mean rich curves of the three η0 schedules against t − t_a."""
+    from . import collapse as col
+
+    have = [c for c in cases if c.get("collapse") is not None]
+    fig, axes = _panels(max(1, len(have)))
+    styles = {"2/L": "-", "1": "--", "0": ":"}
+    cmap = plt.get_cmap("viridis")
+    for ax, c in zip(axes, have, strict=False):
+        cl = c["collapse"]
+        steps = np.asarray(c["steps"], float)
+        loss0 = c["summary"]["initial_loss"]
+        n = len(cl["gammas"])
+        for k, name in enumerate(col.SCHEDULES):
+            for i, g in enumerate(cl["gammas"]):
+                curve = cl["curves"][i, k]
+                ta = col.align_step(steps, curve, loss0)
+                if not np.isfinite(ta):
+                    continue
+                keep = steps > ta
+                ax.plot(
+                    steps[keep] - ta, curve[keep], styles[name], color=cmap(i / max(1, n - 1)),
+                    label=f"γ={g:.3g}, η0∝γ^{name}" if k == 0 or i == 0 else None,
+                )  # fmt: skip
+        ax.set(xscale="symlog", yscale="log", xlabel="t − t_a (steps after 0.9× loss0)")
+        ax.set(ylabel="test loss", title=f"{c['label']}: η0 ∝ γ^(2/L) —, γ --, const ··")
+        ax.legend(fontsize=6)
     _plots.save(fig, path)

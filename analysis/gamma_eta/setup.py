@@ -6,7 +6,8 @@ samples *with replacement* from a pool of `pool` generated training examples (th
 generated alongside, disjoint from the pool). Generating mnist1d costs about 3 ms per example
 on a CPU, so pools stay moderate; with `steps × batch` larger than the pool examples repeat.
 
-Architectures: `mlp` (`lazyrich.models.MLP`, depth L = `--depth`) on every task, and `cnn`
+Architectures: `mlp` (`lazyrich.models.MLP` with L − 1 hidden layers, L = `--depth` the
+number of weight layers, as in the authors' code) on every task, and `cnn`
 (`lazyrich.models.CNN`: conv(N) → avgpool → conv(2N) → avgpool → fc(8N) → readout, μP with
 conv layers scaled by 1/sqrt(C_in)) on image-shaped tasks only: mnist1d, whose examples are
 40-long 1-D signals, fed to the CNN as shape (40, 1) (length, one channel). Both are wrapped
@@ -31,7 +32,7 @@ TASKS = (*SYNTHETIC, "mnist1d")
 CLASSIFICATION = ("mnist1d",)
 IMAGE = ("mnist1d",)  # tasks with image-shaped inputs (spatial axes), which the CNN can take
 ARCHS = ("mlp", "cnn")
-CNN_DEPTH = 3  # hidden layers of the CNN: conv, conv, fc (the pools are linear, no depth)
+CNN_DEPTH = 4  # weight layers of the CNN: conv, conv, fc, readout (the pools have no weights)
 
 
 @dataclass(frozen=True)
@@ -75,14 +76,19 @@ def make_setup(
     batch: int,
     loss: str,
     threshold: float,
+    bias: bool = True,
 ) -> OnlineSetup:
     """Centred μP model f = (f_θ − f_θ0)/γ, plain SGD at learning rate η0·N (the paper's).
 
-    `arch="mlp"`: an MLP with `depth` hidden layers of width N = `width`. `arch="cnn"`: the
+    `arch="mlp"`: an MLP with `depth` = L weight layers (L − 1 hidden layers of width
+    N = `width`). Biases (`bias`) as the authors': zero-initialised inside each layer's
+    scaling, trained (`bias_style="paper"`). `arch="cnn"`: the
     CNN with N = `width` channels in its first convolution (its depth is fixed; `depth` is
     ignored); the stream must be image-shaped (`stream.in_shape`).
     """
     require(arch in ARCHS, f"unknown --arch {arch!r}: choose one of {', '.join(ARCHS)}")
+    require(depth >= 2, f"--depth {depth}: L counts weight layers; pass --depth 2 or more")
+    biases = {"use_bias": bias, "bias_style": "paper"}
     if arch == "cnn":
         in_shape = stream.in_shape
         if in_shape is None:
@@ -92,12 +98,15 @@ def make_setup(
             )
 
         def make_model(key, gamma):
-            net = CNN(in_shape, width, stream.out_dim, activation=activation, key=key)
+            net = CNN(in_shape, width, stream.out_dim, activation=activation, key=key, **biases)
             return scaled(net, gamma=gamma, centre=True)
     else:
 
         def make_model(key, gamma):
-            net = MLP(stream.in_dim, width, depth, stream.out_dim, activation=activation, key=key)
+            net = MLP(
+                stream.in_dim, width, depth - 1, stream.out_dim,
+                activation=activation, key=key, **biases,
+            )  # fmt: skip
             return scaled(net, gamma=gamma, centre=True)
 
     return OnlineSetup(

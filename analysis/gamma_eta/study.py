@@ -10,9 +10,11 @@ import xarray as xr
 from lazyrich.results import StudyDir, write_dataset
 from lazyrich.train import Grid, log_steps, run_sweep
 
+from . import collapse as col
 from . import figures as figs
 from . import protocol as proto
-from .analyse import analyse_case
+from .analyse import analyse_case, rich_indices
+from .claims import case_claims
 from .config import NAME, Config, auto_chunk, case_label, cases_of, validate
 from .setup import CNN_DEPTH, initial_loss, make_setup, make_stream
 from .toy import toy_summary
@@ -45,6 +47,7 @@ def run(c: Config, store: StudyDir, *, progress: bool = True) -> dict:
             batch=c.batch,
             loss=loss,
             threshold=c.threshold,
+            bias=c.bias,
         )
         label = case_label(task, loss, arch, depth)
         probe_grid = Grid.of(
@@ -78,6 +81,24 @@ def run(c: Config, store: StudyDir, *, progress: bool = True) -> dict:
         )
         total_runs += probe_grid.num_runs + grid.num_runs
         total_steps += probe_grid.num_runs * probe_steps + grid.num_runs * c.steps
+        loss0 = initial_loss(setup, stream.out_dim)
+        collapse = None
+        ri = rich_indices(gammas, c.rich_gammas, c.gamma_per_decade)
+        if c.collapse and len(ri) >= 2:  # every process: the η* read-out is cheap
+            marked = proto.divergence_rule(main["diverged"])
+            star = proto.eta_star(proto.final_loss(main["test_loss"], steps), marked, etas)[0]
+            table = col.eta_table(gammas[ri], star[ri], depth)
+            if table is not None:
+                cgrid = Grid.of(gammas[ri], table, np.arange(c.seeds))
+                cds = run_sweep(
+                    setup, cgrid, steps, chunk_size=cgrid.num_runs, x64=False, store=store,
+                    tag=f"case{ci}-collapse", progress=progress,
+                    description=f"{label} collapse",
+                )  # fmt: skip
+                total_runs += cgrid.num_runs
+                total_steps += cgrid.num_runs * c.steps
+                collapse = col.analyse(steps, gammas[ri], table, cds["test_loss"], loss0, depth)
+                collapse["curves"] = cds["test_loss"].mean(2)
         if not lead:
             continue
         fixed = stream.sample(jax.random.key(777), c.sharpness_batch)  # type: ignore[operator]
@@ -98,9 +119,10 @@ def run(c: Config, store: StudyDir, *, progress: bool = True) -> dict:
                 etas=etas,
                 main=main,
                 fixed=fixed,
-                loss0=initial_loss(setup, stream.out_dim),
+                loss0=loss0,
             )
         )
+        results[-1]["collapse"] = collapse
 
     if not lead:
         return {"runs": int(total_runs), "run_steps": int(total_steps)}
@@ -112,7 +134,15 @@ def run(c: Config, store: StudyDir, *, progress: bool = True) -> dict:
     figs.sharpness(results, store.figure("sharpness"))
     figs.ultra_rich(results, store.figure("ultra_rich"))
     figs.toy({d: v[1] for d, v in toy.items()}, store.figure("toy_theory"))
+    figs.collapse(results, store.figure("collapse"))
+    claims = []
+    for r in results:
+        cl = r["collapse"]
+        if cl is not None:
+            r["summary"]["collapse"] = {k: v for k, v in cl.items() if k != "curves"}
+        claims += case_claims(r["label"], r["summary"], cl)
     return {
+        "claims": claims,
         "cases": {r["label"]: r["summary"] for r in results},
         "toy_theory": {f"L={d}": v[0] for d, v in toy.items()},
         "protocol": {
@@ -121,8 +151,13 @@ def run(c: Config, store: StudyDir, *, progress: bool = True) -> dict:
             "eta_max_rule": "largest eta stable for every seed after the divergence rule",
             "probe_steps": probe_steps,
             "window_points": n_win,
-            "depth_convention": "L = number of hidden layers (L + 1 weight matrices); "
-            f"the CNN has L = {CNN_DEPTH} (conv, conv, fc; pools add no depth)",
+            "depth_convention": "L = number of weight layers (L − 1 hidden layers), as in the "
+            f"authors' code; the CNN has L = {CNN_DEPTH} (conv, conv, fc, readout)",
+            "plateau_rule": "a γ whose seed-mean test loss at η* never falls to 0.9× the "
+            "initial loss is flagged and left out of the η* and sharpness fits",
+            "biases": "zero-initialised, inside each layer's scaling, trained"
+            if c.bias
+            else "none (--no-bias)",
         },
         "runs": int(total_runs),
         "run_steps": int(total_steps),

@@ -1,7 +1,7 @@
 """The deep-linear toy model (`lazyrich.theory.deep_linear`) against its own GD simulation.
 
-For each depth L (the MLP's number of hidden layers is used as the toy's L, the convention
-of the 2/L claim), centred, a0 = 1, y = 1, in float64:
+For each depth L (the number of weight layers, the MLP's L and the toy's number of scalar
+factors), centred, a0 = 1, y = 1, in float64:
 
 - **η_max.** For every γ of `TOY_GAMMAS`, GD runs at 41 learning rates spanning ±1 decade
   around the prediction 2/max(λ_init, λ_solution) (0.05-decade steps); the simulated η_max is

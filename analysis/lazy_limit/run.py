@@ -92,7 +92,7 @@ def run_case(c: Config, name: str, gammas: np.ndarray, steps, ksteps, progress: 
             net = MLP(
                 x_all.shape[1],
                 width,
-                c.depth,
+                c.depth - 1,  # L weight layers = L − 1 hidden layers
                 1,
                 activation=c.activation,
                 parameterization="mup",

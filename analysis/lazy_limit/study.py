@@ -3,11 +3,14 @@ summary (theory gaps, kernel distances, which expectations the run shows)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import xarray as xr
 
 from lazyrich.results import StudyDir, write_dataset
 
+from .claims import lazy_claims
 from .config import NAME, Config, gamma_grid, kernel_steps, record_steps, validate
 from .figures import figures, max_gap
 from .run import run_case
@@ -65,6 +68,11 @@ def run(c: Config, store: StudyDir, *, progress: bool = True) -> dict:
     steps = record_steps(c)
     ksteps = kernel_steps(c, steps)
     res = {d: run_case(c, d, gammas, steps, ksteps, progress) for d in c.datasets}
+    per_seed = [res] + [
+        {d: run_case(replace(c, seed=c.seed + k), d, gammas, steps, ksteps, progress)
+         for d in c.datasets}
+        for k in range(1, c.seeds)
+    ]  # fmt: skip
     write_dataset(store.results_path, _dataset(c, gammas, steps, ksteps, res))
     order = np.argsort(c.widths)
     figures(c, gammas, steps, ksteps, res, store, order)
@@ -85,6 +93,8 @@ def run(c: Config, store: StudyDir, *, progress: bool = True) -> dict:
         },
         "diverged_runs": int(sum(r["diverged"].sum() for r in res.values())),
         "expectations": expectations(c, gammas, res),
+        "seeds": [c.seed + k for k in range(c.seeds)],
+        "claims": lazy_claims(c, gammas, per_seed),
     }
 
 
@@ -123,6 +133,6 @@ def _dataset(c: Config, gammas, steps, ksteps, res) -> xr.Dataset:
             "gap": "|measured - predicted| / predicted, max(train, test) per step",
             "learning_rate": "eta0 * width (muP)",
             "eta0": "lr * P / lambda_max(N Theta_inf) * s(gamma)",
-            "s_gamma": "gamma^2 for gamma <= 1, gamma^(2/depth) above",
+            "s_gamma": "gamma^2 for gamma <= 1, gamma^(2/L) above, L = depth weight layers",
         },
     )

@@ -11,7 +11,7 @@ from jaxtyping import Array, Float, PRNGKeyArray
 
 from ..errors import require
 from ._activations import activation as get_activation
-from ._dense import Dense, check_parameterization
+from ._dense import Dense, bias_init, check_parameterization
 
 
 class Conv(eqx.Module):
@@ -35,6 +35,7 @@ class Conv(eqx.Module):
         *,
         parameterization: str,
         use_bias: bool,
+        bias_style: str = "normal",
         sigma_w: float,
         sigma_b: float,
         dtype=None,
@@ -48,20 +49,26 @@ class Conv(eqx.Module):
         - `parameterization`: `"standard"` (W ~ N(0, σ_w²/fan_in), multipliers 1), `"ntk"` or
           `"mup"` (W ~ N(0, 1), `w_mult = σ_w/sqrt(fan_in)`, `b_mult = σ_b`).
         - `use_bias`: add a bias (b ~ N(0, σ_b²) for `standard`, N(0, 1) otherwise).
+        - `bias_style`: `"normal"` (as above) or `"paper"` (zeros inside the weight's
+          multiplier, the γ paper's bias); see `lazyrich.models.Dense`.
         - `sigma_w`, `sigma_b`: the weight and bias scales.
         - `dtype`: dtype of the arrays (default: the default float dtype).
         - `key`: PRNG key of the initialization (keyword-only).
         """
         fan_in = c_in if parameterization == "mup" else c_in * kernel**ndim
         if parameterization == "standard":
-            w_std, self.w_mult, b_std, self.b_mult = sigma_w / fan_in**0.5, 1.0, sigma_b, 1.0
+            w_std, self.w_mult, b_std, b_mult = sigma_w / fan_in**0.5, 1.0, sigma_b, 1.0
         else:
-            w_std, self.w_mult, b_std, self.b_mult = 1.0, sigma_w / fan_in**0.5, 1.0, sigma_b
+            w_std, self.w_mult, b_std, b_mult = 1.0, sigma_w / fan_in**0.5, 1.0, sigma_b
         wkey, bkey = jax.random.split(key)
         dtype = dtype or jnp.result_type(float)
         shape = (kernel,) * ndim + (c_in, c_out)
         self.weight = w_std * jax.random.normal(wkey, shape, dtype)
-        self.bias = b_std * jax.random.normal(bkey, (c_out,), dtype) if use_bias else None
+        self.bias, self.b_mult = None, b_mult
+        if use_bias:
+            self.bias, self.b_mult = bias_init(
+                bias_style, b_std, b_mult, self.w_mult, bkey, (c_out,), dtype
+            )
 
     def __call__(self, x: Float[Array, "n *s cin"]) -> Float[Array, "n *s cout"]:
         """**Arguments:**
@@ -105,8 +112,8 @@ class CNN(eqx.Module):
 
     - `in_shape`: spatial shape plus channels of one example, e.g. `(40, 1)` or `(32, 32, 3)`.
     - `width`: N, the channels of the first convolution.
-    - `out_dim`, `activation`, `parameterization`, `use_bias`, `sigma_w`, `sigma_b`, `key`:
-      as for `MLP`. `kernel`: convolution size (default 3).
+    - `out_dim`, `activation`, `parameterization`, `use_bias`, `bias_style`, `sigma_w`,
+      `sigma_b`, `key`: as for `MLP`. `kernel`: convolution size (default 3).
     - `dtype`: dtype of the arrays (default: the default float dtype).
 
     **Raises:** `ConfigError` for `width < 1`, an input shape that is not `(L, C)` or
@@ -131,6 +138,7 @@ class CNN(eqx.Module):
         activation: str = "relu",
         parameterization: str = "mup",
         use_bias: bool = False,
+        bias_style: str = "normal",
         sigma_w: float = 1.0,
         sigma_b: float = 1.0,
         dtype=None,
@@ -148,6 +156,7 @@ class CNN(eqx.Module):
         common: dict[str, Any] = dict(
             parameterization=parameterization,
             use_bias=use_bias,
+            bias_style=bias_style,
             sigma_w=sigma_w,
             sigma_b=sigma_b,
             dtype=dtype,

@@ -10,6 +10,10 @@
 | `mup` hidden     | N(0, 1)               | σ_w/sqrt(fan_in)    | N(0, 1)     | σ_b    |
 | `mup` readout    | N(0, 1)               | σ_w/fan_in          | N(0, 1)     | σ_b    |
 
+`bias_style="paper"` is the γ paper's bias (its `StdLinear`/`FinalLinear`): initialised at 0 and
+inside the layer's scaling, `y = w_mult · (x Wᵀ + b)` (b_mult = w_mult, σ_b unused), so a μP
+hidden bias moves by O(1) per step at learning rate η0·N and the readout bias by O(1/N)·N.
+
 `mup` is the mean-field scaling of the γ paper (PAPERS.md §1): `h1 = W0 x/sqrt(D)`,
 `h_{l+1} = W_l φ(h_l)/sqrt(N)`, `f = w_L·φ(h_L)/N`.
 """
@@ -27,6 +31,18 @@ from ..errors import require
 
 Parameterization = Literal["standard", "ntk", "mup"]
 PARAMETERIZATIONS = ("standard", "ntk", "mup")
+BIAS_STYLES = ("normal", "paper")
+
+
+def bias_init(
+    style: str, b_std: float, b_mult: float, w_mult: float, key, shape, dtype
+) -> tuple[jax.Array, float]:
+    """`(bias, b_mult)`: N(0, b_std²) with multiplier `b_mult` (`normal`), or zeros inside the
+    weight's multiplier (`paper`)."""
+    require(style in BIAS_STYLES, f"unknown bias_style {style!r}: choose normal or paper")
+    if style == "paper":
+        return jnp.zeros(shape, dtype), w_mult
+    return b_std * jax.random.normal(key, shape, dtype), b_mult
 
 
 def check_parameterization(name: str) -> None:
@@ -63,6 +79,7 @@ class Dense(eqx.Module):
         parameterization: str = "mup",
         readout: bool = False,
         use_bias: bool = False,
+        bias_style: str = "normal",
         sigma_w: float = 1.0,
         sigma_b: float = 1.0,
         dtype=None,
@@ -76,19 +93,24 @@ class Dense(eqx.Module):
         - `readout`: the last layer (under `mup` its multiplier is `σ_w/fan_in`, not
           `σ_w/sqrt(fan_in)`).
         - `use_bias`: add a bias (default no bias).
+        - `bias_style`: how the bias is initialised and scaled (see `bias_init`).
         - `sigma_w`, `sigma_b`: the weight and bias scales σ_w, σ_b (default 1).
         - `dtype`: dtype of the arrays (default: the default float dtype).
         - `key`: PRNG key of the initialization (keyword-only).
 
         **Raises:** `ConfigError` for an unknown parameterization.
         """
-        w_std, self.w_mult, b_std, self.b_mult = multipliers(
+        w_std, self.w_mult, b_std, b_mult = multipliers(
             parameterization, fan_in, readout=readout, sigma_w=sigma_w, sigma_b=sigma_b
         )
         wkey, bkey = jax.random.split(key)
         dtype = dtype or jnp.result_type(float)
         self.weight = w_std * jax.random.normal(wkey, (fan_out, fan_in), dtype)
-        self.bias = b_std * jax.random.normal(bkey, (fan_out,), dtype) if use_bias else None
+        self.bias, self.b_mult = None, b_mult
+        if use_bias:
+            self.bias, self.b_mult = bias_init(
+                bias_style, b_std, b_mult, self.w_mult, bkey, (fan_out,), dtype
+            )
 
     def __call__(self, x: Float[Array, "n fan_in"]) -> Float[Array, "n out"]:
         """**Arguments:**

@@ -14,15 +14,20 @@ from ._dense import Dense, check_parameterization
 class MLP(eqx.Module):
     """Batched MLP: `D → N → … → N → out`, with `depth` hidden layers of width `width`.
 
-    `depth` is L, the number of hidden layers, so the network has L + 1 weight matrices
-    (the γ paper's `L = 3` is `depth=3`). Inputs of any shape `(n, ...)` are flattened.
+    `depth` counts *hidden* layers, so the network has `depth + 1` weight layers. The γ paper
+    (PAPERS.md §1) counts weight layers: its depth L is `depth = L − 1` here (its default
+    L = 3 is `depth=2`; one hidden layer is its L = 2). Inputs of any shape `(n, ...)` are
+    flattened.
 
     **Arguments:**
 
     - `in_dim`, `width`, `depth`, `out_dim`: D, N, L and the output dimension.
     - `activation`: `relu`, `tanh`, `erf` or `linear`.
     - `parameterization`: `standard`, `ntk` or `mup` (see `lazyrich.models._dense`).
-    - `use_bias`: biases on every layer (the γ paper uses none).
+    - `use_bias`: biases on every layer (the γ paper's code has them, zero-initialised and
+      trained: `use_bias=True, bias_style="paper"`).
+    - `bias_style`: `normal` (N(0, 1)·σ_b, see `lazyrich.models._dense`) or `paper` (zeros,
+      inside the layer's scaling: `w_mult · (x Wᵀ + b)`).
     - `sigma_w`, `sigma_b`: weight and bias scales.
     - `dtype`: dtype of the arrays (default: the default float dtype).
     - `key`: PRNG key (keyword-only).
@@ -43,6 +48,7 @@ class MLP(eqx.Module):
         activation: str = "relu",
         parameterization: str = "mup",
         use_bias: bool = False,
+        bias_style: str = "normal",
         sigma_w: float = 1.0,
         sigma_b: float = 1.0,
         dtype=None,
@@ -63,6 +69,7 @@ class MLP(eqx.Module):
                 parameterization=parameterization,
                 readout=(i == depth),
                 use_bias=use_bias,
+                bias_style=bias_style,
                 sigma_w=sigma_w,
                 sigma_b=sigma_b,
                 dtype=dtype,

@@ -113,6 +113,18 @@ class AbstractGramSolver(eqx.Module):
         atol: float,
         damping: float | Array | None,
     ) -> Float[Array, "n m"]:
+        """`f(G) rhs`: the truncated (or damped) inverse of the Gram matrix applied to `rhs`.
+
+        **Arguments:**
+
+        - `gram`: G, symmetric positive semi-definite `(n, n)`.
+        - `rhs`: `(n, m)` right-hand sides.
+        - `rtol`, `atol`: eigenvalues `s² ≤ max(τ s²_max, atol²)` are dropped
+          (`τ = max(rtol, 10·sqrt(eps))²`).
+        - `damping`: λ for `(G + λI)⁻¹` instead of truncation, or `None`.
+
+        **Returns:** `(n, m)`.
+        """
         raise NotImplementedError
 
 
@@ -120,6 +132,18 @@ class EighSolver(AbstractGramSolver):
     """Truncated (or damped) inverse through `eigh`: exact for any spectrum."""
 
     def __call__(self, gram, rhs, *, rtol, atol, damping):
+        """`f(G) rhs`: the truncated (or damped) inverse of the Gram matrix applied to `rhs`.
+
+        **Arguments:**
+
+        - `gram`: G, symmetric positive semi-definite `(n, n)`.
+        - `rhs`: `(n, m)` right-hand sides.
+        - `rtol`, `atol`: eigenvalues `s² ≤ max(τ s²_max, atol²)` are dropped
+          (`τ = max(rtol, 10·sqrt(eps))²`).
+        - `damping`: λ for `(G + λI)⁻¹` instead of truncation, or `None`.
+
+        **Returns:** `(n, m)`.
+        """
         e, q = jnp.linalg.eigh(gram)
         f = spectral_filter(e, rtol=rtol, atol=atol, damping=damping)
         return q @ (f[:, None] * (q.T @ rhs))
@@ -129,6 +153,18 @@ class CholeskySolver(AbstractGramSolver):
     """`(G + λI)⁻¹ b` by Cholesky: equals the truncated inverse only if nothing is truncated."""
 
     def __call__(self, gram, rhs, *, rtol, atol, damping):
+        """`f(G) rhs`: the truncated (or damped) inverse of the Gram matrix applied to `rhs`.
+
+        **Arguments:**
+
+        - `gram`: G, symmetric positive semi-definite `(n, n)`.
+        - `rhs`: `(n, m)` right-hand sides.
+        - `rtol`, `atol`: eigenvalues `s² ≤ max(τ s²_max, atol²)` are dropped
+          (`τ = max(rtol, 10·sqrt(eps))²`).
+        - `damping`: λ for `(G + λI)⁻¹` instead of truncation, or `None`.
+
+        **Returns:** `(n, m)`.
+        """
         del rtol, atol
         if damping is not None:
             gram = gram + damping * jnp.eye(gram.shape[0], dtype=gram.dtype)
@@ -138,7 +174,7 @@ class CholeskySolver(AbstractGramSolver):
 class AutoSolver(AbstractGramSolver):
     """Cholesky where the Lanczos condition estimate says nothing would be truncated, else eigh.
 
-    **Arguments:**
+    **Fields:**
 
     - `lanczos_steps`: k, steps of each Lanczos estimate (cost O(k n²)).
     - `slack`: ε, the relative error allowed to each estimate (module docstring).
@@ -167,6 +203,18 @@ class AutoSolver(AbstractGramSolver):
         return well & jnp.all(jnp.isfinite(chol)) & (inv_min > 0)
 
     def __call__(self, gram, rhs, *, rtol, atol, damping):
+        """`f(G) rhs`: the truncated (or damped) inverse of the Gram matrix applied to `rhs`.
+
+        **Arguments:**
+
+        - `gram`: G, symmetric positive semi-definite `(n, n)`.
+        - `rhs`: `(n, m)` right-hand sides.
+        - `rtol`, `atol`: eigenvalues `s² ≤ max(τ s²_max, atol²)` are dropped
+          (`τ = max(rtol, 10·sqrt(eps))²`).
+        - `damping`: λ for `(G + λI)⁻¹` instead of truncation, or `None`.
+
+        **Returns:** `(n, m)`.
+        """
         if damping is not None:
             return CholeskySolver()(gram, rhs, rtol=rtol, atol=atol, damping=damping)
         eigh = lambda: EighSolver()(gram, rhs, rtol=rtol, atol=atol, damping=None)
