@@ -1,5 +1,5 @@
 """The `dldr` study: a tiny end-to-end run, the zero-padded vmapped subspace training against
-unpadded runs and `fit`, and the one-line errors of its bad input."""
+unpadded runs, and the one-line errors of its bad input."""
 
 import json
 from dataclasses import replace
@@ -13,8 +13,10 @@ from jax.flatten_util import ravel_pytree
 
 from analysis import dldr
 from analysis.cli import main
+from lazyrich.data import batch_indices
+from lazyrich.models import functional
 from lazyrich.optim import init_p_bfgs, p_bfgs_params, p_bfgs_step, p_sgd
-from lazyrich.train import cross_entropy, fit
+from lazyrich.train import Grid, cross_entropy, train
 
 TINY = [
     "--n-train", "400", "--n-test", "100", "--mlp-width", "8", "--mlp-depth", "1",
@@ -87,48 +89,56 @@ def test_end_to_end(tmp_path, capsys):
 
 
 def test_padded_subspaces_equal_separate_runs():
-    """Each slice of the vmapped, zero-padded run is the run with its own d×D matrix: P-SGD
-    against `fit` with `p_sgd`, P-BFGS against a plain loop of `p_bfgs_step`."""
+    """Each (d, seed) run of the one vmapped, zero-padded engine call is the run with its own
+    d×D matrix: P-SGD against an engine run of `p_sgd` with the unpadded P, P-BFGS against a
+    plain loop of the flat reference `p_bfgs_step` over the engine's batches."""
     c = TINY_CONFIG
     data = dldr.load("mnist1d", c)
-    net = dldr.make_network("mlp", data, c)
-    order = jax.random.key(7)
-    d_all, dmax = (2, 4), 4
-    p_full, _ = jnp.linalg.qr(jax.random.normal(jax.random.key(3), (net.w0.size, dmax)))
-    p_full = p_full.T.astype(net.w0.dtype)
-    rows = jnp.arange(dmax)[None, :, None] < jnp.asarray(d_all)[:, None, None]
-    p_pad = jnp.where(rows, p_full[None], 0.0)
-    out = dldr.subspace_training(net, p_pad, data, c, order)
-
-    for i, d in enumerate(d_all):
-        p = p_full[:d]
-        params, _ = fit(
-            net.apply_tree,
-            net.params0,
-            data,
-            p_sgd(c.psgd_lr, p),
-            batch=c.batch,
-            record_at=[c.subspace_epochs * (data.n_train // c.batch)],
-            key=order,
+    network = dldr.build_network("mlp", data, c)
+    seeds, d_all, dmax = [0, 1], (2, 4), 4
+    c = replace(c, ds=d_all)
+    w0s = [dldr.initial_params(network, s) for s in seeds]
+    p_all = jnp.stack(
+        [jnp.linalg.qr(jax.random.normal(jax.random.key(3 + s), (w0s[0].size, dmax)))[0].T
+         for s in seeds]
+    )  # fmt: skip
+    empty = jnp.zeros((0,), jnp.int32)
+    runs = {}
+    for method in ("psgd", "pbfgs"):
+        step = dldr.Subspace(p_all, empty, method, lr=c.psgd_lr)
+        _, params = dldr.subspace_runs(
+            network, p_all, data, c, seeds, step, return_params=True, progress=False
         )
-        w_ref = ravel_pytree(params)[0]
-        np.testing.assert_allclose(out["psgd_w"][i], w_ref, atol=2e-5)
+        runs[method] = jax.vmap(lambda q: ravel_pytree(q)[0])(params).reshape(2, 2, -1)
+    n = data.n_train
+    for j, s in enumerate(seeds):
+        model = network(jax.random.fold_in(jax.random.key(s), 0), {})
+        w0 = jnp.asarray(w0s[j])
+        for i, d in enumerate(d_all):
+            p = p_all[j, :d]
+            nb = n // c.batch
+            _, ref = train(
+                model, p_sgd(c.psgd_lr, p), data, record_at=[c.subspace_epochs * nb],
+                grid=Grid.product(seed=[s]), batch=c.batch, loss="ce", return_params=True,
+                progress=False,
+            )  # fmt: skip
+            w_ref = jax.vmap(lambda q: ravel_pytree(q)[0])(ref)[0]
+            np.testing.assert_allclose(runs["psgd"][i, j], w_ref, atol=2e-5)
 
-        def loss(w, batch):
-            return cross_entropy(net.apply(w, batch[0]), batch[1])
+            _, unravel = ravel_pytree(functional(model)[0])
+            apply = functional(model)[1]
 
-        step = jax.jit(lambda st, b: p_bfgs_step(loss, st, b))
-        st = init_p_bfgs(net.w0, p)
-        nb = data.n_train // c.pbfgs_batch
-        for e in range(c.subspace_epochs):
-            perm = jax.random.permutation(jax.random.fold_in(order, e), data.n_train)
-            for j in range(nb):
-                idx = perm[j * c.pbfgs_batch : (j + 1) * c.pbfgs_batch]
+            def loss(w, batch, apply=apply, unravel=unravel):
+                return cross_entropy(apply(unravel(w), batch[0]), batch[1])
+
+            step = jax.jit(lambda st, b: p_bfgs_step(loss, st, b))
+            st = init_p_bfgs(w0, p)
+            order = jax.random.fold_in(jax.random.key(s), 1)
+            for t in range(c.subspace_epochs * (n // c.pbfgs_batch)):
+                idx = batch_indices(order, n, c.pbfgs_batch, t)
                 st = step(st, (data.x_train[idx], data.y_train[idx]))
-        np.testing.assert_allclose(out["pbfgs_w"][i], p_bfgs_params(st), atol=2e-5)
-        assert float(jnp.linalg.norm(p_bfgs_params(st) - net.w0)) > 1e-3  # it did move
-    # accuracies at epoch 0 are those of w0 for every d
-    assert np.all(out["psgd_test_accuracy"][:, 0] == out["psgd_test_accuracy"][0, 0])
+            np.testing.assert_allclose(runs["pbfgs"][i, j], p_bfgs_params(st), atol=2e-5)
+            assert float(jnp.linalg.norm(p_bfgs_params(st) - w0)) > 1e-3  # it did move
 
 
 def test_sample_schedule_and_epochs_to():
