@@ -1,10 +1,15 @@
 """The DLDR study: training in a tiny subspace of the SGD trajectory (PAPERS.md §3).
 
-Modules: `config` (options, presets, validation, data, networks), `run` (the engine calls:
-SGD with trajectory sampling, PCA, P-SGD and P-BFGS), `summary` (headline numbers and the
-results Dataset), `figures`.
+Modules: `config` (options, presets, validation, data, network), `run` (the engine calls:
+SGD with trajectory sampling, PCA, P-SGD and P-BFGS for every d and seed, the controls),
+`summary` (the results Dataset and headline numbers), `claims` (the claims and their fixed
+verdict rules), `figures`.
 """
 
+from .claims import claims as claims
+from .claims import epochs_to as epochs_to
+from .claims import t_interval as t_interval
+from .claims import verdict as verdict
 from .config import DESCRIPTION as DESCRIPTION
 from .config import NAME as NAME
 from .config import PRESETS as PRESETS
@@ -18,10 +23,12 @@ from .config import num_samples as num_samples
 from .config import sample_steps as sample_steps
 from .config import validate as validate
 from .run import Subspace as Subspace
-from .run import flat_params as flat_params
 from .run import padded as padded
+from .run import pbfgs_step as pbfgs_step
+from .run import psgd_step as psgd_step
+from .run import random_subspace as random_subspace
 from .run import run as run
 from .run import sgd_with_samples as sgd_with_samples
 from .run import subspace_runs as subspace_runs
-from .summary import condition_summary as condition_summary
-from .summary import epochs_to as epochs_to
+from .run import tuned_sgd as tuned_sgd
+from .summary import summarize as summarize

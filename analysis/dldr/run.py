@@ -30,21 +30,9 @@ from lazyrich.optim import dldr_subspace, p_bfgs, p_sgd
 from lazyrich.results import StudyDir, write_dataset
 from lazyrich.train import Grid, OptaxStep, Snapshot, Step, train
 
-from .config import (
-    NAME,
-    Config,
-    Network,
-    build_network,
-    dataset_of,
-    load,
-    num_samples,
-    sample_steps,
-    validate,
-)
+from .config import NAME, Config, Network, build_network, load, sample_steps, validate
 from .figures import figures
-from .summary import condition_summary, to_dataset
-
-CONDITIONS = ("clean", "label_noise")
+from .summary import summarize, to_dataset
 
 
 def flat_params(s: Snapshot) -> jax.Array:
@@ -70,7 +58,7 @@ class Subspace(Step):
     method: str = eqx.field(static=True)
     lr: float = eqx.field(static=True, default=0.1)
     decay: tuple[tuple[int, float], ...] = eqx.field(static=True, default=())
-    fallback: str = eqx.field(static=True, default="zero")
+    fallback: str = eqx.field(static=True, default="smallest")
 
     def _inner(self, hp) -> OptaxStep:
         p = padded(self.p[jnp.argmax(self.seeds == hp["seed"])], hp["d"])
@@ -92,21 +80,26 @@ def config_tag(c: Config) -> str:
     return hashlib.sha1(repr(c).encode()).hexdigest()[:8]
 
 
+def epoch_records(data: Dataset, batch: int, epochs: int) -> list[int]:
+    """The steps that end epochs `0..epochs` (batches of `batch`)."""
+    return (np.arange(epochs + 1) * num_batches(data.n_train, batch)).tolist()
+
+
 def sgd_with_samples(
-    network: Network, data: Dataset, c: Config, seeds, **kw
+    network: Network, data: Dataset, c: Config, epochs: int, **kw
 ) -> tuple[xr.Dataset, np.ndarray]:
-    """The full SGD runs (one per seed); their per-epoch records and the sampled parameters
-    `(n_seeds, t, D)`."""
+    """Constant-rate SGD (momentum 0.9) for `epochs` epochs, one run per seed; its per-epoch
+    records and the parameters sampled in its first `sample_epochs`, `(n_seeds, t, D)`."""
     nb = num_batches(data.n_train, c.batch)
     samples_at = sample_steps(c, nb)
-    epoch_ends = np.arange(c.full_epochs + 1) * nb
+    epoch_ends = np.asarray(epoch_records(data, c.batch, epochs))
     res = train(
         network,
         optax.sgd(c.lr, momentum=0.9),
         data,
         record_at=np.union1d(samples_at, epoch_ends).tolist(),
         evaluate_at=epoch_ends.tolist(),
-        grid=Grid.product(seed=list(seeds)),
+        grid=Grid.product(seed=list(c.seeds)),
         batch=c.batch,
         loss="ce",
         measures={"w": flat_params},
@@ -117,20 +110,39 @@ def sgd_with_samples(
     return res.drop_vars("w").sel(step=epoch_ends), samples
 
 
-def subspace_runs(
-    network: Network, p: Float[Array, "s dmax D"], data: Dataset, c: Config, seeds, step, **kw
-) -> Any:
-    """The `Subspace` step `step` (its `p` and `seeds` filled in here) from each seed's `w₀`
-    for every `d` in `c.ds` and seed, one engine call; records at every epoch."""
-    batch = c.batch if step.method == "psgd" else c.pbfgs_batch
-    nb = num_batches(data.n_train, batch)
-    step = eqx.tree_at(lambda s: (s.p, s.seeds), step, (p, jnp.asarray(seeds, jnp.int32)))
+def tuned_sgd(network: Network, data: Dataset, c: Config, **kw) -> xr.Dataset:
+    """SGD (momentum 0.9) for every learning rate of `c.tuned_lrs` and seed, decayed ×0.1 at
+    1/2 and 3/4 of `c.tuned_epochs`; records at every epoch."""
+    nb = num_batches(data.n_train, c.batch)
+    bounds = {c.tuned_epochs * nb // 2: 0.1, 3 * c.tuned_epochs * nb // 4: 0.1}
+
+    def step(hp):
+        return optax.sgd(optax.piecewise_constant_schedule(hp["eta"], bounds), momentum=0.9)
+
     res = train(
         network,
         step,
         data,
-        record_at=(np.arange(c.subspace_epochs + 1) * nb).tolist(),
-        grid=Grid.product(d=list(c.ds), seed=list(seeds)),
+        record_at=epoch_records(data, c.batch, c.tuned_epochs),
+        grid=Grid.product(eta=list(c.tuned_lrs), seed=list(c.seeds)),
+        batch=c.batch,
+        loss="ce",
+        **kw,
+    )
+    assert isinstance(res, xr.Dataset)
+    return res
+
+
+def subspace_runs(network: Network, data: Dataset, c: Config, step: Subspace, ds, **kw) -> Any:
+    """The `Subspace` step from each seed's `w₀`, for every `d` in `ds` and seed of `c`, one
+    engine call (grid `d × seed`); records at every epoch."""
+    batch = c.batch if step.method == "psgd" else c.pbfgs_batch
+    res = train(
+        network,
+        step,
+        data,
+        record_at=epoch_records(data, batch, c.subspace_epochs),
+        grid=Grid.product(d=list(ds), seed=list(c.seeds)),
         batch=batch,
         loss="ce",
         **kw,
@@ -138,67 +150,79 @@ def subspace_runs(
     return res  # with return_params=True, (dataset, params)
 
 
+def random_subspace(size: int, d: int, seed: int) -> Float[Array, "d D"]:
+    """`d` orthonormal random directions in `R^size` (QR of a Gaussian matrix), from `seed`."""
+    key = jax.random.fold_in(jax.random.key(seed), 4)
+    q, _ = jnp.linalg.qr(jax.random.normal(key, (size, d)))
+    return q.T
+
+
+def psgd_step(p, c: Config, data: Dataset) -> Subspace:
+    """P-SGD with momentum 0.9, ×0.1 decay at 1/2 and 3/4 of `c.subspace_epochs`."""
+    nb = num_batches(data.n_train, c.batch)
+    decay = ((c.subspace_epochs * nb // 2, 0.1), (3 * c.subspace_epochs * nb // 4, 0.1))
+    return Subspace(p, jnp.asarray(c.seeds, jnp.int32), "psgd", lr=c.psgd_lr, decay=decay)
+
+
+def pbfgs_step(p, c: Config) -> Subspace:
+    """P-BFGS with the config's fallback."""
+    return Subspace(p, jnp.asarray(c.seeds, jnp.int32), "pbfgs", fallback=c.fallback)
+
+
 def run_condition(
-    net: str, data: Dataset, c: Config, store: StudyDir | None, progress: bool, label: str
-) -> dict[str, np.ndarray]:
-    """Full SGD with sampling, PCA, then P-SGD and P-BFGS for every d, on one dataset."""
-    network = build_network(net, data, c)
-    seeds = [c.seed]
-    tag = f"{label}-{config_tag(c)}"
+    data: Dataset, c: Config, store: StudyDir | None, progress: bool, cond: str
+) -> dict[str, xr.Dataset | np.ndarray]:
+    """One label condition: SGD with sampling, PCA, P-BFGS (and, clean: P-SGD, P-BFGS in a
+    random subspace, tuned SGD)."""
+    network = build_network(data, c)
+    tag = f"{cond}-{config_tag(c)}"
     kw = dict(store=store, progress=progress)
+    clean = cond == "clean"
+    epochs = c.sample_epochs + c.subspace_epochs if clean else c.noise_epochs
+    desc = f"{NAME} {cond}"
     sgd, samples = sgd_with_samples(
-        network, data, c, seeds, tag=f"{tag}-sgd", description=f"{NAME} {label} sgd", **kw
+        network, data, c, epochs, tag=f"{tag}-sgd", description=f"{desc} sgd", **kw
     )
-    pcas = [dldr_subspace(s, max(c.ds)) for s in samples]
+    dmax = max(c.ds)
+    pcas = [dldr_subspace(s, dmax) for s in samples]
     p = jnp.stack([q for q, _ in pcas])
-    out = {
-        "sgd_test_accuracy": sgd.test_accuracy.values[0],
-        "sgd_train_accuracy": sgd.train_accuracy.values[0],
-        "sgd_test_loss": sgd.test_loss.values[0],
-        "explained_variance_ratio": np.asarray(pcas[0][1], np.float64),
-        "num_params": np.asarray(samples.shape[-1]),
+    out: dict = {
+        "sgd": sgd,
+        "explained_variance_ratio": np.stack([np.asarray(r, np.float64) for _, r in pcas]),
+        "num_params": samples.shape[-1],
     }
-    empty = jnp.zeros((0,), jnp.int32)
-    for method in ("psgd", "pbfgs"):
-        step = Subspace(p, empty, method, lr=c.psgd_lr)
-        res = subspace_runs(
-            network, p, data, c, seeds, step, tag=f"{tag}-{method}",
-            description=f"{NAME} {label} {method}", **kw,
+    out["pbfgs"] = subspace_runs(
+        network, data, c, pbfgs_step(p, c), c.ds, tag=f"{tag}-pbfgs",
+        description=f"{desc} P-BFGS", **kw,
+    )  # fmt: skip
+    if clean:
+        out["psgd"] = subspace_runs(
+            network, data, c, psgd_step(p, c, data), c.ds, tag=f"{tag}-psgd",
+            description=f"{desc} P-SGD", **kw,
         )  # fmt: skip
-        out[f"{method}_test_accuracy"] = res.test_accuracy.values[:, 0]
-        out[f"{method}_train_accuracy"] = res.train_accuracy.values[:, 0]
+        size = samples.shape[-1]
+        rand = jnp.stack([random_subspace(size, dmax, s) for s in c.seeds]).astype(p.dtype)
+        out["random"] = subspace_runs(
+            network, data, c, pbfgs_step(rand, c), [dmax], tag=f"{tag}-random",
+            description=f"{desc} random P-BFGS", **kw,
+        )  # fmt: skip
+        out["tuned"] = tuned_sgd(
+            network, data, c, tag=f"{tag}-tuned", description=f"{desc} tuned SGD", **kw
+        )
     return out
 
 
 def run(c: Config, store: StudyDir, *, progress: bool = True) -> dict:
-    """Run every network and label condition, write results.nc and figures, return the summary."""
+    """Run both label conditions, write results.nc and figures, return the summary."""
     validate(c)
-    conditions = CONDITIONS if c.label_noise > 0 else CONDITIONS[:1]
-    results: dict[str, dict[str, dict[str, np.ndarray]]] = {}
-    summary: dict = {
-        "samples": num_samples(c),
-        "sample_epochs": c.sample_epochs,
-        "subspace_epochs": c.subspace_epochs,
-    }
-    for net in c.networks:
-        base = load(dataset_of(c, net), c)
-        results[net] = {}
-        entry: dict = {"dataset": base.name}
-        for cond in conditions:
-            data = base
-            if cond == "label_noise":
-                noise_key = jax.random.fold_in(jax.random.key(c.seed), 2)
-                data = base.with_label_noise(c.label_noise, key=noise_key)
-            res = run_condition(net, data, c, store, progress, f"{net}-{cond}")
-            results[net][cond] = res
-            s = condition_summary(res, c)
-            if cond == "clean":
-                entry.update(num_params=int(res["num_params"]), **s)
-            else:
-                entry["label_noise"] = {"fraction": c.label_noise, **s}
-        summary[net] = entry
-
-    ds = to_dataset(results, c, conditions)
+    base = load(c)
+    results = {"clean": run_condition(base, c, store, progress, "clean")}
+    if c.label_noise > 0:
+        noise_key = jax.random.fold_in(jax.random.key(c.seeds[0]), 2)
+        noisy = base.with_label_noise(c.label_noise, key=noise_key)
+        results["label_noise"] = run_condition(noisy, c, store, progress, "label_noise")
+    ds = to_dataset(results, c)
     write_dataset(store.results_path, ds)
+    summary = summarize(ds, c, base.name)
     figures(ds, store, c)
     return summary

@@ -1,74 +1,111 @@
-"""The DLDR study's headline numbers and its results as one xarray Dataset."""
+"""The DLDR study's results as one xarray Dataset, and its headline numbers."""
 
 from __future__ import annotations
 
 import numpy as np
 import xarray as xr
 
-from .config import NAME, Config, dataset_of, num_samples
+from .claims import claims, epochs_to, pick_tuned
+from .config import NAME, Config, num_samples
+
+METRICS = ("test_accuracy", "train_accuracy")
 
 
-def epochs_to(acc: np.ndarray, target: float) -> int | None:
-    """First epoch index (0 = before training) with `acc >= target`, else None."""
-    hit = np.nonzero(acc >= target)[0]
-    return int(hit[0]) if hit.size else None
-
-
-def condition_summary(res: dict[str, np.ndarray], c: Config) -> dict:
-    """Headline numbers of one condition (network × label noise)."""
-    full = float(res["sgd_test_accuracy"][-1])
-    cum = np.cumsum(res["explained_variance_ratio"])
-    target = 0.95 * full
-    per_d = {}
-    for i, d in enumerate(c.ds):
-        per_d[str(d)] = {
-            "pbfgs_test_accuracy": float(res["pbfgs_test_accuracy"][i, -1]),
-            "psgd_test_accuracy": float(res["psgd_test_accuracy"][i, -1]),
-            "pbfgs_epochs_to_95pct": epochs_to(res["pbfgs_test_accuracy"][i], target),
-            "psgd_epochs_to_95pct": epochs_to(res["psgd_test_accuracy"][i], target),
-            "explained_variance": float(cum[d - 1]),
-        }
-    return {
-        "full_test_accuracy": full,
-        "full_train_accuracy": float(res["sgd_train_accuracy"][-1]),
-        "sgd_epochs_to_95pct": epochs_to(res["sgd_test_accuracy"], target),
-        "d": per_d,
-    }
-
-
-def to_dataset(results, c: Config, conditions) -> xr.Dataset:
-    """Every condition's curves, stacked along `network` and `condition`."""
-    nets = list(results)
-
-    def stack(name):
-        return np.stack([np.stack([results[n][k][name] for k in conditions]) for n in nets])
-
-    dims = ("network", "condition")
-    t = num_samples(c)
-    return xr.Dataset(
-        {
-            "sgd_test_accuracy": (dims + ("sgd_epoch",), stack("sgd_test_accuracy")),
-            "sgd_train_accuracy": (dims + ("sgd_epoch",), stack("sgd_train_accuracy")),
-            "sgd_test_loss": (dims + ("sgd_epoch",), stack("sgd_test_loss")),
-            "psgd_test_accuracy": (dims + ("d", "epoch"), stack("psgd_test_accuracy")),
-            "psgd_train_accuracy": (dims + ("d", "epoch"), stack("psgd_train_accuracy")),
-            "pbfgs_test_accuracy": (dims + ("d", "epoch"), stack("pbfgs_test_accuracy")),
-            "pbfgs_train_accuracy": (dims + ("d", "epoch"), stack("pbfgs_train_accuracy")),
-            "explained_variance_ratio": (dims + ("component",), stack("explained_variance_ratio")),
-        },
-        coords={
-            "network": nets,
-            "condition": list(conditions),
-            "sgd_epoch": np.arange(c.full_epochs + 1),
-            "d": np.asarray(c.ds),
-            "epoch": np.arange(c.subspace_epochs + 1),
-            "component": np.arange(1, t),
-        },
-        attrs={
-            "study": NAME,
-            "samples": t,
-            "sample_epochs": c.sample_epochs,
-            "label_noise": c.label_noise,
-            "datasets": ", ".join(f"{n}: {dataset_of(c, n)}" for n in nets),
-        },
+def to_dataset(results: dict, c: Config) -> xr.Dataset:
+    """Every run's per-epoch curves. Variables `{prefix}_{metric}` with prefix `sgd`, `pbfgs`,
+    `psgd`, `random`, `tuned` (clean) and `noisy_sgd`, `noisy_pbfgs` (label noise); each
+    has its own epoch dimension `{prefix}_epoch`."""
+    variables: dict = {}
+    coords: dict = {"seed": list(c.seeds), "d": list(c.ds), "eta": list(c.tuned_lrs)}
+    for cond, res in results.items():
+        pre = "" if cond == "clean" else "noisy_"
+        for kind in ("sgd", "pbfgs", "psgd", "random", "tuned"):
+            if kind not in res:
+                continue
+            r = res[kind]
+            if kind == "random":
+                r = r.isel(d=0, drop=True)
+            name = pre + kind
+            ep = f"{name}_epoch"
+            for m in METRICS:
+                v = r[m].rename(step=ep).drop_vars(["epoch", ep], errors="ignore")
+                variables[f"{name}_{m}"] = v
+            coords[ep] = np.arange(r.sizes["step"])
+        evr = res["explained_variance_ratio"]
+        variables[f"{pre}explained_variance_ratio"] = (("seed", "component"), evr)
+    coords["component"] = np.arange(1, num_samples(c))
+    ds = xr.Dataset(variables).assign_coords(coords)
+    ds.attrs.update(
+        study=NAME,
+        samples=num_samples(c),
+        num_params=int(results["clean"]["num_params"]),
+        label_noise=c.label_noise,
+        fallback=c.fallback,
     )
+    return ds
+
+
+def _per_seed(a: np.ndarray) -> list[float]:
+    return [float(v) for v in np.asarray(a)]
+
+
+def summarize(ds: xr.Dataset, c: Config, dataset: str) -> dict:
+    """Headline numbers (per seed, and their means) and the claims."""
+    dmax = max(c.ds)
+    eta, tuned_final = pick_tuned(ds)
+    cum = np.cumsum(ds.explained_variance_ratio.values, axis=-1)  # (seed, component)
+    out: dict = {
+        "dataset": dataset,
+        "network": c.network,
+        "num_params": int(ds.attrs["num_params"]),
+        "samples": num_samples(c),
+        "seeds": list(c.seeds),
+        "fallback": c.fallback,
+        "tuned_sgd": {
+            "lr": eta,
+            "test_accuracy": _per_seed(tuned_final),
+            "final_test_accuracy_by_lr": {
+                str(e): float(ds.tuned_test_accuracy.sel(eta=e).isel(tuned_epoch=-1).mean())
+                for e in c.tuned_lrs
+            },
+        },
+        "sgd_sampling_end_test_accuracy": _per_seed(
+            ds.sgd_test_accuracy.isel(sgd_epoch=c.sample_epochs)
+        ),
+        "sgd_continued_test_accuracy": _per_seed(ds.sgd_test_accuracy.isel(sgd_epoch=-1)),
+        "random_pbfgs_test_accuracy": _per_seed(ds.random_test_accuracy.isel(random_epoch=-1)),
+        "d": {},
+    }
+    target = c.target_fraction * tuned_final
+    for d in c.ds:
+        pb = ds.pbfgs_test_accuracy.sel(d=d).values
+        out["d"][str(d)] = {
+            "explained_variance": _per_seed(cum[:, d - 1]),
+            "pbfgs_test_accuracy": _per_seed(pb[:, -1]),
+            "psgd_test_accuracy": _per_seed(ds.psgd_test_accuracy.sel(d=d).values[:, -1]),
+            "pbfgs_epochs_to_target": [epochs_to(a, t) for a, t in zip(pb, target, strict=True)],
+        }
+    out["tuned_sgd"]["epochs_to_target"] = [
+        epochs_to(a, t)
+        for a, t in zip(ds.tuned_test_accuracy.sel(eta=eta).values, target, strict=True)
+    ]
+    if "noisy_sgd_test_accuracy" in ds:
+        sgd_n = ds.noisy_sgd_train_accuracy.isel(noisy_sgd_epoch=-1)
+        sgd_t = ds.noisy_sgd_test_accuracy
+        out["label_noise"] = {
+            "fraction": c.label_noise,
+            "sgd_final_train_accuracy": _per_seed(sgd_n),
+            "sgd_final_test_accuracy": _per_seed(sgd_t.isel(noisy_sgd_epoch=-1)),
+            "sgd_best_test_accuracy": _per_seed(sgd_t.max("noisy_sgd_epoch")),
+            "pbfgs_test_accuracy": _per_seed(
+                ds.noisy_pbfgs_test_accuracy.sel(d=dmax).isel(noisy_pbfgs_epoch=-1)
+            ),
+            "pbfgs_train_accuracy": _per_seed(
+                ds.noisy_pbfgs_train_accuracy.sel(d=dmax).isel(noisy_pbfgs_epoch=-1)
+            ),
+            "explained_variance_d_max": _per_seed(
+                np.cumsum(ds.noisy_explained_variance_ratio.values, axis=-1)[:, dmax - 1]
+            ),
+        }
+    out["claims"] = claims(ds, c, out)
+    return out
