@@ -101,13 +101,12 @@ def step_costs(args) -> dict:
     model = MLP(args.in_dim, args.width, args.depth, 10, parameterization="standard",
                 key=jax.random.key(0))  # fmt: skip
     params, apply = functional(model)
-    w0, unravel = ravel_pytree(params)
+    w0, _ = ravel_pytree(params)
     batch = (
         jax.random.normal(jax.random.key(1), (args.batch, args.in_dim)),
         jax.random.randint(jax.random.key(2), (args.batch,), 0, 10),
     )
     loss_tree = lambda p, b: cross_entropy(apply(p, b[0]), b[1])
-    loss_flat = lambda w, b: loss_tree(unravel(w), b)
 
     def jit_step(opt):
         @jax.jit
@@ -136,29 +135,30 @@ def step_costs(args) -> dict:
 
         return go
 
-    def loop_pbfgs(linesearch):
-        opt = p_bfgs(loss_flat, P, linesearch=linesearch)
+    def jit_pbfgs(opt):  # the optax form: value, grad and value_fn of the same batch
+        value_fn = lambda q: loss_tree(q, batch)
 
-        def go():
-            st = opt.init(w0)
-            for _ in range(args.steps):
-                st = opt.step(st, batch)
-            return jax.block_until_ready(st)
+        @jax.jit
+        def step(p, s):
+            value, grad = jax.value_and_grad(value_fn)(p)
+            u, s = opt.update(grad, s, p, value=value, grad=grad, value_fn=value_fn)
+            return optax.apply_updates(p, u), s
 
-        return go
+        return step
 
+    pbfgs_armijo, pbfgs_optax = p_bfgs(P), p_bfgs(P, linesearch="optax")
     per = lambda go: timeit(go, args.repeats) / args.steps
     r = {
         "sgd_step_s": per(loop(sgd, sgd_j)),
         "psgd_step_s": per(loop(psgd, jit_step(psgd))),
-        "pbfgs_step_s": per(loop_pbfgs("armijo")),
-        "pbfgs_optax_ls_step_s": per(loop_pbfgs("optax")),
+        "pbfgs_step_s": per(loop(pbfgs_armijo, jit_pbfgs(pbfgs_armijo))),
+        "pbfgs_optax_ls_step_s": per(loop(pbfgs_optax, jit_pbfgs(pbfgs_optax))),
     }
-    opt, tries = p_bfgs(loss_flat, P), []
-    st = opt.init(w0)
+    step, tries = jit_pbfgs(pbfgs_armijo), []
+    p, s = params, pbfgs_armijo.init(params)
     for _ in range(args.steps):
-        st = opt.step(st, batch)
-        tries.append(int(st.tries))
+        p, s = step(p, s)
+        tries.append(int(s.tries))  # pyright: ignore[reportAttributeAccessIssue]
     r["pbfgs_mean_linesearch_trials"] = sum(tries) / len(tries)
     for k in ("psgd", "pbfgs", "pbfgs_optax_ls"):
         r[f"ratio_{k}_over_sgd"] = r[f"{k}_step_s"] / r["sgd_step_s"]

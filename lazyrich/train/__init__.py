@@ -7,9 +7,6 @@ from ._distributed import init_distributed as init_distributed
 from ._distributed import run_sharding as run_sharding
 from ._engine import train as train
 from ._grid import Grid as Grid
-from ._loop import evaluate as evaluate
-from ._loop import fit as fit
-from ._loop import sgd_step as sgd_step
 from ._losses import accuracy as accuracy
 from ._losses import cross_entropy as cross_entropy
 from ._losses import get_loss as get_loss

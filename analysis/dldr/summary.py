@@ -1,0 +1,111 @@
+"""The DLDR study's results as one xarray Dataset, and its headline numbers."""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+from .claims import claims, epochs_to, pick_tuned
+from .config import NAME, Config, num_samples
+
+METRICS = ("test_accuracy", "train_accuracy")
+
+
+def to_dataset(results: dict, c: Config) -> xr.Dataset:
+    """Every run's per-epoch curves. Variables `{prefix}_{metric}` with prefix `sgd`, `pbfgs`,
+    `psgd`, `random`, `tuned` (clean) and `noisy_sgd`, `noisy_pbfgs` (label noise); each
+    has its own epoch dimension `{prefix}_epoch`."""
+    variables: dict = {}
+    coords: dict = {"seed": list(c.seeds), "d": list(c.ds), "eta": list(c.tuned_lrs)}
+    for cond, res in results.items():
+        pre = "" if cond == "clean" else "noisy_"
+        for kind in ("sgd", "pbfgs", "psgd", "random", "tuned"):
+            if kind not in res:
+                continue
+            r = res[kind]
+            if kind == "random":
+                r = r.isel(d=0, drop=True)
+            name = pre + kind
+            ep = f"{name}_epoch"
+            for m in METRICS:
+                v = r[m].rename(step=ep).drop_vars(["epoch", ep], errors="ignore")
+                variables[f"{name}_{m}"] = v
+            coords[ep] = np.arange(r.sizes["step"])
+        evr = res["explained_variance_ratio"]
+        variables[f"{pre}explained_variance_ratio"] = (("seed", "component"), evr)
+    coords["component"] = np.arange(1, num_samples(c))
+    ds = xr.Dataset(variables).assign_coords(coords)
+    ds.attrs.update(
+        study=NAME,
+        samples=num_samples(c),
+        num_params=int(results["clean"]["num_params"]),
+        label_noise=c.label_noise,
+        fallback=c.fallback,
+    )
+    return ds
+
+
+def _per_seed(a: np.ndarray) -> list[float]:
+    return [float(v) for v in np.asarray(a)]
+
+
+def summarize(ds: xr.Dataset, c: Config, dataset: str) -> dict:
+    """Headline numbers (per seed, and their means) and the claims."""
+    dmax = max(c.ds)
+    eta, tuned_final = pick_tuned(ds)
+    cum = np.cumsum(ds.explained_variance_ratio.values, axis=-1)  # (seed, component)
+    out: dict = {
+        "dataset": dataset,
+        "network": c.network,
+        "num_params": int(ds.attrs["num_params"]),
+        "samples": num_samples(c),
+        "seeds": list(c.seeds),
+        "fallback": c.fallback,
+        "tuned_sgd": {
+            "lr": eta,
+            "test_accuracy": _per_seed(tuned_final),
+            "final_test_accuracy_by_lr": {
+                str(e): float(ds.tuned_test_accuracy.sel(eta=e).isel(tuned_epoch=-1).mean())
+                for e in c.tuned_lrs
+            },
+        },
+        "sgd_sampling_end_test_accuracy": _per_seed(
+            ds.sgd_test_accuracy.isel(sgd_epoch=c.sample_epochs)
+        ),
+        "sgd_continued_test_accuracy": _per_seed(ds.sgd_test_accuracy.isel(sgd_epoch=-1)),
+        "random_pbfgs_test_accuracy": _per_seed(ds.random_test_accuracy.isel(random_epoch=-1)),
+        "d": {},
+    }
+    target = c.target_fraction * tuned_final
+    for d in c.ds:
+        pb = ds.pbfgs_test_accuracy.sel(d=d).values
+        out["d"][str(d)] = {
+            "explained_variance": _per_seed(cum[:, d - 1]),
+            "pbfgs_test_accuracy": _per_seed(pb[:, -1]),
+            "psgd_test_accuracy": _per_seed(ds.psgd_test_accuracy.sel(d=d).values[:, -1]),
+            "pbfgs_epochs_to_target": [epochs_to(a, t) for a, t in zip(pb, target, strict=True)],
+        }
+    out["tuned_sgd"]["epochs_to_target"] = [
+        epochs_to(a, t)
+        for a, t in zip(ds.tuned_test_accuracy.sel(eta=eta).values, target, strict=True)
+    ]
+    if "noisy_sgd_test_accuracy" in ds:
+        sgd_n = ds.noisy_sgd_train_accuracy.isel(noisy_sgd_epoch=-1)
+        sgd_t = ds.noisy_sgd_test_accuracy
+        out["label_noise"] = {
+            "fraction": c.label_noise,
+            "sgd_final_train_accuracy": _per_seed(sgd_n),
+            "sgd_final_test_accuracy": _per_seed(sgd_t.isel(noisy_sgd_epoch=-1)),
+            "sgd_best_test_accuracy": _per_seed(sgd_t.max("noisy_sgd_epoch")),
+            "pbfgs_test_accuracy": _per_seed(
+                ds.noisy_pbfgs_test_accuracy.sel(d=dmax).isel(noisy_pbfgs_epoch=-1)
+            ),
+            "pbfgs_train_accuracy": _per_seed(
+                ds.noisy_pbfgs_train_accuracy.sel(d=dmax).isel(noisy_pbfgs_epoch=-1)
+            ),
+            "explained_variance_d_max": _per_seed(
+                np.cumsum(ds.noisy_explained_variance_ratio.values, axis=-1)[:, dmax - 1]
+            ),
+        }
+    out["claims"] = claims(ds, c, out)
+    return out
