@@ -67,9 +67,9 @@ step() {
   printf '%s\t%s\t%s\t%s\n' "$name" "$status" "$dt" "${json#"$OUT"/}" >> "$SUMMARY"
 }
 
+# smoke limits are generous: the smoke run checks that every step runs end to end, not its
+# speed (a loaded 2-core machine is 5-10x slower than an idle one)
 if [ "$SMOKE" = 1 ]; then
-  # generous limits: the smoke run checks that every step runs end to end, not its speed
-  # (a loaded 2-core machine is 5-10x slower than an idle one)
   step sweep_throughput 300 sweep_throughput --small
   step ntk 300 ntk --small
   step lazy_dynamics 300 lazy_dynamics --small

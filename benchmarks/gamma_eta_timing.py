@@ -57,7 +57,8 @@ def main(argv=None) -> dict:
     ap.add_argument("--arch", default="mlp")
     ap.add_argument("--task", default="teacher")
     ap.add_argument("--loss", default="mse")
-    ap.add_argument("--steps", type=int, nargs=2, default=[500, 1000], help="S1 S2")
+    ap.add_argument("--steps", type=int, nargs="+", default=[500, 1000],
+                    help="S1 S2 (one value: a single run, no extrapolation)")  # fmt: skip
     ap.add_argument("--full-steps", type=int, default=10_000, help="the preset's --steps")
     ap.add_argument("--cases", type=int, default=5, help="cases in one depth of the preset")
     ap.add_argument("--extra", default="", help="more study options (one quoted string)")
@@ -67,7 +68,7 @@ def main(argv=None) -> dict:
     add_out(ap, "gamma_eta_timing")
     args = ap.parse_args(argv)
     if args.small:
-        ap.set_defaults(preset="quick", depth=2, steps=[10, 20], full_steps=300, cases=1,
+        ap.set_defaults(preset="quick", depth=2, steps=[10], full_steps=300, cases=1,
                         extra=SMALL_EXTRA)  # fmt: skip
         args = ap.parse_args(argv)
     json_path = result_path("gamma_eta_timing", args.out)
@@ -78,7 +79,9 @@ def main(argv=None) -> dict:
         print(f"gamma_eta_timing {args.preset} L={args.depth} {args.task}/{args.loss} "
               f"steps={r['steps']}: {r['seconds']:.1f} s  {state}")  # fmt: skip
     out: dict = {"config": vars(args), "runs": runs, "extrapolated": True}
-    if all(r["rc"] == 0 for r in runs):
+    if len(runs) == 1:
+        out["extrapolated"] = False  # the smoke run: one study run, checked end to end
+    elif all(r["rc"] == 0 for r in runs):
         (s1, t1), (s2, t2) = ((r["steps"], r["seconds"]) for r in runs)
         b = (t2 - t1) / (s2 - s1)
         a = t1 - b * s1

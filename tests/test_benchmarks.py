@@ -57,7 +57,7 @@ def test_device_suite_cpu_smoke(tmp_path):
         r = sweep["results"][way]
         assert r["run_steps_per_s"] > 0 and 0 < r["fraction_of_peak"], way
     timing = json.loads((tmp_path / "gamma_eta_timing.json").read_text())
-    assert [r["rc"] for r in timing["runs"]] == [0, 0] and "seconds_per_step" in timing
+    assert [r["rc"] for r in timing["runs"]] == [0]  # one study run end to end (no fit)
     assert (tmp_path / "gamma_eta_runs").is_dir()
 
 
