@@ -174,6 +174,7 @@ def select_active(
     )
     if threshold is not None:
         return jax.tree.map(lambda s: s > threshold, scores)
+    assert top_percent is not None
     _check_percent(top_percent)
     total = sum(x.size for x in jax.tree.leaves(scores))
     return _top_k_mask(scores, _count(total, top_percent))
