@@ -74,6 +74,11 @@ def _set_data_dir(path: str) -> None:
     os.environ["LAZYRICH_DATA"] = str(Path(path).resolve())
 
 
+def _takes_data_dir(name: str, preset: str) -> bool:
+    """Whether study `name`'s Config has a `data_dir` field (then `--data-dir` goes to it)."""
+    return "data_dir" in {f.name for f in dataclasses.fields(get_preset(get_study(name), preset))}
+
+
 def run_study(name: str, preset: str, out: Path, *, resume: bool, options: Sequence[str] = ()):
     """Run study `name` with `preset` overridden by command-line `options`."""
     import jax
@@ -128,7 +133,10 @@ def _main(argv: list[str]) -> int:
         resume = _pop_flag(rest, "--resume")
         data_dir = _pop_option(rest, "--data-dir", None)
         if data_dir is not None:
-            _set_data_dir(data_dir)
+            if _takes_data_dir(study, preset):  # the study's Config holds it explicitly
+                rest += ["--data-dir", data_dir]
+            else:
+                _set_data_dir(data_dir)
         devices = _pop_option(rest, "--devices", None)
         if devices is not None:
             if not devices.isdigit() or int(devices) < 1:

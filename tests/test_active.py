@@ -189,3 +189,15 @@ def test_matched_controls_oracle():
         select_matched(full, strata, key=key)
     m = select_matched(full, strata, key=key, exclude_reference=False)
     assert bool(jnp.all(m["a"]["w"]))
+
+
+def test_matched_order_reuse_is_the_same_draw():
+    from lazyrich.measures import layer_strata, matched_order, select_matched
+
+    p0 = {"a": {"w": jnp.ones((6, 5))}, "b": {"w": jnp.ones(9)}}
+    ref = {"a": {"w": jnp.zeros((6, 5), bool).at[1, :3].set(True)}, "b": {"w": jnp.eye(9)[0] > 0}}
+    strata, key = layer_strata(p0), jax.random.key(4)
+    order = matched_order(strata, key=key)
+    chex.assert_trees_all_equal(
+        select_matched(ref, strata, key=key), select_matched(ref, strata, key=key, order=order)
+    )

@@ -10,6 +10,7 @@ from ._active import select_random as select_random
 from ._active import unit_activity as unit_activity
 from ._controls import layer_strata as layer_strata
 from ._controls import magnitude_strata as magnitude_strata
+from ._controls import matched_order as matched_order
 from ._controls import select_matched as select_matched
 from ._information import cmi as cmi
 from ._information import conditional_mutual_information as conditional_mutual_information

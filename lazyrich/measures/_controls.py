@@ -18,6 +18,7 @@ candidates (optionally excluding the reference itself, so the control is disjoin
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import jax
@@ -77,8 +78,28 @@ def magnitude_strata(params0: Any, *, bins: int = 10) -> Any:
     return jax.tree.unflatten(treedef, out)
 
 
+def matched_order(strata: Any, *, key: PRNGKeyArray) -> Array:
+    """A random order of all entries, stratum by stratum (uniform within each stratum).
+
+    One sort serves every `select_matched` call with these strata and this key (pass it as
+    `order=`), so many reference masks (several k, several scores) cost one sort.
+    """
+    s = _flat(strata).astype(jnp.int32)
+    return _order(s, key)
+
+
+@jax.jit
+def _order(s: Array, key: PRNGKeyArray) -> Array:
+    return jnp.lexsort((jax.random.uniform(key, s.shape), s))
+
+
 def select_matched(
-    reference: Any, strata: Any, *, key: PRNGKeyArray, exclude_reference: bool = True
+    reference: Any,
+    strata: Any,
+    *,
+    key: PRNGKeyArray,
+    exclude_reference: bool = True,
+    order: Array | None = None,
 ) -> Any:
     """A random mask with the same number of True entries as `reference` in every stratum.
 
@@ -86,11 +107,13 @@ def select_matched(
 
     - `reference`: a boolean pytree (e.g. the active set from `select_active`).
     - `strata`: an int pytree of the same structure (`layer_strata`, `magnitude_strata`).
-    - `key`: the draw.
+    - `key`: the draw (ignored when `order` is given).
     - `exclude_reference`: draw only among entries outside `reference` (a control disjoint
       from it); else among all entries of the stratum.
+    - `order`: `matched_order(strata, key=key)`, precomputed to reuse one sort.
 
-    **Returns:** a boolean pytree like `reference`.
+    **Returns:** a boolean pytree like `reference`: per stratum, the first candidates of a
+    uniformly random order of the stratum.
 
     **Raises:** `ConfigError` when a stratum has fewer candidates than the reference holds
     there (e.g. more than half of a layer active with `exclude_reference`).
@@ -99,26 +122,34 @@ def select_matched(
     s = _flat(strata).astype(jnp.int32)
     require(bool(jnp.all(s >= 0)), "strata must be non-negative integers")
     n_strata = int(jnp.max(s)) + 1
-    need = np.asarray(jnp.bincount(s, weights=ref.astype(jnp.int32), length=n_strata))
     cand = ~ref if exclude_reference else jnp.ones_like(ref)
-    have = np.asarray(jnp.bincount(s, weights=cand.astype(jnp.int32), length=n_strata))
+    need, have = (np.asarray(a) for a in _needs(s, ref, cand, n_strata))
     short = np.nonzero(need > have)[0]
-    require(
-        short.size == 0,
-        "a matched control cannot be matched: stratum "
-        f"{int(short[0]) if short.size else -1} needs {int(need[short[0]]) if short.size else 0} "
-        f"entries but has {int(have[short[0]]) if short.size else 0} candidates: use a smaller "
-        "k% (at most half of a layer when the control excludes the active set)",
-    )
-    return _unflat(reference, _draw(s, cand, jnp.asarray(need, jnp.int32), key))
+    if short.size:
+        i = int(short[0])
+        require(
+            False,
+            f"a matched control cannot be matched: stratum {i} needs {int(need[i])} entries but "
+            f"has {int(have[i])} candidates: use a smaller k% (at most half of a layer when the "
+            "control excludes the active set)",
+        )
+    o = _order(s, key) if order is None else order
+    return _unflat(reference, _draw(s, cand, jnp.asarray(need, jnp.int32), o))
+
+
+@functools.partial(jax.jit, static_argnums=3)
+def _needs(s: Array, ref: Array, cand: Array, n: int) -> tuple[Array, Array]:
+    return (jnp.bincount(s, weights=ref.astype(jnp.int32), length=n),
+            jnp.bincount(s, weights=cand.astype(jnp.int32), length=n))  # fmt: skip
 
 
 @jax.jit
-def _draw(s: Array, cand: Array, need: Array, key: PRNGKeyArray) -> Array:
-    u = jax.random.uniform(key, s.shape)
-    order = jnp.lexsort((u, ~cand, s))  # by stratum, candidates first, then at random
-    sizes = jnp.bincount(s, length=need.size)
-    start = jnp.cumsum(sizes) - sizes
-    pos = jnp.zeros(s.size, jnp.int32).at[order].set(jnp.arange(s.size, dtype=jnp.int32))
-    rank = pos - start[s]
-    return cand & (rank < need[s])
+def _draw(s: Array, cand: Array, need: Array, order: Array) -> Array:
+    """Per stratum, the first `need` candidates in `order` (sorted by stratum): a cumulative
+    count of candidates within each stratum, no sort."""
+    cs, ss = cand[order], s[order]
+    before = jnp.cumsum(cs) - cs  # candidates before each position (all strata)
+    sizes = jnp.bincount(s, weights=cand.astype(jnp.int32), length=need.size)
+    start = jnp.cumsum(sizes) - sizes  # candidates in the strata before this one
+    pick = cs & (before - start[ss] < need[ss])
+    return jnp.zeros_like(cand).at[order].set(pick)
