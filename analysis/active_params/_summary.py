@@ -168,14 +168,25 @@ def claims(ds: xr.Dataset, c: Config) -> list[dict[str, Any]]:
             theory=f"acc(SGD) − acc(top+bottom) ≤ {CLOSE}", measured=mt, verdict=verdict,
             rule=f"gap on {c.focus}, mean over datasets, per seed; agrees if every seed's gap ≤ "
                  f"{CLOSE}, disagrees if every seed's gap > {CLOSE}",
-            figure="figures/lws_accuracy.png"))  # fmt: skip
+            figure="figures/lws_accuracy.png",
+            note="gap per dataset (mean over seeds): " + str({str(k): round(float(
+                gap.sel(dataset=k).mean()), 4) for k in ds.dataset.values})))  # fmt: skip
     out.append(_plws_claim(ds, focus))
     return out
 
 
 def _reinit_note(d: xr.DataArray, controls: list[str]) -> str:
     means = {r: round(float(d.sel(rule=r).mean()), 4) for r in ["active", *controls]}
-    return f"mean accuracy drop per rule (all datasets, networks, k, seeds): {means}"
+    text = f"mean accuracy drop per rule (all datasets, networks, k, seeds): {means}"
+    bad = np.argwhere(np.isnan(d.sel(rule=controls).values))
+    if bad.size:
+        sub = d.sel(rule=controls)
+        keep = ("network", "k", "rule")
+        where = sorted({", ".join(f"{dim}={sub[dim].values[i]}"
+                                  for dim, i in zip(sub.dims, row, strict=True) if dim in keep)
+                        for row in bad})  # fmt: skip
+        text += f"; unmatched (more than half a stratum active): {'; '.join(where)}"
+    return text
 
 
 def _plws_claim(ds: xr.Dataset, focus: xr.Dataset) -> dict[str, Any]:
@@ -199,6 +210,10 @@ def _plws_claim(ds: xr.Dataset, focus: xr.Dataset) -> dict[str, Any]:
         note = "no p matched SGD's accuracy within 1 point: " + str(
             {f"{float(q):g}": round(float(gap.sel(p=q)), 4) for q in ds.p.values}
         )
+    train = focus.sgd_train_accuracy.mean("seed")
+    note += "; SGD train accuracy per dataset: " + str(
+        {str(k): round(float(train.sel(dataset=k)), 4) for k in ds.dataset.values}
+    )
     return dict(
         id="plws-matches-sgd-cheaper", paper=PAPER,
         claim="PLWS matches SGD's accuracy with 2–5× cheaper training",
