@@ -18,9 +18,9 @@ def _load(name: str, root: str) -> Dataset:
 
 
 def load_files(name: str, data_dir: str | None = None) -> Dataset:
-    """The whole dataset `name` ("mnist", "cifar10", …) from `data_dir`, else the resolved data
-    directory (`--data-dir` / `LAZYRICH_DATA`; one clear error line if there is none or a file
-    is missing)."""
+    """The whole dataset `name` ("mnist", "cifar10", …) from the resolved data directory
+    (`--data-dir` / `LAZYRICH_DATA`; one clear error line if there is none or a file is
+    missing)."""
     return _load(name, str(resolve_data_dir(data_dir)))
 
 
@@ -35,5 +35,6 @@ def require_sizes(name: str, n_train: int, n_test: int, data_dir: str | None = N
 
 
 def load_subset(name: str, n_train: int, n_test: int, data_dir: str | None = None) -> Dataset:
-    """The first `n_train` training and `n_test` test examples of `name`."""
+    """The first `n_train` training and `n_test` test examples of `name` (from `data_dir`, else
+    the resolved data directory)."""
     return load_files(name, data_dir).subset(n_train, n_test)

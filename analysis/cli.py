@@ -134,7 +134,7 @@ def _main(argv: list[str]) -> int:
         # a study whose Config has a data_dir field takes --data-dir as its own option
         own = "data_dir" in {f.name for f in dataclasses.fields(get_preset(module, preset))}
         data_dir = None if own else _pop_option(rest, "--data-dir", None)
-        if data_dir is not None:
+        if data_dir is not None:  # a study without a data_dir field reads LAZYRICH_DATA
             _set_data_dir(data_dir)
         devices = _pop_option(rest, "--devices", None)
         if devices is not None:

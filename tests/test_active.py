@@ -131,3 +131,73 @@ def test_reset_nothing_and_everything():
     for b, a0, a2, m in zip(*(jax.tree.leaves(t) for t in (back, p0, p2, mask)), strict=True):
         np.testing.assert_array_equal(b[m], a0[m])
         np.testing.assert_array_equal(b[~m], a2[~m])
+
+
+# --------------------------------------------------------------------------- scores, controls
+
+
+def test_layer_score_oracle():
+    from lazyrich.measures import layer_scale
+
+    p0 = {"a": {"w": jnp.array([[3.0, 4.0]]), "b": jnp.zeros(2)}, "c": {"w": jnp.array([1.0])}}
+    p1 = jax.tree.map(lambda x: x + 1.0, p0)
+    # layer a: rms over (3, 4, 0, 0) = sqrt(25 / 4) = 2.5; layer c: 1
+    scale = layer_scale(p0)
+    assert float(scale["a"]["b"]) == pytest.approx(2.5) and float(scale["c"]["w"]) == 1.0
+    s = activity(p0, p1, kind="layer", eps=0.0)
+    chex.assert_trees_all_close(s["a"]["w"], jnp.full((1, 2), 0.4))
+    chex.assert_trees_all_close(s["c"]["w"], jnp.ones(1))
+    with pytest.raises(ConfigError, match=r"unknown activity score \(kind\) 'fancy'"):
+        activity(p0, p1, kind="fancy")
+
+
+def test_matched_controls_oracle():
+    from lazyrich.measures import layer_strata, magnitude_strata, select_matched
+
+    key = jax.random.key(0)
+    p0 = {"a": {"w": jax.random.normal(key, (20, 10))}, "b": {"w": jnp.arange(30.0) - 15}}
+    # a reference with 7 entries in layer a and 4 in layer b
+    ref = {"a": {"w": jnp.zeros((20, 10), bool).at[0, :7].set(True)},
+           "b": {"w": jnp.zeros(30, bool).at[jnp.array([1, 2, 3, 29])].set(True)}}  # fmt: skip
+    strata = layer_strata(p0)
+    np.testing.assert_array_equal(np.unique(strata["b"]["w"]), [1])
+    for k in range(5):
+        m = select_matched(ref, strata, key=jax.random.key(k))
+        assert int(m["a"]["w"].sum()) == 7 and int(m["b"]["w"].sum()) == 4
+        assert not bool(jnp.any(m["a"]["w"] & ref["a"]["w"]))  # disjoint from the reference
+    # magnitude strata: per layer, |w0| quantile bins of equal count (brute force)
+    mag = magnitude_strata(p0, bins=5)
+    for layer, w in enumerate((p0["a"]["w"].ravel(), p0["b"]["w"])):
+        ranks = np.argsort(np.argsort(np.abs(np.asarray(w)), kind="stable"), kind="stable")
+        want = layer * 5 + ranks * 5 // w.size
+        got = np.asarray(mag["a"]["w"] if layer == 0 else mag["b"]["w"]).ravel()
+        np.testing.assert_array_equal(got, want)
+    m = select_matched(ref, mag, key=key)
+    r, g, s = (np.concatenate([np.ravel(x) for x in jax.tree.leaves(t)]) for t in (ref, m, mag))
+    np.testing.assert_array_equal(np.bincount(s[r], minlength=10), np.bincount(s[g], minlength=10))
+    # uniform within the stratum: each non-reference entry of layer b drawn with prob 4 / 26
+    hits = sum(
+        np.asarray(select_matched(ref, strata, key=jax.random.key(k))["b"]["w"]) for k in range(400)
+    )
+    free = np.ones(30, bool)
+    free[[1, 2, 3, 29]] = False
+    assert hits[~free].sum() == 0
+    np.testing.assert_allclose(hits[free].mean() / 400, 4 / 26, rtol=0.05)
+    # a stratum with more reference entries than candidates cannot be matched
+    full = {"a": {"w": jnp.ones((20, 10), bool)}, "b": {"w": jnp.zeros(30, bool)}}
+    with pytest.raises(ConfigError, match="cannot be matched"):
+        select_matched(full, strata, key=key)
+    m = select_matched(full, strata, key=key, exclude_reference=False)
+    assert bool(jnp.all(m["a"]["w"]))
+
+
+def test_matched_order_reuse_is_the_same_draw():
+    from lazyrich.measures import layer_strata, matched_order, select_matched
+
+    p0 = {"a": {"w": jnp.ones((6, 5))}, "b": {"w": jnp.ones(9)}}
+    ref = {"a": {"w": jnp.zeros((6, 5), bool).at[1, :3].set(True)}, "b": {"w": jnp.eye(9)[0] > 0}}
+    strata, key = layer_strata(p0), jax.random.key(4)
+    order = matched_order(strata, key=key)
+    chex.assert_trees_all_equal(
+        select_matched(ref, strata, key=key), select_matched(ref, strata, key=key, order=order)
+    )

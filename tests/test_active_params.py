@@ -22,7 +22,8 @@ from lazyrich.train import Grid
 TINY = [
     "--n-train", "200", "--n-test", "100", "--widths", "16", "--depth", "2",
     "--cnn-width", "2", "--focus", "mlp-16", "--epochs", "2", "--batch", "20", "--lr", "0.2",
-    "--reinit-percents", "1", "50", "100", "--plws-p", "0", "1", "--timing-repeats", "2",
+    "--reinit-percents", "1", "50", "--plws-p", "0", "1", "--timing-repeats", "2",
+    "--n-seeds", "2",
 ]  # fmt: skip
 
 
@@ -44,99 +45,93 @@ def _config(run_dir) -> ap.Config:
 def test_end_to_end(tiny_run):
     ds = xr.open_dataset(tiny_run / "results.nc", engine="scipy").load()
     assert list(ds.network.values) == ["mlp-16", "cnn"]
-    assert ds.active_fraction.shape == (2, 4)  # MLP depth 2 → 3 layers, padded to the CNN's 4
-    assert ds.sizes["layer"] == 4 and np.isnan(ds.active_fraction.values[0, 3])
-    # layer sizes: 40·16, 16·16, 16·10 for mlp-16
-    np.testing.assert_array_equal(ds.layer_size.values[0, :3], [640, 256, 160])
-    # shares sum to one; the active count is 5% of all parameters (active_percent default)
-    np.testing.assert_allclose(np.nansum(ds.active_share.values, axis=1), 1.0, rtol=1e-6)
-    active = np.nansum(ds.active_fraction.values * ds.layer_size.values, axis=1)
-    total = np.nansum(ds.layer_size.values, axis=1)
-    np.testing.assert_array_equal(active, np.round(total * 0.05))
+    assert list(ds.score.values) == ["relative", "absolute", "layer"]
+    assert list(ds.seed.values) == [0, 1]
+    # (dataset, seed, network, score, layer): MLP depth 2 → 3 layers, padded to the CNN's 4
+    assert ds.active_fraction.shape == (1, 2, 2, 3, 4)
+    assert np.isnan(ds.active_fraction.values[0, :, 0, :, 3]).all()
+    np.testing.assert_array_equal(ds.layer_size.values[0, 0, :3], [640, 256, 160])
+    # shares sum to one; the active count is 5% of all parameters, under every score
+    np.testing.assert_allclose(np.nansum(ds.active_share.values, axis=-1), 1.0, rtol=1e-6)
+    active = np.nansum(ds.active_fraction.values * ds.layer_size.values[:, None, :, None], -1)
+    total = np.nansum(ds.layer_size.values, axis=-1)
+    np.testing.assert_array_equal(active, np.broadcast_to(np.round(total * 0.05)[:, None, :, None],
+                                                          active.shape))  # fmt: skip
+    # the seeds differ (initialisation and batch order)
+    assert not np.allclose(ds.sgd_test_accuracy.values[0, 0], ds.sgd_test_accuracy.values[0, 1])
 
     summary = json.loads((tiny_run / "summary.json").read_text())
     assert summary["study"] == "active-params"
-    for key in ("active_fraction_by_layer", "active_share_bottom_layer"):
-        assert set(summary[key]) == {"16", "cnn"}
-    assert len(summary["active_fraction_by_layer"]["16"]) == 3
-    share, size = summary["active_share_bottom_layer"]["16"], summary["bottom_size_share"]["16"]
-    assert size == pytest.approx(640 / (640 + 256 + 160))
-    assert summary["bottom_enrichment"]["16"] == pytest.approx(share / size)
-    assert set(summary["reinit_accuracy_drop"]) == {"1", "50", "100"}
-    for d in summary["reinit_accuracy_drop"].values():
-        assert set(d) == {"active", "random", "least"}
-    assert set(summary["lws_test_accuracy"]) == {"top", "bottom", "top+bottom", "all"}
-    assert set(summary["plws_test_accuracy"]) == set(summary["plws_backprop_speedup"]) == {"0", "1"}
-    assert all(v > 0 for v in summary["plws_backprop_speedup"].values())
-    assert ds.plws_train_seconds.shape == (2, 2) and np.isfinite(ds.sgd_train_seconds).all()
-    assert summary["sgd_train_seconds"] == pytest.approx(float(ds.sgd_train_seconds.min()))
-    sgd = summary["sgd_test_accuracy"]
-    assert sgd == pytest.approx(float(ds.sgd_test_accuracy.sel(network="mlp-16")))
+    e = summary["bottom_enrichment"]["relative"]["mnist1d"]["16"]
+    share = float(ds.active_share.sel(score="relative", network="mlp-16", layer=0).mean())
+    assert e == pytest.approx(share / (640 / (640 + 256 + 160)), rel=1e-6)
+    drop = summary["reinit_accuracy_drop"]["mnist1d"]["relative"]
+    assert set(drop) == {"1", "50"} and set(drop["1"]) == set(ap.RULES)
+    sgd = summary["sgd_test_accuracy"]["mnist1d"]
     # same steps, same batches: "all" layers and p = 1 are SGD, p = 0 is top-only LWS
     tol = 1.01 / 100
-    assert summary["lws_test_accuracy"]["all"] == pytest.approx(sgd, abs=tol)
-    assert summary["plws_test_accuracy"]["1"] == pytest.approx(sgd, abs=tol)
-    assert summary["plws_test_accuracy"]["0"] == pytest.approx(
-        summary["lws_test_accuracy"]["top"], abs=tol
-    )
+    lws, plws = summary["lws_test_accuracy"]["mnist1d"], summary["plws_test_accuracy"]["mnist1d"]
+    assert lws["all"] == pytest.approx(sgd, abs=tol)
+    assert plws["1"] == pytest.approx(sgd, abs=tol)
+    assert plws["0"] == pytest.approx(lws["top"], abs=tol)
     assert summary["plws_full_step_fraction"] == {"0": 0.0, "1": 1.0}
-    for k, d in summary["reinit_accuracy_drop"].items():
-        for rule, drop in d.items():
-            assert drop == pytest.approx(sgd - summary["reinit_test_accuracy"][k][rule])
-    assert "paper_claims" in summary
+    ratio = summary["plws_wall_time_ratio"]["1"]
+    assert ratio["min"] <= ratio["median"] <= ratio["max"] and ratio["min"] > 0
+    assert ds.plws_train_seconds.shape == (2, 2) and np.isfinite(ds.sgd_train_seconds).all()
+    ids = [c["id"] for c in summary["claims"]]
+    assert "bottom-layers-wider-layer" in ids and "plws-matches-sgd-cheaper" in ids
     for fig in ("active_share_by_layer", "reinit_accuracy", "lws_accuracy"):
         assert (tiny_run / "figures" / f"{fig}.png").stat().st_size > 1000
-    assert main(["report", "--out", str(tiny_run.parent)]) == 0
+    assert main(["report", "--out", str(tiny_run.parent)]) == 0  # validates the claims
     assert (
         "active-params/figures/reinit_accuracy.png" in (tiny_run.parent / "report.html").read_text()
     )
 
 
-def test_reset_everything_gives_init_accuracy(tiny_run):
-    """k = 100%: every rule resets every parameter, so the accuracy is that of a freshly built
-    initial network, evaluated here directly."""
+def test_init_accuracy_is_the_fresh_network(tiny_run):
     ds = xr.open_dataset(tiny_run / "results.nc", engine="scipy").load()
     c = _config(tiny_run)
     data = ap.load_data(c)
-    for name in ("mlp-16", "cnn"):
-        params0, apply = functional(ap.build_network(c, name, data))
-        acc = float(jnp.mean(jnp.argmax(apply(params0, data.x_test), -1) == data.y_test))
-        got = ds.reinit_test_accuracy.sel(network=name, k=100.0).values
-        np.testing.assert_allclose(got, acc, atol=1e-6)
-        assert float(ds.init_test_accuracy.sel(network=name)) == pytest.approx(acc, abs=1e-6)
-    # and the trained net's accuracy is not the init one, so the test can fail (the tiny net
-    # overfits 200 examples: its train accuracy doubles, its test accuracy moves a little)
-    trained, train, init = (
-        float(ds[v].sel(network="mlp-16"))
-        for v in ("sgd_test_accuracy", "sgd_train_accuracy", "init_test_accuracy")
-    )
-    assert abs(trained - init) > 0.02 and train > init + 0.1
+    for seed in (0, 1):
+        for name in ("mlp-16", "cnn"):
+            params0, apply = functional(ap.build_network(c, name, data, seed))
+            acc = float(jnp.mean(jnp.argmax(apply(params0, data.x_test), -1) == data.y_test))
+            got = float(ds.init_test_accuracy.sel(network=name, seed=seed, dataset="mnist1d"))
+            assert got == pytest.approx(acc, abs=1e-6)
 
 
-def test_rank_selection_matches_library():
-    """`rule_ranks` + `reset_first` reset exactly `select_active` / `select_least`'s parameters
-    (ties, here the unchanged readout, broken the same way), and a random k% of the right size."""
-    k0, k1 = jax.random.split(jax.random.key(0))
-    p0 = {"a": jax.random.normal(k0, (7, 5)), "b": jax.random.normal(k1, (11,)), "c": jnp.ones(6)}
-    p1 = {
-        "a": p0["a"] + 0.3 * jax.random.normal(jax.random.key(2), (7, 5)),
-        "b": p0["b"] * 1.5,
-        "c": p0["c"],  # unchanged: score 0 ties
+def test_reinit_masks_counts_and_controls():
+    """Every rule resets round(k% · total) parameters; the matched controls have the active
+    set's count per layer (and per |w0| bin), disjoint from it; active = library top-k."""
+    from lazyrich.measures import layer_strata, magnitude_strata
+
+    ks = jax.random.split(jax.random.key(0), 3)
+    p0 = {
+        "a": {"w": jax.random.normal(ks[0], (30, 20))},
+        "b": {"w": jax.random.normal(ks[1], (40,))},
     }
-    ranks = ap.rule_ranks(p0, p1, jax.random.key(3), kind="relative")
-    scores = activity(p0, p1)
-    total = 35 + 11 + 6
-    flat = lambda tree: jnp.concatenate([jnp.ravel(x) for x in jax.tree.leaves(tree)])  # noqa: E731
-    for percent in (10.0, 50.0, 100.0):
-        count = ap.reset_count(total, percent)
-        library = {0: select_active(scores, top_percent=percent), 2: select_least(scores, percent)}
-        for j, mask in library.items():
-            np.testing.assert_array_equal(ranks[j] < count, flat(mask))
-            got = ap.reset_first(p0, p1, ranks[j], jnp.int32(count))
-            chex.assert_trees_all_equal(got, reset(p1, p0, mask))
-        # random: a permutation, so exactly `count` parameters
-        assert int(jnp.sum(ranks[1] < count)) == count
-        assert sorted(np.asarray(ranks[1]).tolist()) == list(range(total))
+    p1 = {"a": {"w": p0["a"]["w"] + 0.1 * jax.random.normal(ks[2], (30, 20))},
+          "b": {"w": p0["b"]["w"] * 1.05}}  # fmt: skip
+    strata = ap.control_strata(p0, bins=4, key=jax.random.key(1))
+    flat = lambda t: np.concatenate([np.ravel(x) for x in jax.tree.leaves(t)])  # noqa: E731
+    for kind in ("relative", "absolute", "layer"):
+        m = ap.reinit_masks(p0, p1, kind=kind, percent=5.0, strata=strata)
+        scores = activity(p0, p1, kind=kind)
+        chex.assert_trees_all_equal(m["active"], select_active(scores, top_percent=5.0))
+        chex.assert_trees_all_equal(m["least"], select_least(scores, 5.0))
+        for rule in ap.RULES:
+            assert flat(m[rule]).sum() == 32  # 5% of 640
+        act = flat(m["active"])
+        for rule, st in (("layer-matched", layer_strata(p0)),
+                         ("magnitude-matched", magnitude_strata(p0, bins=4))):  # fmt: skip
+            s, got = flat(st), flat(m[rule])
+            np.testing.assert_array_equal(np.bincount(s[got], minlength=8),
+                                          np.bincount(s[act], minlength=8))  # fmt: skip
+            assert not (got & act).any()
+    # resetting a mask puts exactly those entries back to init
+    r = reset(p1, p0, m["layer-matched"])
+    changed = flat(jax.tree.map(lambda a, b: a != b, r, p1))
+    np.testing.assert_array_equal(changed, flat(m["layer-matched"]) & (flat(p0) != flat(p1)))
 
 
 def test_plws_extremes_equal_sgd_and_top_only_lws():
@@ -192,6 +187,9 @@ def _error(capsys, tmp_path, argv):
         (["--focus", "mlp-999"], "--focus 'mlp-999' is not one of the networks run"),
         (["--epochs", "0"], "--epochs must be >= 1"),
         (["--lr", "0"], "--lr must be a finite number > 0"),
+        (["--scores", "relative", "squared"], "--scores: unknown score name 'squared'"),
+        (["--reinit-percents", "60"], "k=60.0: the matched controls cannot be matched"),
+        (["--n-seeds", "0"], "--n-seeds must be >= 1"),
     ],
 )
 def test_bad_options_one_line(capsys, tmp_path, argv, text):

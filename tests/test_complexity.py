@@ -20,10 +20,12 @@ TINY = [
     "--n-train", "240", "--n-test", "160", "--width", "16", "--depth", "1",
     "--cnn-channels", "4", "--cnn-dense", "8", "--steps", "60", "--batch", "24",
     "--records", "5", "--linear-steps", "200", "--stop-train-error", "0.25",
+    "--permutations", "19", "--bootstrap", "5",
 ]  # fmt: skip
 SUMMARY_KEYS = {
-    "I_LY", "T0", "mu_at_T0", "mu_final", "retention", "test_accuracy_final",
-    "train_accuracy_final", "linear_test_accuracy", "linear_grad_norm",
+    "I_LY", "T0", "T_L", "mu_at_T0", "mu_final", "retention", "test_accuracy_final",
+    "train_accuracy_final", "linear_test_accuracy", "linear_grad_norm", "retention_boot",
+    "I_LY_given_F_final_p", "T0_test_level", "T0_permutations",
 }  # fmt: skip
 
 
@@ -84,10 +86,10 @@ def test_tiny_run_end_to_end(tmp_path):
     runs = [("mnist1d", "mlp"), ("mnist1d", "cnn"), ("ball", "mlp")]
     with xr.open_dataset(out / "results.nc", engine="scipy") as ds:
         ds = ds.load()
-    assert list(ds.run.values) == [f"{t}/{n}" for t, n in runs]
+    assert list(ds.run.values) == [f"{t}/{n}/0" for t, n in runs]
     assert summary["skipped"] == ["ball/cnn: inputs (2,) are not a sequence/image"]
     for i, (task, net) in enumerate(runs):
-        s = summary[task][net]
+        s = summary[task][net]["0"]
         assert SUMMARY_KEYS <= set(s)
         r = ds.isel(run=i)
         ok = np.isfinite(r.step.values)
@@ -103,10 +105,21 @@ def test_tiny_run_end_to_end(tmp_path):
         assert s["train_accuracy_final"] == pytest.approx(tr[-1])
         assert s["test_accuracy_final"] == pytest.approx(r.test_accuracy.values[ok][-1])
         t0 = cx.find_t0(i_fy, mu_, s["I_LY"], 0.5)
-        assert s["T0"] == (None if t0 is None else int(step[t0]))
-        assert s["mu_at_T0"] == (None if t0 is None else pytest.approx(mu_[t0]))
+        assert s["T0_point_rule"] == (None if t0 is None else int(step[t0]))
+        # T0: the first record whose permutation p-value is at the Bonferroni level
+        p = r.p_value.values[ok]
+        hits = np.nonzero(p <= s["T0_test_level"])[0]
+        assert s["T0"] == (int(step[hits[0]]) if hits.size else None)
+        tested = np.isfinite(p)
+        np.testing.assert_array_equal(tested, (i_fy >= 0.5 * s["I_LY"]) & (i_fy > 0))
+        assert s["T0_test_level"] == pytest.approx(0.05 / max(tested.sum(), 1))
+        assert s["T0_permutations"] >= math.ceil(max(tested.sum(), 1) / 0.05)
+        reach = np.nonzero(r.test_accuracy.values[ok] >= s["linear_test_accuracy"])[0]
+        assert s["T_L"] == (int(step[reach[0]]) if reach.size else None)
         # training stops at the first record with train error <= 0.25, else at the step cap
-        assert np.all(1 - tr[:-1] > 0.25)
+        # (the training set is evaluated at epoch ends and the last record only)
+        early = tr[:-1][np.isfinite(tr[:-1])]
+        assert np.all(1 - early > 0.25) and np.isfinite(tr[-1])
         if s["zero_error_step"] is None:
             assert step[-1] == 60 and 1 - tr[-1] > 0.25
         else:
@@ -159,6 +172,10 @@ def test_file_task_is_binary_and_capped(tmp_path, monkeypatch):
         (["--lr", "0"], "--lr must be a finite number > 0"),
         (["--batch", "5000"], "--batch 5000 exceeds --n-train 4000"),
         (["--ball-noise", "0.7"], "--ball-noise must be in [0, 0.5)"),
+        (["--permutations", "0"], "--permutations must be >= 1"),
+        (["--alpha", "1"], "--alpha 1.0 is not a significance level"),
+        (["--alpha", "0"], "--alpha 0.0 is not a significance level"),
+        (["--n-seeds", "0"], "--n-seeds must be >= 1"),
         (["--preset", "paper", "--data-dir", "EMPTY"], "MNIST file train-images-idx3-ubyte"),
         (["--preset", "paper"], "no data directory: pass --data-dir DIR"),
     ],
@@ -174,6 +191,33 @@ def test_bad_input_is_one_line_exit_2(capsys, tmp_path, monkeypatch, argv, text)
     assert err.count("\n") == 0 and err.startswith("lazyrich: error:"), err
     assert text in err, err
     assert not out.exists()  # nothing written for a bad option
+
+
+def test_data_dir_is_explicit(tmp_path, monkeypatch):
+    """`data_dir` in the Config is used without LAZYRICH_DATA (and wins over it)."""
+    _fake_mnist(tmp_path)
+    monkeypatch.setenv("LAZYRICH_DATA", str(tmp_path / "nowhere"))
+    config = cx.Config(tasks=("mnist",), n_train=1000, n_test=5, batch=8, data_dir=str(tmp_path))
+    cx.validate(config)
+    assert cx.load_task(config, "mnist").n_train == 30
+
+
+def test_t0_test_oracle():
+    """A prediction that copies L is explained (no rejection); one that copies Y is not."""
+    from analysis.complexity._stats import t0_test, tested_records
+
+    key = jax.random.key(0)
+    n = 2000
+    y = jax.random.bernoulli(key, 0.5, (n,)).astype(jnp.int32)
+    flip = lambda k, q: (y ^ jax.random.bernoulli(jax.random.key(k), q, (n,))).astype(jnp.int32)  # noqa: E731
+    l = flip(1, 0.25)  # noqa: E741
+    preds = np.stack([np.asarray(l), np.asarray(l), np.asarray(flip(2, 0.05))])
+    i_fy = np.array([0.19, 0.19, 0.7])
+    tested = tested_records(i_fy, 0.19, 0.5)
+    np.testing.assert_array_equal(tested, [0, 1, 2])
+    out = t0_test(preds, l, y, tested, alpha=0.05, permutations=10, key=key)
+    assert out["permutations"] == 60 and out["level"] == pytest.approx(0.05 / 3)
+    assert out["t0"] == 2 and out["p"][0] > 0.5
 
 
 def test_validate_raises_config_error():

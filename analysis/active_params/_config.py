@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import equinox as eqx
 import jax
@@ -24,19 +24,24 @@ DESCRIPTION = (
     "ReLU MLPs (standard parameterization, He initialisation, no biases, `depth` hidden layers) "
     "of several widths and the CNN (conv(N) → pool → conv(2N) → pool → fc(8N) → readout) are "
     "trained with plain SGD (no momentum) on mnist1d, MNIST or CIFAR-10. Activity of a parameter "
-    "is its relative change |w_T − w_0| / (|w_0| + 1e-8) (or the absolute change); the active "
-    "parameters are the global top active_percent% over all layers. active_fraction_by_layer is "
+    "is scored three ways side by side: relative change |w_T − w_0| / (|w_0| + 1e-8), absolute "
+    "change |w_T − w_0|, and layer-normalised |w_T − w_0| / σ_ℓ (σ_ℓ the layer's RMS at init); "
+    "the relative score's top-k is dominated by weights that start near zero, so its per-layer "
+    "result follows fan-in. The active parameters are the global top active_percent% over all "
+    "layers. active_fraction_by_layer is "
     "active / size per layer (bottom first), active_share_bottom_layer the bottom layer's share "
     "of all active parameters, bottom_size_share its share of all parameters and "
     "bottom_enrichment the ratio of the two (> 1: over-represented among the active). "
     "Re-initialisation: the trained net with the top-k% active parameters reset to their initial "
-    "values, against a uniformly random k% and the k% least-changed (same count); the drop is "
+    "values, against a uniformly random k%, the k% least-changed, a random k% matched per layer "
+    "(same count per layer as the active set) and one matched per layer and |w_0| decile, both "
+    "disjoint from the active set; the drop is "
     "trained test accuracy minus accuracy after the reset. On the focus network, from the same "
     "initialisation and batch order as SGD: static LWS-SGD training only the top, bottom, top + "
     "bottom or all layers, and probabilistic LWS-SGD updating the top layers every step and the "
     "whole network with probability p (separate SGD states for top and rest). "
     "plws_backprop_speedup = SGD training wall time / PLWS training wall time at equal steps "
-    "(the shortest of timing_repeats runs each, SGD and PLWS interleaved; the engine's time in "
+    "(median and range over timing_repeats interleaved repeats; the engine's time in "
     "its compiled training steps, one run per call so PLWS's lax.cond runs only the drawn "
     "branch); on a shared CPU these timings are noisy. Paper (abstract only): "
     "active parameters sit mostly in the bottom layers, more so for wider nets; resetting them "
@@ -46,15 +51,19 @@ DESCRIPTION = (
 
 DATASETS = ("mnist1d", "mnist", "cifar10")
 FILE_DATASETS = ("mnist", "cifar10")
-RULES = ("active", "random", "least")
+RULES = ("active", "random", "least", "layer-matched", "magnitude-matched")
+SCORES = ("relative", "absolute", "layer")
 
 
 @dataclass(frozen=True)
 class Config:
     """Options of the active-parameters study."""
 
-    dataset: Literal["mnist1d", "mnist", "cifar10"] = "mnist1d"
-    """mnist1d is generated locally; mnist and cifar10 are read from --data-dir."""
+    datasets: tuple[str, ...] = ("mnist1d",)
+    """Datasets, each run in full: mnist1d (generated locally), mnist, cifar10 (from
+    --data-dir)."""
+    data_dir: str = ""
+    """Directory of the MNIST / CIFAR-10 files (empty: $LAZYRICH_DATA)."""
     n_train: int = 4000
     """Training examples (MNIST / CIFAR-10: the first n_train of the files)."""
     n_test: int = 1000
@@ -73,12 +82,16 @@ class Config:
     """Batch size."""
     lr: float = 0.1
     """SGD learning rate (plain SGD, also inside LWS and PLWS)."""
-    activity_kind: Literal["relative", "absolute"] = "relative"
-    """Activity score: relative change |w_T - w_0| / (|w_0| + 1e-8), or absolute |w_T - w_0|."""
+    scores: tuple[str, ...] = SCORES
+    """Activity scores, side by side: relative |w_T - w_0| / (|w_0| + 1e-8), absolute
+    |w_T - w_0|, layer |w_T - w_0| / sigma_layer (the layer's RMS at init)."""
+    match_bins: int = 10
+    """|w_0| bins per layer (equal counts) of the magnitude-matched control."""
     active_percent: float = 5.0
     """The active parameters of the per-layer report: the global top ACTIVE_PERCENT% by score."""
     reinit_percents: tuple[float, ...] = (0.1, 1.0, 5.0, 10.0)
-    """k values (percent of all parameters, in (0, 100]) of the re-initialisation test."""
+    """k values (percent of all parameters, in (0, 50]: the matched controls are disjoint from
+    the active set) of the re-initialisation test."""
     lws_variants: tuple[str, ...] = ("top", "bottom", "top+bottom", "all")
     """Static LWS layer sets: top, bottom, top+bottom, all, or comma-separated layer indices
     (0 is the bottom layer, -1 the readout), e.g. 0,-1."""
@@ -89,16 +102,34 @@ class Config:
     close_tol: float = 0.02
     """paper_claims: top+bottom LWS counts as close to SGD within this test-accuracy gap."""
     timing_repeats: int = 2
-    """Timed trainings of SGD and of each PLWS on the focus network (extra ones interleaved);
-    the shortest of each counts."""
+    """Timed trainings of SGD and of each PLWS on the focus network of the first dataset,
+    interleaved; reported as median and range."""
     seed: int = 0
-    """Seed of the data (mnist1d), the initialisations, the batch order and the coins."""
+    """First seed: of the data (mnist1d), and of the initialisations, batch order and coins."""
+    n_seeds: int = 1
+    """Seeds seed, seed + 1, ... (initialisation, batch order, coins; the data stay fixed)."""
 
 
 PRESETS = {
     "quick": Config(),
+    "evidence": Config(
+        datasets=("mnist", "mnist1d"),
+        n_train=4000,
+        n_test=2000,
+        widths=(64, 256, 1024),
+        depth=3,
+        cnn_width=0,
+        focus="mlp-256",
+        epochs=8,
+        batch=32,
+        lr=0.1,
+        reinit_percents=(1.0, 5.0),
+        plws_p=(0.1, 0.25),
+        timing_repeats=5,
+        n_seeds=3,
+    ),
     "paper": Config(
-        dataset="mnist",
+        datasets=("mnist",),
         n_train=60_000,
         n_test=10_000,
         widths=(64, 256, 1024, 4096),
@@ -107,9 +138,10 @@ PRESETS = {
         epochs=20,
         batch=128,
         lr=0.1,
+        n_seeds=3,
     ),
     "paper-cifar10": Config(
-        dataset="cifar10",
+        datasets=("cifar10",),
         n_train=50_000,
         n_test=10_000,
         widths=(64, 256, 1024, 4096),
@@ -118,6 +150,7 @@ PRESETS = {
         epochs=30,
         batch=128,
         lr=0.05,
+        n_seeds=3,
     ),
 }
 
@@ -155,7 +188,8 @@ def parse_layers(spec: str, n_layers: int, option: str) -> list[int]:
 
 def validate(c: Config) -> None:
     """Check every option (and, for MNIST / CIFAR-10, that the files load) before any writing."""
-    for name in ("n_train", "n_test", "depth", "epochs", "batch", "timing_repeats"):
+    for name in ("n_train", "n_test", "depth", "epochs", "batch", "timing_repeats", "n_seeds",
+                 "match_bins"):  # fmt: skip
         v = getattr(c, name)
         require(v >= 1, f"--{name.replace('_', '-')} must be >= 1, got {v}")
     require(c.cnn_width >= 0, f"--cnn-width must be >= 0 (0: no CNN), got {c.cnn_width}")
@@ -175,6 +209,22 @@ def validate(c: Config) -> None:
             0 < k <= 100,
             f"--reinit-percents: k={k} must be in (0, 100]: pass percentages such as 0.1 1 5 10",
         )
+        require(
+            k <= 50,
+            f"--reinit-percents: k={k}: the matched controls cannot be matched (k% larger than "
+            "half a layer: they are disjoint from the active set): pass k <= 50",
+        )
+    require(len(c.scores) >= 1, f"--scores needs at least one of {', '.join(SCORES)}")
+    for sc in c.scores:
+        require(
+            sc in SCORES,
+            f"--scores: unknown score name {sc!r}: choose from {', '.join(SCORES)}",
+        )
+    require(len(set(c.scores)) == len(c.scores), f"--scores repeats a score: {c.scores}")
+    require(len(c.datasets) >= 1, f"--datasets needs at least one of {', '.join(DATASETS)}")
+    for d in c.datasets:
+        require(d in DATASETS, f"--datasets: unknown dataset {d!r}: choose from {DATASETS}")
+    require(len(set(c.datasets)) == len(c.datasets), f"--datasets repeats: {c.datasets}")
     require(
         len(set(c.reinit_percents)) == len(c.reinit_percents),
         f"--reinit-percents repeats a value: {c.reinit_percents}",
@@ -204,15 +254,22 @@ def validate(c: Config) -> None:
     require(len(set(c.plws_p)) == len(c.plws_p), f"--plws-p repeats a value: {c.plws_p}")
     require(0 <= c.close_tol <= 1, f"--close-tol must be in [0, 1], got {c.close_tol}")
     require(c.seed >= 0, f"--seed must be >= 0, got {c.seed}")
-    if c.dataset in FILE_DATASETS:
-        require_sizes(c.dataset, c.n_train, c.n_test)
+    for d in c.datasets:
+        if d in FILE_DATASETS:
+            require_sizes(d, c.n_train, c.n_test, c.data_dir or None)
 
 
-def load_data(c: Config) -> Dataset:
-    """The study's train/test split (10 classes)."""
-    if c.dataset == "mnist1d":
+def seeds(c: Config) -> list[int]:
+    """The seeds of the study: `seed, seed + 1, ..., seed + n_seeds - 1`."""
+    return [c.seed + i for i in range(c.n_seeds)]
+
+
+def load_data(c: Config, dataset: str | None = None) -> Dataset:
+    """The train/test split (10 classes) of `dataset` (default: the first of `c.datasets`)."""
+    name = dataset or c.datasets[0]
+    if name == "mnist1d":
         return mnist1d(c.n_train, c.n_test, seed=c.seed)
-    return load_subset(c.dataset, c.n_train, c.n_test)
+    return load_subset(name, c.n_train, c.n_test, c.data_dir or None)
 
 
 @eqx.filter_jit
@@ -225,14 +282,15 @@ def _init(kind: str, shape: tuple[int, ...], width: int, depth: int, classes: in
     return MLP(math.prod(shape), width, depth, classes, key=key, **common)
 
 
-def build_network(c: Config, network: str, data: Dataset) -> MLP | CNN:
+def build_network(c: Config, network: str, data: Dataset, seed: int | None = None) -> MLP | CNN:
     """The initial network `network` (same config and name → same initialisation).
 
     ReLU, standard parameterization, He initialisation (σ_w = √2), no biases (a zero-initialised
     bias would have an unbounded relative change). Built by one compiled initialiser instead
     of an eager op per layer.
     """
-    key = jax.random.fold_in(jax.random.key(c.seed), network_names(c).index(network))
+    key = jax.random.fold_in(jax.random.key(c.seed if seed is None else seed),
+                             network_names(c).index(network))  # fmt: skip
     if network == "cnn":
         return _init("cnn", data.input_shape, c.cnn_width, 0, data.num_classes, key)
     width = int(network.split("-", 1)[1])

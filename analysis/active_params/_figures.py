@@ -1,4 +1,4 @@
-"""Figures of the active-params study."""
+"""Figures of the active-params study (means over seeds, bars/whiskers the seeds' range)."""
 
 from __future__ import annotations
 
@@ -11,79 +11,74 @@ from .. import _plots
 from ._config import RULES, Config
 
 
+def _err(a: xr.DataArray) -> tuple[np.ndarray, np.ndarray]:
+    """(mean over seeds, [mean − min, max − mean])."""
+    m = a.mean("seed").values
+    return m, np.stack([m - a.min("seed").values, a.max("seed").values - m])
+
+
 def figures(ds: xr.Dataset, store: StudyDir, c: Config) -> None:
     """active_share_by_layer, reinit_accuracy and lws_accuracy."""
     names = [str(n) for n in ds.network.values]
     mlps = [n for n in names if n.startswith("mlp-")]
-    cnn = "cnn" in names
-
-    # active share and fraction per layer against width
-    ncols = 3 if cnn else 2
-    fig, axes = _plots.plt.subplots(1, ncols, figsize=(5.2 * ncols, 4.0), squeeze=False)
     widths = np.array([int(n.split("-")[1]) for n in mlps])
-    n_layers = c.depth + 1
-    for li in range(n_layers):
-        r = ds.sel(network=mlps, layer=li)
-        size_share = r.layer_size.values / ds.sel(network=mlps).layer_size.sum("layer").values
-        axes[0, 0].plot(widths, r.active_share.values, "o-", color=f"C{li}", label=f"layer {li}")
-        axes[0, 0].plot(widths, size_share, ":", color=f"C{li}")
-        axes[0, 1].plot(widths, r.active_fraction.values, "o-", color=f"C{li}", label=f"layer {li}")
-    for ax in axes[0, :2]:
-        ax.set_xscale("log", base=2)
-        ax.set_xlabel("MLP width")
-    axes[0, 0].set(
-        ylabel="share of active parameters",
-        title=f"active share per layer (dotted: share of parameters), top {c.active_percent:g}%",
-    )
-    axes[0, 1].set(ylabel="active / layer size", title="fraction of each layer active")
-    axes[0, 1].set_yscale("log")
-    axes[0, 0].legend(fontsize=7, title="0 = bottom", title_fontsize=7)
-    if cnn:
-        r = ds.sel(network="cnn")
-        ok = np.isfinite(r.layer_size.values)
-        x = np.arange(ok.sum())
-        axes[0, 2].bar(x - 0.2, r.active_share.values[ok], 0.4, label="active share")
-        axes[0, 2].bar(x + 0.2, r.layer_size.values[ok] / r.layer_size.values[ok].sum(), 0.4,
-                       label="parameter share")  # fmt: skip
-        axes[0, 2].set_xticks(x, ["conv1", "conv2", "fc", "readout"][: ok.sum()])
-        axes[0, 2].set(title=f"CNN (N = {c.cnn_width})", ylabel="share")
-        axes[0, 2].legend(fontsize=7)
+    scores, dsets = list(ds.score.values), list(ds.dataset.values)
+
+    # active share per layer against width: rows scores, columns datasets
+    fig, axes = _plots.plt.subplots(len(scores), len(dsets), figsize=(5 * len(dsets),
+                                    3.6 * len(scores)), squeeze=False)  # fmt: skip
+    for i, sc in enumerate(scores):
+        for j, d in enumerate(dsets):
+            ax = axes[i, j]
+            r = ds.sel(network=mlps, dataset=d)
+            for li in range(c.depth + 1):
+                m, e = _err(r.active_share.sel(score=sc, layer=li))
+                ax.errorbar(widths, m, yerr=e, fmt="o-", color=f"C{li}", label=f"layer {li}")
+                size = r.layer_size.sel(layer=li) / r.layer_size.sum("layer")
+                ax.plot(widths, size.values, ":", color=f"C{li}")
+            ax.set_xscale("log", base=2)
+            ax.set(xlabel="MLP width", ylabel="share of active", title=f"{d}: {sc} score")
+    axes[0, 0].legend(fontsize=7, title="0 = bottom; dotted: size share", title_fontsize=7)
     _plots.save(fig, store.figure("active_share_by_layer"))
 
-    # accuracy after re-initialisation, per rule, one panel per network
-    fig, axes = _plots.plt.subplots(
-        1, len(names), figsize=(4.2 * len(names), 3.8), squeeze=False, sharey=True
-    )
-    ks = ds.k.values
-    for i, name in enumerate(names):
-        r = ds.sel(network=name)
+    # accuracy drop after re-initialisation per rule (mean over datasets, k), per score
+    fig, axes = _plots.plt.subplots(1, len(scores), figsize=(5 * len(scores), 3.8),
+                                    squeeze=False, sharey=True)  # fmt: skip
+    drop = (ds.sgd_test_accuracy - ds.reinit_test_accuracy).mean(("dataset", "k"))
+    x = np.arange(len(names))
+    w = 0.8 / len(RULES)
+    for i, sc in enumerate(scores):
         ax = axes[0, i]
         for j, rule in enumerate(RULES):
-            ax.plot(ks, r.reinit_test_accuracy.sel(rule=rule), "o-", color=f"C{j}", label=rule)
-        ax.axhline(float(r.sgd_test_accuracy), color="k", ls="--", lw=1, label="trained")
-        ax.axhline(float(r.init_test_accuracy), color="0.5", ls=":", lw=1, label="init")
-        ax.set_xscale("log")
-        ax.set(xlabel="k (% of parameters reset)", title=name)
-    axes[0, 0].set_ylabel("test accuracy after reset")
+            m, e = _err(drop.sel(score=sc, rule=rule))
+            ax.bar(x + (j - len(RULES) / 2 + 0.5) * w, m, w, yerr=e, color=f"C{j}", label=rule)
+        ax.set_xticks(x, names, fontsize=8)
+        ax.set(title=f"{sc} score: accuracy drop after reset", ylabel="trained − reset accuracy")
     axes[0, 0].legend(fontsize=7)
     _plots.save(fig, store.figure("reinit_accuracy"))
 
-    # LWS variants and PLWS against SGD on the focus network
+    # LWS variants and PLWS against SGD on the focus network; PLWS wall-time ratio
     fig, axes = _plots.plt.subplots(1, 2, figsize=(11, 3.8))
-    sgd = float(ds.sgd_test_accuracy.sel(network=c.focus))
-    labels = ["SGD"] + [f"LWS {v}" for v in ds.variant.values] + [f"PLWS p={p:g}" for p in ds.p]
-    values = [sgd, *ds.lws_test_accuracy.values, *ds.plws_test_accuracy.values]
-    colors = ["k"] + ["C0"] * ds.sizes["variant"] + ["C1"] * ds.sizes["p"]
-    axes[0].bar(np.arange(len(values)), values, color=colors)
-    axes[0].axhline(sgd, color="k", ls="--", lw=1)
-    axes[0].set_xticks(np.arange(len(values)), labels, rotation=35, ha="right", fontsize=8)
+    f = ds.sel(network=c.focus)
+    labels = ["SGD"] + [f"LWS {v}" for v in ds.variant.values]
+    labels += [f"PLWS p={p:g}" for p in ds.p.values]
+    x = np.arange(len(labels))
+    for j, d in enumerate(dsets):
+        series = [f.sgd_test_accuracy.sel(dataset=d)]
+        series += [ds.lws_test_accuracy.sel(dataset=d, variant=v) for v in ds.variant.values]
+        series += [ds.plws_test_accuracy.sel(dataset=d, p=p) for p in ds.p.values]
+        ms, es = zip(*(_err(s) for s in series), strict=True)
+        off = (j - len(dsets) / 2 + 0.5) * 0.8 / len(dsets)
+        axes[0].bar(x + off, ms, 0.8 / len(dsets), yerr=np.stack(es, 1), label=d)
+    axes[0].set_xticks(x, labels, rotation=35, ha="right", fontsize=8)
     axes[0].set(ylabel="test accuracy", title=f"{c.focus}: layer-wise sparse SGD vs SGD")
-    speed = float(ds.sgd_train_seconds.min()) / ds.plws_train_seconds.min("repeat").values
-    axes[1].plot(ds.p.values, speed, "o-", color="C1")
+    axes[0].legend(fontsize=7)
+    ratio = ds.sgd_train_seconds / ds.plws_train_seconds
+    med = ratio.median("repeat").values
+    axes[1].errorbar(ds.p.values, med, yerr=np.stack([med - ratio.min("repeat").values,
+                     ratio.max("repeat").values - med]), fmt="o-", color="C1")  # fmt: skip
     axes[1].axhline(1.0, color="k", ls="--", lw=1)
-    axes[1].set(
-        xlabel="p (probability of a full update)",
-        ylabel="SGD time / PLWS time",
-        title=f"{c.focus}: training wall-time ratio, {ds.attrs['steps']} steps",
-    )
+    axes[1].set(xlabel="p (probability of a full update)", ylabel="SGD time / PLWS time",
+                title=f"{c.focus} on {ds.attrs['timing_dataset']}: wall-time ratio "
+                f"(median, range)")  # fmt: skip
     _plots.save(fig, store.figure("lws_accuracy"))

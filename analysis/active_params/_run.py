@@ -7,7 +7,12 @@ and the batch order (`lazyrich.data.batch_indices` of the seed). PLWS is
 its wall time from separate calls of one p each (a single run is not vmapped, so the top-only
 steps run the truncated backward pass; under vmap `lax.cond` would run both branches), timed
 by the engine's `step_seconds` (the training steps only, after a warm-up call compiled them),
-interleaved with timed SGD calls.
+interleaved with timed SGD calls (median and range over the repeats).
+
+Per dataset × seed × network × activity score: the active top-k%, its per-layer report, and
+the test accuracy after resetting the active k% or a control (`RULES`) to init; the matched
+controls come from `lazyrich.measures.select_matched` (disjoint from the active set; a control
+that cannot be matched at run time is NaN).
 """
 
 from __future__ import annotations
@@ -20,12 +25,22 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import xarray as xr
-from jaxtyping import Array
 from tqdm.auto import tqdm
 
 from lazyrich import functional
 from lazyrich.data import Dataset, num_batches
-from lazyrich.measures import activity, layer_report, reset, select_active
+from lazyrich.errors import ConfigError
+from lazyrich.measures import (
+    activity,
+    layer_report,
+    layer_strata,
+    magnitude_strata,
+    matched_order,
+    reset,
+    select_active,
+    select_least,
+    select_matched,
+)
 from lazyrich.optim import PLWS, layer_mask, masked, plws_coin
 from lazyrich.results import StudyDir, write_dataset
 from lazyrich.train import Grid, accuracy, step_key, train
@@ -39,6 +54,7 @@ from ._config import (
     network_names,
     num_layers,
     parse_layers,
+    seeds,
     validate,
 )
 from ._figures import figures
@@ -53,9 +69,11 @@ def num_steps(c: Config, data: Dataset) -> int:
 
 
 def engine_run(c: Config, model, step, data: Dataset, *, steps: int, grid: Grid | None = None,
-               record_at: list[int] | None = None) -> tuple[xr.Dataset, Any]:  # fmt: skip
+               record_at: list[int] | None = None, seed: int | None = None,
+               ) -> tuple[xr.Dataset, Any]:  # fmt: skip
     """One engine call: `(records, final params stacked over the grid's runs)`."""
-    out = train(model, step, data, grid=grid or Grid.product(seed=[c.seed]), batch=c.batch,
+    grid = grid or Grid.product(seed=[c.seed if seed is None else seed])
+    out = train(model, step, data, grid=grid, batch=c.batch,
                 loss="ce", record_at=record_at or [steps], return_params=True,
                 progress=False)  # fmt: skip
     assert isinstance(out, tuple)
@@ -96,54 +114,52 @@ def active_mask(params0, params, *, percent: float, kind: str):
     return select_active(activity(params0, params, kind=kind), top_percent=percent)
 
 
-def reset_count(total: int, percent: float) -> int:
-    """How many parameters k% of `total` is: `round(total · k / 100)`, at least 1 (as in
-    `lazyrich.measures._active.select_active`)."""
-    return max(1, min(total, round(total * percent / 100.0)))
+def top_change_share(params0, params, percent: float = 10.0) -> float:
+    """Share of ‖θ_T − θ_0‖² held by the `percent`% of parameters that changed most (|Δw|).
+    Gaussian-distributed changes give ≈ 0.44 at 10%; one dominant few give ≈ 1."""
+    pairs = zip(jax.tree.leaves(params0), jax.tree.leaves(params), strict=True)
+    d = jnp.concatenate([jnp.ravel(b - a) for a, b in pairs])
+    sq = jnp.sort(jnp.square(d))[::-1]
+    k = max(1, round(sq.size * percent / 100.0))
+    return float(jnp.sum(sq[:k]) / jnp.maximum(jnp.sum(sq), 1e-30))
 
 
-@functools.partial(jax.jit, static_argnames=("kind",))
-def rule_ranks(params0, params, key, *, kind: str) -> Array:
-    """Per rule (`RULES`), every parameter's rank in that rule's order, shape `(3, total)`.
-
-    The first `count` ranks of a rule are the parameters `select_active` (most changed first),
-    `select_random` (a uniform permutation) and `select_least` (least changed first) would
-    pick for that count; ties go to the lower position, as in `jax.lax.top_k`. One sort per
-    rule serves every k, so k need not be a compile-time constant.
-    """
+def reinit_masks(params0, params, *, kind: str, percent: float, strata: dict) -> dict:
+    """Per rule (`RULES`), the mask of the parameters reset at k = `percent`%. `strata` maps
+    "random", "layer-matched", "magnitude-matched" to `(strata, order)` (`control_strata`)."""
     scores = activity(params0, params, kind=kind)
-    flat = jnp.concatenate([jnp.ravel(s) for s in jax.tree.leaves(scores)])
-    neg = jnp.where(flat == 0, 0.0, -flat)  # no -0.0: it sorts before +0.0
-    orders = (
-        jnp.argsort(neg, stable=True),
-        jax.random.permutation(key, flat.size),
-        jnp.argsort(flat, stable=True),
-    )
-    positions = jnp.arange(flat.size, dtype=jnp.int32)
-    return jnp.stack([jnp.zeros_like(positions).at[o].set(positions) for o in orders])
+    active = select_active(scores, top_percent=percent)
+    masks: dict[str, Any] = {"active": active, "least": select_least(scores, percent)}
+    for rule, (st, order) in strata.items():
+        try:  # random: one stratum, drawn among all entries (as select_random)
+            masks[rule] = select_matched(active, st, key=jax.random.key(0), order=order,
+                                         exclude_reference=rule != "random")  # fmt: skip
+        except ConfigError:  # more than half of some stratum active: no disjoint control
+            masks[rule] = None
+    return masks
 
 
-@jax.jit
-def reset_first(params0, params, ranks: Array, count: Array):
-    """`params` with the parameters of rank < `count` reset to `params0`."""
-    flat = ranks < count
-    leaves, treedef = jax.tree.flatten(params)
-    masks, start = [], 0
-    for leaf in leaves:
-        masks.append(flat[start : start + leaf.size].reshape(leaf.shape))
-        start += leaf.size
-    return reset(params, params0, jax.tree.unflatten(treedef, masks))
+def control_strata(params0, *, bins: int, key) -> dict:
+    """`rule -> (strata, order)` of the random and the matched controls (one sort each)."""
+    k1, k2, k3 = jax.random.split(key, 3)
+    out = {}
+    zeros = jax.tree.map(lambda a: jnp.zeros(a.shape, jnp.int32), params0)
+    rules = (("random", zeros, k1), ("layer-matched", layer_strata(params0), k2),
+             ("magnitude-matched", magnitude_strata(params0, bins=bins), k3))  # fmt: skip
+    for rule, st, k in rules:
+        out[rule] = (st, matched_order(st, key=k))
+    return out
 
 
-def reinit_accuracies(apply, params0, params, data: Dataset, c: Config, key) -> np.ndarray:
+def reinit_accuracies(apply, params0, params, data: Dataset, c: Config, kind: str,
+                      strata: dict) -> np.ndarray:  # fmt: skip
     """Test accuracy after resetting each rule's k% to init: shape `(len(k), len(RULES))`."""
-    total = sum(int(x.size) for x in jax.tree.leaves(params))
-    ranks = rule_ranks(params0, params, key, kind=c.activity_kind)
     out = np.full((len(c.reinit_percents), len(RULES)), np.nan)
     for i, k in enumerate(c.reinit_percents):
-        count = jnp.int32(reset_count(total, k))
-        for j in range(len(RULES)):
-            out[i, j] = accuracy_on_test(apply, reset_first(params0, params, ranks[j], count), data)
+        masks = reinit_masks(params0, params, kind=kind, percent=float(k), strata=strata)
+        for j, rule in enumerate(RULES):
+            if masks[rule] is not None:
+                out[i, j] = accuracy_on_test(apply, reset(params, params0, masks[rule]), data)
     return out
 
 
@@ -151,96 +167,116 @@ def reinit_accuracies(apply, params0, params, data: Dataset, c: Config, key) -> 
 
 
 def run(c: Config, store: StudyDir, *, progress: bool = True) -> dict:
-    """Train every network and the focus network's LWS variants; write results and figures."""
+    """Train every network per dataset and seed, and the focus network's LWS variants; time
+    PLWS against SGD; write results and figures."""
     validate(c)
-    data = load_data(c)
-    steps = num_steps(c, data)
-    names = network_names(c)
+    names, ss, ds_names = network_names(c), seeds(c), list(c.datasets)
+    nd, ns, nn, nsc = len(ds_names), len(ss), len(names), len(c.scores)
     max_layers = max(num_layers(c, n) for n in names)
-    shape = (len(names), max_layers)
-    layer = {k: np.full(shape, np.nan) for k in ("size", "fraction", "share")}
     nk, nr = len(c.reinit_percents), len(RULES)
-    reinit = np.full((len(names), nk, nr), np.nan)
-    init_acc, sgd_acc, sgd_train_acc = (np.full(len(names), np.nan) for _ in range(3))
+    sizes = np.full((nd, nn, max_layers), np.nan)
+    frac, share = (np.full((nd, ns, nn, nsc, max_layers), np.nan) for _ in range(2))
+    reinit = np.full((nd, ns, nn, nsc, nk, nr), np.nan)
+    init_acc, sgd_acc, sgd_train_acc, top10 = (np.full((nd, ns, nn), np.nan) for _ in range(4))
+    lws_acc = np.full((nd, ns, len(c.lws_variants)), np.nan)
+    plws_acc = np.full((nd, ns, len(c.plws_p)), np.nan)
     layer_names: dict[str, list[str]] = {}
-    total = len(names) + len(c.lws_variants) + 1 + c.timing_repeats
+    total = nd * ns * (nn + len(c.lws_variants) + 1) + c.timing_repeats
     bar = tqdm(total=total, desc=NAME, disable=not progress, unit="run")
     sgd = optax.sgd(c.lr)  # one object: engine calls with it share compiled programs
-
-    focus: dict[str, Any] = {}
-    for ni, name in enumerate(names):
-        bar.set_postfix_str(f"sgd {name}")
-        model = build_network(c, name, data)
-        params0, apply = functional(model)
-        rec, params = engine_run(c, model, sgd, data, steps=steps, record_at=[0, steps])
-        params = run_of(params)
-        init_acc[ni] = record(rec, "test_accuracy", 0)
-        sgd_acc[ni] = record(rec, "test_accuracy")
-        sgd_train_acc[ni] = record(rec, "train_accuracy")
-        mask = active_mask(params0, params, percent=float(c.active_percent), kind=c.activity_kind)
-        report = layer_report(mask)
-        layer_names[name] = [r["layer"] for r in report]
-        for li, r in enumerate(report):
-            layer["size"][ni, li] = r["size"]
-            layer["fraction"][ni, li] = r["fraction"]
-            layer["share"][ni, li] = r["share"]
-        key = jax.random.fold_in(jax.random.key(c.seed), 2000 + ni)
-        reinit[ni] = reinit_accuracies(apply, params0, params, data, c, key)
-        if name == c.focus:
-            focus = dict(model=model, params0=params0)
-        bar.update()
-
     n_focus = num_layers(c, c.focus)
-    model, params0 = focus["model"], focus["params0"]
-    lws_acc = np.full(len(c.lws_variants), np.nan)
-    for vi, variant in enumerate(c.lws_variants):
-        bar.set_postfix_str(f"lws {variant}")
-        mask = layer_mask(params0, tuple(parse_layers(variant, n_focus, "--lws-variants")))
-        rec, _ = engine_run(c, model, masked(optax.sgd(c.lr), mask), data, steps=steps)
-        lws_acc[vi] = record(rec, "test_accuracy")
-        bar.update()
-
-    # PLWS accuracies: one engine call, p a vmapped grid axis
-    bar.set_postfix_str("plws")
     plws = PLWS(sgd, p="p", top=tuple(parse_layers(c.plws_top, n_focus, "--plws-top")))
-    grid = Grid.product(seed=[c.seed], p=list(c.plws_p))
-    rec, _ = engine_run(c, model, plws, data, steps=steps, grid=grid)
-    plws_acc = rec.test_accuracy.isel(step=-1).values.reshape(len(c.plws_p))
-    plws_full = np.array([plws_full_fraction(c.seed, p, steps) for p in c.plws_p])
-    bar.update()
+    timing_model = None
+    for di, dname in enumerate(ds_names):
+        data = load_data(c, dname)
+        steps = num_steps(c, data)
+        for si, seed in enumerate(ss):
+            focus_model = None
+            for ni, name in enumerate(names):
+                bar.set_postfix_str(f"{dname} seed {seed} sgd {name}")
+                model = build_network(c, name, data, seed)
+                params0, apply = functional(model)
+                rec, params = engine_run(c, model, sgd, data, steps=steps, record_at=[0, steps],
+                                         seed=seed)  # fmt: skip
+                params = run_of(params)
+                init_acc[di, si, ni] = record(rec, "test_accuracy", 0)
+                sgd_acc[di, si, ni] = record(rec, "test_accuracy")
+                sgd_train_acc[di, si, ni] = record(rec, "train_accuracy")
+                top10[di, si, ni] = top_change_share(params0, params)
+                key = jax.random.fold_in(jax.random.key(seed), 2000 + ni)
+                strata = control_strata(params0, bins=c.match_bins, key=key)
+                for ki, kind in enumerate(c.scores):
+                    mask = active_mask(params0, params, percent=float(c.active_percent),
+                                       kind=kind)  # fmt: skip
+                    report = layer_report(mask)
+                    layer_names[name] = [r["layer"] for r in report]
+                    for li, r in enumerate(report):
+                        sizes[di, ni, li] = r["size"]
+                        frac[di, si, ni, ki, li] = r["fraction"]
+                        share[di, si, ni, ki, li] = r["share"]
+                    reinit[di, si, ni, ki] = reinit_accuracies(apply, params0, params, data, c,
+                                                               kind, strata)  # fmt: skip
+                if name == c.focus:
+                    focus_model = model
+                bar.update()
+            assert focus_model is not None
+            params0 = functional(focus_model)[0]
+            for vi, variant in enumerate(c.lws_variants):
+                bar.set_postfix_str(f"{dname} seed {seed} lws {variant}")
+                mask = layer_mask(params0, tuple(parse_layers(variant, n_focus, "--lws-variants")))
+                rec, _ = engine_run(c, focus_model, masked(optax.sgd(c.lr), mask), data,
+                                    steps=steps, seed=seed)  # fmt: skip
+                lws_acc[di, si, vi] = record(rec, "test_accuracy")
+                bar.update()
+            bar.set_postfix_str(f"{dname} seed {seed} plws")  # p a vmapped grid axis
+            grid = Grid.product(seed=[seed], p=list(c.plws_p))
+            rec, _ = engine_run(c, focus_model, plws, data, steps=steps, grid=grid)
+            plws_acc[di, si] = rec.test_accuracy.isel(step=-1).values.reshape(len(c.plws_p))
+            bar.update()
+            if di == 0 and si == 0:
+                timing_model, timing_data, timing_steps = focus_model, data, steps
 
-    # wall times: one run per call (not vmapped), SGD and each p interleaved
+    # wall times on the first dataset's focus network: one run per call (not vmapped), SGD
+    # and each p interleaved, every repeat
+    assert timing_model is not None
     one_p = lambda p: Grid.product(seed=[c.seed], p=[p])  # noqa: E731
-    engine_run(c, model, plws, data, steps=1, grid=one_p(c.plws_p[0]))  # compile (warm-up)
+    engine_run(c, timing_model, plws, timing_data, steps=1, grid=one_p(c.plws_p[0]))  # compile
     sgd_seconds = np.full(c.timing_repeats, np.nan)
     plws_seconds = np.full((len(c.plws_p), c.timing_repeats), np.nan)
     for r in range(c.timing_repeats):
         bar.set_postfix_str(f"timing {r + 1}/{c.timing_repeats}")
-        rec, _ = engine_run(c, model, sgd, data, steps=steps)  # compiled by the SGD run above
+        rec, _ = engine_run(c, timing_model, sgd, timing_data, steps=timing_steps)
         sgd_seconds[r] = rec.attrs["step_seconds"]
         for pi, p in enumerate(c.plws_p):
-            rec, _ = engine_run(c, model, plws, data, steps=steps, grid=one_p(p))
+            rec, _ = engine_run(c, timing_model, plws, timing_data, steps=timing_steps,
+                                grid=one_p(p))  # fmt: skip
             plws_seconds[pi, r] = rec.attrs["step_seconds"]
         bar.update()
     bar.close()
+    plws_full = np.array([[plws_full_fraction(s, p, timing_steps) for p in c.plws_p]
+                          for s in ss])  # fmt: skip
 
     ds = xr.Dataset(
         {
-            "layer_size": (("network", "layer"), layer["size"]),
-            "active_fraction": (("network", "layer"), layer["fraction"]),
-            "active_share": (("network", "layer"), layer["share"]),
-            "init_test_accuracy": (("network",), init_acc),
-            "sgd_test_accuracy": (("network",), sgd_acc),
-            "sgd_train_accuracy": (("network",), sgd_train_acc),
-            "reinit_test_accuracy": (("network", "k", "rule"), reinit),
-            "lws_test_accuracy": (("variant",), lws_acc),
-            "plws_test_accuracy": (("p",), plws_acc),
+            "layer_size": (("dataset", "network", "layer"), sizes),
+            "active_fraction": (("dataset", "seed", "network", "score", "layer"), frac),
+            "active_share": (("dataset", "seed", "network", "score", "layer"), share),
+            "top10_change_share": (("dataset", "seed", "network"), top10),
+            "init_test_accuracy": (("dataset", "seed", "network"), init_acc),
+            "sgd_test_accuracy": (("dataset", "seed", "network"), sgd_acc),
+            "sgd_train_accuracy": (("dataset", "seed", "network"), sgd_train_acc),
+            "reinit_test_accuracy": (("dataset", "seed", "network", "score", "k", "rule"), reinit),
+            "lws_test_accuracy": (("dataset", "seed", "variant"), lws_acc),
+            "plws_test_accuracy": (("dataset", "seed", "p"), plws_acc),
             "sgd_train_seconds": (("repeat",), sgd_seconds),
             "plws_train_seconds": (("p", "repeat"), plws_seconds),
-            "plws_full_step_fraction": (("p",), plws_full),
+            "plws_full_step_fraction": (("seed", "p"), plws_full),
         },
         coords={
+            "dataset": ds_names,
+            "seed": np.asarray(ss),
             "network": names,
+            "score": list(c.scores),
             "layer": np.arange(max_layers),
             "k": np.asarray(c.reinit_percents, float),
             "rule": list(RULES),
@@ -250,10 +286,9 @@ def run(c: Config, store: StudyDir, *, progress: bool = True) -> dict:
         },
         attrs={
             "study": NAME,
-            "dataset": c.dataset,
             "focus": c.focus,
-            "steps": steps,
-            "activity_kind": c.activity_kind,
+            "timing_dataset": ds_names[0],
+            "timing_steps": timing_steps,
             "active_percent": c.active_percent,
             "layer_names": "; ".join(f"{n}: {', '.join(v)}" for n, v in layer_names.items()),
             "layer": "0 is the bottom (input) layer; NaN past a network's last layer",

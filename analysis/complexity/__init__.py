@@ -10,6 +10,7 @@ Modules: `_config` (options, tasks, networks), `_run` (engine calls, measures, s
 `_figures`.
 """
 
+from ._claims import claims as claims
 from ._config import DESCRIPTION as DESCRIPTION
 from ._config import FILE_TASKS as FILE_TASKS
 from ._config import NAME as NAME
@@ -21,11 +22,12 @@ from ._config import Config as Config
 from ._config import cnn_applies as cnn_applies
 from ._config import load_task as load_task
 from ._config import make_network as make_network
+from ._config import seeds as seeds
 from ._config import validate as validate
 from ._run import MEASURES as MEASURES
+from ._run import analyse as analyse
 from ._run import find_t0 as find_t0
 from ._run import information as information
 from ._run import record_steps as record_steps
 from ._run import run as run
-from ._run import summarize as summarize
 from ._run import train_and_measure as train_and_measure

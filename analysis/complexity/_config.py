@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import math
-import os
 from dataclasses import dataclass
 
 import jax
@@ -33,10 +32,13 @@ DESCRIPTION = (
     "plain SGD until zero training error or a step cap. L is logistic regression trained to "
     "convergence on the same data. On the test set, from hard predictions: I(F_t;Y), "
     "μ(F_t;L) = I(F_t;Y) − I(F_t;Y|L) (how much of F_t's information L explains) and "
-    "I(L;Y|F_t) (≈ 0 when L is retained), in bits. T0 is the first recorded step where "
-    "μ < 0.9·I(F_t;Y), counting only steps where I(F_t;Y) ≥ t0_min_info·I(L;Y) (at chance level "
-    "the ratio is noise); null when that never happens. retention = μ_final / I(L;Y). The paper "
-    "predicts μ ≈ I(F_t;Y) until F_t's accuracy passes L's and retention close to 1 after."
+    "I(L;Y|F_t) (≈ 0 when L is retained), in bits. 'μ ≈ I(F_t;Y)' is decided by a test: the "
+    "Miller–Madow-corrected I(F_t;Y|L) against a permutation null (F_t shuffled within each "
+    "L-stratum, `permutations` shuffles), at family-wise level alpha over the tested records "
+    "(Bonferroni; records with I(F_t;Y) ≥ t0_min_info·I(L;Y)); T0 is the first record where it "
+    "rejects (null: never). T_L is the first record where F_t's test accuracy reaches L's. "
+    "retention = μ_final / I(L;Y). Intervals: bootstrap over test points (`bootstrap` "
+    "resamples). The paper predicts μ ≈ I(F_t;Y) until about T_L and retention close to 1."
 )
 
 TASKS = ("mnist1d", "ball", "mnist", "cifar10")
@@ -55,7 +57,11 @@ class Config:
     n_train: int = 4000
     """Training examples per task (MNIST/CIFAR: the first n_train, at most what the files hold)."""
     n_test: int = 1000
-    """Test examples per task (the information measures are estimated on these)."""
+    """Test examples per task (MNIST/CIFAR: at most what the files hold)."""
+    n_test_ball: int = 0
+    """Test examples of the ball task (0: n_test)."""
+    data_dir: str = ""
+    """Directory of the MNIST / CIFAR-10 files (empty: $LAZYRICH_DATA)."""
     ball_noise: float = 0.1
     """Probability that a ball label is flipped (train and test alike)."""
     width: int = 256
@@ -77,15 +83,41 @@ class Config:
     stop_train_error: float = 0.0
     """Stop at the first record whose training error is <= this (0: zero training error)."""
     t0_min_info: float = 0.5
-    """T0 counts only steps with I(F_t;Y) >= t0_min_info·I(L;Y)."""
+    """T0 tests only records with I(F_t;Y) >= t0_min_info·I(L;Y) (below, the ratio is noise)."""
+    permutations: int = 199
+    """Shuffles of the permutation test (raised to ceil(records / alpha) if fewer, so that a
+    Bonferroni rejection is possible)."""
+    alpha: float = 0.05
+    """Family-wise significance level of the T0 test (and of the retention test over runs)."""
+    bootstrap: int = 100
+    """Bootstrap resamples of the test points for the intervals."""
     linear_steps: int = 1000
     """Maximum L-BFGS iterations of the linear classifier L."""
     seed: int = 0
-    """Seed of the data, the initialisation and the batch order."""
+    """Seed of the data; first seed of the initialisation and batch order."""
+    n_seeds: int = 1
+    """Seeds seed, seed + 1, ... of the initialisation and batch order (the data stay fixed)."""
 
 
 PRESETS = {
     "quick": Config(),
+    "evidence": Config(
+        tasks=("mnist1d", "ball", "mnist"),
+        n_train=8000,
+        n_test=10_000,
+        n_test_ball=20_000,
+        width=256,
+        depth=2,
+        cnn_channels=8,
+        cnn_dense=64,
+        steps=3000,
+        batch=32,
+        lr=0.02,
+        records=40,
+        permutations=999,
+        bootstrap=200,
+        n_seeds=3,
+    ),
     "paper": Config(
         tasks=("mnist1d", "ball", "mnist", "cifar10"),
         n_train=60_000,
@@ -106,25 +138,27 @@ PRESETS = {
 # ------------------------------------------------------------------------------ data
 
 
-def _data_env() -> str:
-    return os.environ.get("LAZYRICH_DATA", "")
-
-
 @functools.lru_cache(maxsize=4)
-def _load(task: str, n_train: int, n_test: int, noise: float, seed: int, env: str) -> Dataset:
+def _load(task: str, n_train: int, n_test: int, noise: float, seed: int, root: str) -> Dataset:
     """The binary dataset of `task` (cached, so validate() and run() load files once)."""
-    del env  # part of the cache key only: a different data directory reloads
     if task == "mnist1d":
         return mnist1d(n_train, n_test, seed=seed).binary(4)
     if task == "ball":
         return ball_dataset(n_train, n_test, noise=noise, key=jax.random.key(seed))
-    full = load_mnist() if task == "mnist" else load_cifar10()
+    full = load_mnist(root) if task == "mnist" else load_cifar10(root)
     return full.subset(min(n_train, full.n_train), min(n_test, full.n_test)).binary(4)
 
 
 def load_task(c: Config, task: str) -> Dataset:
     """The binary train/test split of `task` under config `c`."""
-    return _load(task, c.n_train, c.n_test, c.ball_noise, c.seed, _data_env())
+    n_test = c.n_test_ball if task == "ball" and c.n_test_ball > 0 else c.n_test
+    root = str(resolve_data_dir(c.data_dir or None)) if task in FILE_TASKS else ""
+    return _load(task, c.n_train, n_test, c.ball_noise, c.seed, root)
+
+
+def seeds(c: Config) -> list[int]:
+    """`seed, seed + 1, ..., seed + n_seeds - 1`."""
+    return [c.seed + i for i in range(c.n_seeds)]
 
 
 # ------------------------------------------------------------------------------ networks
@@ -152,7 +186,7 @@ def cnn_applies(data: Dataset) -> bool:
 def validate(c: Config) -> None:
     """Check every option (and that the files of MNIST / CIFAR-10 tasks exist) before writing."""
     for name in ("n_train", "n_test", "width", "depth", "cnn_channels", "cnn_dense", "steps",
-                 "batch", "records", "linear_steps"):  # fmt: skip
+                 "batch", "records", "linear_steps", "bootstrap", "n_seeds"):  # fmt: skip
         v = getattr(c, name)
         require(v >= 1, f"--{name.replace('_', '-')} must be >= 1, got {v}")
     require(len(c.tasks) >= 1, f"--tasks needs at least one of: {', '.join(TASKS)}")
@@ -174,8 +208,17 @@ def validate(c: Config) -> None:
         f"--stop-train-error must be in [0, 1), got {c.stop_train_error}",
     )
     require(0.0 <= c.t0_min_info <= 1.0, f"--t0-min-info must be in [0, 1], got {c.t0_min_info}")
+    require(
+        c.permutations >= 1,
+        f"--permutations must be >= 1 (shuffles of the permutation test), got {c.permutations}",
+    )
+    require(
+        math.isfinite(c.alpha) and 0 < c.alpha < 1,
+        f"--alpha {c.alpha} is not a significance level: pass a number in (0, 1), e.g. 0.05",
+    )
+    require(c.n_test_ball >= 0, f"--n-test-ball must be >= 0 (0: n_test), got {c.n_test_ball}")
     if any(t in FILE_TASKS for t in c.tasks):
-        resolve_data_dir()  # one line if no data directory is given
+        resolve_data_dir(c.data_dir or None)  # one line if no data directory is given
         for t in c.tasks:
             if t in FILE_TASKS:
                 load_task(c, t)  # one-line DataError for a missing or corrupt file (cached)

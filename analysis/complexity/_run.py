@@ -18,6 +18,7 @@ from jaxtyping import Array, Int, PRNGKeyArray
 
 from lazyrich.data import Dataset, num_batches
 from lazyrich.measures import (
+    cmi_permutation_test,
     conditional_mutual_information,
     fit_logistic,
     joint_counts,
@@ -26,8 +27,10 @@ from lazyrich.measures import (
 from lazyrich.results import StudyDir, write_dataset
 from lazyrich.train import Grid, Snapshot, log_steps, train
 
-from ._config import NAME, Config, cnn_applies, load_task, make_network, validate
+from ._claims import claims
+from ._config import NAME, Config, cnn_applies, load_task, make_network, seeds, validate
 from ._figures import figures
+from ._stats import bootstrap, first_reaching, t0_test, tested_records
 
 MEASURES = ("test_accuracy", "I_FY", "mu", "I_LY_given_F", "I_FY_given_L")
 
@@ -81,6 +84,7 @@ def train_and_measure(
     linear_test: Array,
     *,
     key: PRNGKeyArray,
+    seed: int,
     progress: bool,
 ) -> dict[str, np.ndarray]:
     """Train `network` on `data` with plain SGD (one engine call); at each record measure F_t
@@ -88,9 +92,12 @@ def train_and_measure(
     <= `c.stop_train_error`."""
     model = make_network(c, network, data, key=key)
     steps = record_steps(c, data.n_train)
-    rec = train(model, optax.sgd(c.lr), data, grid=Grid.product(seed=[c.seed]), batch=c.batch,
-                loss="ce", record_at=steps.tolist(), measures={"pred": predictions},
-                progress=progress, description=f"{task}/{network}")  # fmt: skip
+    nb = num_batches(data.n_train, c.batch)
+    full = [int(t) for t in steps if t % nb == 0 or t == steps[-1]]  # epoch ends, the last
+    rec = train(model, optax.sgd(c.lr), data, grid=Grid.product(seed=[seed]), batch=c.batch,
+                loss="ce", record_at=steps.tolist(), evaluate_at=full,
+                measures={"pred": predictions}, progress=progress,
+                description=f"{task}/{network} seed {seed}")  # fmt: skip
     assert isinstance(rec, xr.Dataset)
     preds = rec.pred.values.reshape(len(steps), -1).astype(np.int32)
     train_acc = rec.train_accuracy.values.reshape(-1)
@@ -99,49 +106,87 @@ def train_and_measure(
     y_test = data.y_test.astype(jnp.int32)
     values = np.stack([np.asarray(information(jnp.asarray(f), linear_test, y_test))
                        for f in preds[:keep]])  # fmt: skip
-    nb = num_batches(data.n_train, c.batch)
-    out = {"step": steps[:keep].astype(float), "epoch": steps[:keep] / nb,
+    out = {"preds": preds[:keep], "step": steps[:keep].astype(float), "epoch": steps[:keep] / nb,
            "train_accuracy": train_acc[:keep]}  # fmt: skip
     out.update({k: values[:, i] for i, k in enumerate(MEASURES)})
     return out
 
 
 def find_t0(i_fy, mu_, i_ly: float, min_info: float) -> int | None:
-    """Index of the first record with μ < 0.9·I(F;Y) and I(F;Y) >= min_info·I(L;Y), or None."""
+    """The old point rule, kept for comparison: the first record with μ < 0.9·I(F;Y) and
+    I(F;Y) >= min_info·I(L;Y), or None (it fires by chance: plug-in bias and noise of
+    I(F;Y|L) are of the order of I(F;Y) early on)."""
     ok = (mu_ < 0.9 * i_fy) & (i_fy >= min_info * i_ly) & (i_fy > 0)
     hits = np.nonzero(ok)[0]
     return int(hits[0]) if hits.size else None
 
 
-def summarize(h: dict[str, np.ndarray], i_ly: float, lin_test: float, lin_train: float, c):
-    """The headline numbers of one task × network run."""
-    t0 = find_t0(h["I_FY"], h["mu"], i_ly, c.t0_min_info)
+def _at(h, key: str, i: int | None) -> float | None:
+    return None if i is None else float(h[key][i])
+
+
+def analyse(h: dict[str, np.ndarray], i_ly: float, lin_test: float, lin_train: float,
+            l_test: Array, y_test: Array, c: Config, *, key) -> dict:  # fmt: skip
+    """The headline numbers of one task × network × seed run, with its tests and bootstrap."""
+    k1, k2, k3 = jax.random.split(key, 3)
+    tested = tested_records(h["I_FY"], i_ly, c.t0_min_info)
+    test = t0_test(h["preds"], l_test, y_test, tested, alpha=c.alpha,
+                   permutations=c.permutations, key=k1)  # fmt: skip
+    t0 = test["t0"]
+    tl = first_reaching(h["test_accuracy"], lin_test)
+    before = tested[tested < (t0 if t0 is not None else len(h["step"]))]
+    boot = bootstrap(h["preds"], l_test, y_test, before, resamples=c.bootstrap, key=k2)
+    final = cmi_permutation_test(jnp.asarray(h["preds"][-1]), y_test, l_test, num_values=2,
+                                 num_permutations=c.permutations, key=k3)  # fmt: skip
+    retained = cmi_permutation_test(l_test, y_test, jnp.asarray(h["preds"][-1]), num_values=2,
+                                    num_permutations=c.permutations, key=k3)  # fmt: skip
+    h["p_value"], h["I_FY_given_L_mm"] = test["p"], test["cmi_mm"]
     reached = np.nonzero(1.0 - h["train_accuracy"] <= c.stop_train_error)[0]
     mu_final = float(h["mu"][-1])
+    ratio = float(h["mu"][before].sum() / h["I_FY"][before].sum()) if len(before) else None
     return {
         "I_LY": i_ly,
         "T0": None if t0 is None else int(h["step"][t0]),
-        "mu_at_T0": None if t0 is None else float(h["mu"][t0]),
-        "I_FY_at_T0": None if t0 is None else float(h["I_FY"][t0]),
-        "test_accuracy_at_T0": None if t0 is None else float(h["test_accuracy"][t0]),
+        "T_L": None if tl is None else int(h["step"][tl]),
+        "T0_over_T_L": None if t0 is None or tl is None else float(h["step"][t0] / h["step"][tl]),
+        "records_before_T_L": None if tl is None else int(tl),
+        "T0_test_level": test["level"],
+        "T0_permutations": test["permutations"],
+        "T0_records_tested": int(len(tested)),
+        "T0_point_rule": _at(h, "step", find_t0(h["I_FY"], h["mu"], i_ly, c.t0_min_info)),
+        "mu_at_T0": _at(h, "mu", t0),
+        "I_FY_at_T0": _at(h, "I_FY", t0),
+        "test_accuracy_at_T0": _at(h, "test_accuracy", t0),
+        "mu_over_I_FY_before_T0": ratio,
+        "mu_over_I_FY_before_T0_boot": _pct(boot["ratio"]),
         "mu_final": mu_final,
         "I_FY_final": float(h["I_FY"][-1]),
+        "I_FY_given_L_final_p": float(final["p_value"]),
         "I_LY_given_F_final": float(h["I_LY_given_F"][-1]),
+        "I_LY_given_F_final_mm": float(retained["statistic"]),
+        "I_LY_given_F_final_p": float(retained["p_value"]),
         "retention": mu_final / i_ly if i_ly > 1e-9 else None,
+        "retention_boot": _pct(boot["retention"]),
         "test_accuracy_final": float(h["test_accuracy"][-1]),
         "train_accuracy_final": float(h["train_accuracy"][-1]),
         "linear_test_accuracy": lin_test,
         "linear_train_accuracy": lin_train,
         "zero_error_step": int(h["step"][reached[0]]) if reached.size else None,
         "steps_run": int(h["step"][-1]),
+        "_boot": boot,
     }
+
+
+def _pct(v: np.ndarray) -> list[float | None]:
+    v = v[np.isfinite(v)]
+    return [float(np.percentile(v, 5)), float(np.percentile(v, 95))] if v.size else [None, None]
 
 
 # ------------------------------------------------------------------------------ the study
 
 
 def run(c: Config, store: StudyDir, *, progress: bool = True) -> dict:
-    """Train every task × network, write results.nc and figures into `store`, return the summary."""
+    """Train every task × network × seed, write results.nc and figures, return the summary."""
     validate(c)
     summary: dict = {}
     histories: dict[str, dict[str, np.ndarray]] = {}
@@ -152,28 +197,39 @@ def run(c: Config, store: StudyDir, *, progress: bool = True) -> dict:
         lin, predict_l = fit_logistic(data.x_train, data.y_train, num_classes=2,
                                       steps=c.linear_steps)  # fmt: skip
         predict_l = jax.jit(predict_l)
-        l_test = predict_l(data.x_test)
-        lin_test, i_ly = np.asarray(_linear_information(l_test, data.y_test)).tolist()
+        l_test = predict_l(data.x_test).astype(jnp.int32)
+        y_test = data.y_test.astype(jnp.int32)
+        lin_test, i_ly = np.asarray(_linear_information(l_test, y_test)).tolist()
         lin_train = float(_accuracy(predict_l(data.x_train), data.y_train))
         for ni, network in enumerate(c.networks):
             if network == "cnn" and not cnn_applies(data):
                 skipped.append(f"{task}/cnn: inputs {data.input_shape} are not a sequence/image")
                 continue
-            key = jax.random.fold_in(jax.random.key(c.seed), 100 * ti + ni)  # the init
-            h = train_and_measure(c, data, task, network, l_test, key=key, progress=progress)
-            name = f"{task}/{network}"
-            histories[name] = h
-            per_run[name] = {"I_LY": i_ly, "linear_test_accuracy": lin_test}
-            s = summarize(h, i_ly, lin_test, lin_train, c)
-            s["linear_grad_norm"] = float(lin["grad_norm"])  # ~0: L is fitted to convergence
-            s["linear_iterations"] = int(lin["iterations"])
-            summary.setdefault(task, {})[network] = s
+            for seed in seeds(c):
+                key = jax.random.fold_in(jax.random.key(seed), 100 * ti + ni)  # the init
+                h = train_and_measure(c, data, task, network, l_test, key=key, seed=seed,
+                                      progress=progress)  # fmt: skip
+                name = f"{task}/{network}/{seed}"
+                s = analyse(h, i_ly, lin_test, lin_train, l_test, y_test, c,
+                            key=jax.random.fold_in(key, 7))  # fmt: skip
+                s["linear_grad_norm"] = float(lin["grad_norm"])  # ~0: L fitted to convergence
+                s["linear_iterations"] = int(lin["iterations"])
+                s["n_test"] = int(data.n_test)
+                histories[name] = h
+                per_run[name] = {"I_LY": i_ly, "linear_test_accuracy": lin_test}
+                summary.setdefault(task, {}).setdefault(network, {})[str(seed)] = s
     if skipped:
         summary["skipped"] = skipped
     summary["T0_rule"] = (
-        f"first recorded step with mu < 0.9*I(F;Y) and I(F;Y) >= {c.t0_min_info}*I(L;Y); "
-        "null: never"
+        f"first record where the permutation test of I(F;Y|L) = 0 (Miller-Madow statistic, F "
+        f"shuffled within L-strata) rejects at family-wise level {c.alpha} (Bonferroni over the "
+        f"records with I(F;Y) >= {c.t0_min_info}*I(L;Y)); null: never"
     )
+    summary["claims"] = claims(summary, c)
+    for task in c.tasks:  # the bootstrap replicates were for the claims only
+        for runs in summary.get(task, {}).values():
+            for s in runs.values():
+                s.pop("_boot", None)
     ds = _dataset(histories, per_run, summary)
     write_dataset(store.results_path, ds)
     figures(ds, store)
@@ -185,13 +241,14 @@ def _dataset(histories, per_run, summary) -> xr.Dataset:
     length = max(len(h["step"]) for h in histories.values())
     pad = lambda a: np.concatenate([a, np.full(length - len(a), np.nan)])  # noqa: E731
     keys = ("step", "epoch", "test_accuracy", "train_accuracy", "I_FY", "mu", "I_LY_given_F",
-            "I_FY_given_L")  # fmt: skip
+            "I_FY_given_L", "I_FY_given_L_mm", "p_value")  # fmt: skip
     dv: dict[str, tuple[tuple[str, ...], np.ndarray]]
     dv = {k: (("run", "record"), np.stack([pad(histories[n][k]) for n in names])) for k in keys}
     for k in ("I_LY", "linear_test_accuracy"):
         dv[k] = (("run",), np.array([per_run[n][k] for n in names]))
-    t0 = [summary[n.split("/")[0]][n.split("/")[1]]["T0"] for n in names]
-    dv["T0"] = (("run",), np.array([np.nan if t is None else t for t in t0], float))
+    runs = [summary[n.split("/")[0]][n.split("/")[1]][n.split("/")[2]] for n in names]
+    for k in ("T0", "T_L"):
+        dv[k] = (("run",), np.array([np.nan if r[k] is None else r[k] for r in runs], float))
     return xr.Dataset(
         dv,
         coords={"run": names, "record": np.arange(length)},

@@ -21,7 +21,7 @@ from jaxtyping import Array, Bool, PRNGKeyArray
 
 from ..errors import require
 
-KINDS = ("relative", "absolute")
+KINDS = ("relative", "absolute", "layer")
 
 
 # --------------------------------------------------------------------------- layers
@@ -57,21 +57,52 @@ def layer_tree(params: Any) -> Any:
 # --------------------------------------------------------------------------- scores
 
 
+def layer_scale(params0: Any) -> Any:
+    """Each leaf's layer init scale σ_ℓ: the root-mean-square of the layer's initial entries.
+
+    The layer is the one of `layer_groups` (weight and bias together), so a zero-initialised
+    bias shares its weight's scale. For a He-initialised dense layer σ_ℓ ≈ √(2 / fan_in).
+
+    **Returns:** a pytree like `params0` of scalars (one per leaf, equal within a layer).
+    """
+    leaves, treedef = jax.tree.flatten(params0)
+    scale: list[Any] = [None] * len(leaves)
+    for _, ids in layer_groups(params0):
+        sq = sum(jnp.sum(jnp.square(leaves[i])) for i in ids)
+        size = sum(leaves[i].size for i in ids)
+        rms = jnp.sqrt(sq / max(size, 1))
+        for i in ids:
+            scale[i] = rms
+    return jax.tree.unflatten(treedef, scale)
+
+
 def activity(params0: Any, params1: Any, *, kind: str = "relative", eps: float = 1e-8) -> Any:
     """Per-parameter change between two parameter pytrees.
 
     **Arguments:**
 
     - `params0`, `params1`: parameters at initialization and after training (same structure).
-    - `kind`: `"relative"`, `|w₁ − w₀| / (|w₀| + eps)`, or `"absolute"`, `|w₁ − w₀|`.
-    - `eps`: guards the relative score against `w₀ = 0`.
+    - `kind`: `"relative"`, `|w₁ − w₀| / (|w₀| + eps)`; `"absolute"`, `|w₁ − w₀|`; or
+      `"layer"`, `|w₁ − w₀| / (σ_ℓ + eps)` with σ_ℓ the layer's init scale (`layer_scale`).
+      The relative score's top-k is dominated by weights that start near zero, so its
+      per-layer counts follow fan-in (a He layer's |w₀| scales as 1/√fan_in); the absolute
+      score favours layers with large steps; the layer score removes the init scale per
+      layer but not per weight.
+    - `eps`: guards the divisions against zeros.
 
     **Returns:** a pytree of non-negative scores shaped like the parameters.
     """
-    require(kind in KINDS, f"unknown activity kind {kind!r}: choose one of {', '.join(KINDS)}")
+    require(
+        kind in KINDS,
+        f"unknown activity score (kind) {kind!r}: choose one of {', '.join(KINDS)}",
+    )
     require(eps >= 0, f"eps must be >= 0, got {eps}")
     if kind == "absolute":
         return jax.tree.map(lambda a, b: jnp.abs(b - a), params0, params1)
+    if kind == "layer":
+        return jax.tree.map(
+            lambda a, b, s: jnp.abs(b - a) / (s + eps), params0, params1, layer_scale(params0)
+        )
     return jax.tree.map(lambda a, b: jnp.abs(b - a) / (jnp.abs(a) + eps), params0, params1)
 
 
@@ -157,6 +188,7 @@ def select_active(
     )
     if threshold is not None:
         return jax.tree.map(lambda s: s > threshold, scores)
+    assert top_percent is not None
     _check_percent(top_percent)
     total = sum(x.size for x in jax.tree.leaves(scores))
     return _top_k_mask(scores, _count(total, top_percent))

@@ -1,0 +1,88 @@
+"""T0 by a permutation test, T_L, and bootstrap intervals of the complexity study.
+
+- T0: at each tested record (I(F_t;Y) ≥ t0_min_info·I(L;Y)), the Miller–Madow I(F_t;Y|L)
+  against F_t shuffled within each L-stratum (`lazyrich.measures.cmi_permutation_test`);
+  family-wise level alpha by Bonferroni over the m tested records (reject when p ≤ alpha/m;
+  the shuffles are raised to ceil(m/alpha) so that this is reachable). T0 = the first
+  rejecting record.
+- T_L: the first record where F_t's test accuracy ≥ L's.
+- Bootstrap: the test points resampled with replacement (the same resample for every record
+  of a run), giving per replicate the pre-T0 ratio Σμ / ΣI(F_t;Y) over the tested records
+  before T0 and the retention μ_final / I(L;Y).
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array
+
+from lazyrich.measures import (
+    cmi_permutation_test,
+    conditional_mutual_information,
+    joint_counts,
+    mutual_information,
+)
+
+
+def tested_records(i_fy: np.ndarray, i_ly: float, min_info: float) -> np.ndarray:
+    """Indices of the records the T0 test looks at: I(F;Y) ≥ min_info·I(L;Y) and > 0."""
+    return np.nonzero((i_fy >= min_info * i_ly) & (i_fy > 0))[0]
+
+
+def t0_test(preds: np.ndarray, l_test: Array, y: Array, tested: np.ndarray, *, alpha: float,
+            permutations: int, key) -> dict:  # fmt: skip
+    """The permutation test of I(F_t;Y|L) = 0 at the `tested` records; T0's record index."""
+    m = max(len(tested), 1)
+    b = max(permutations, math.ceil(m / alpha))
+    p = np.full(len(preds), np.nan)
+    stat = np.full(len(preds), np.nan)
+    if len(tested):
+        out = cmi_permutation_test(jnp.asarray(preds[tested]), y, l_test, num_values=2,
+                                   num_permutations=b, key=key)  # fmt: skip
+        p[tested] = np.asarray(out["p_value"])
+        stat[tested] = np.asarray(out["statistic"])
+    level = alpha / m
+    hits = np.nonzero(p <= level)[0]
+    return {"p": p, "cmi_mm": stat, "level": level, "permutations": b,
+            "t0": int(hits[0]) if hits.size else None}  # fmt: skip
+
+
+def first_reaching(acc: np.ndarray, target: float) -> int | None:
+    """Index of the first record with accuracy ≥ target, or None."""
+    hits = np.nonzero(acc >= target)[0]
+    return int(hits[0]) if hits.size else None
+
+
+@jax.jit
+def _info_rows(f: Array, l: Array, y: Array) -> tuple[Array, Array]:  # noqa: E741
+    """Per row of f (records): (I(F;Y), μ) and I(L;Y), plug-in, for one resample."""
+
+    def one(fr):
+        c = joint_counts(fr, y, l, num_values=2)
+        i_fy = mutual_information(c.sum(2))
+        return jnp.stack([i_fy, i_fy - conditional_mutual_information(c)])
+
+    return jax.vmap(one)(f), mutual_information(joint_counts(l, y, num_values=2))
+
+
+def bootstrap(preds: np.ndarray, l_test: Array, y: Array, before_t0: np.ndarray, *,
+              resamples: int, key) -> dict[str, np.ndarray]:  # fmt: skip
+    """Per resample: `ratio` Σμ/ΣI(F;Y) over the records `before_t0` (NaN if none) and
+    `retention` μ_final / I(L;Y)."""
+    n = y.shape[0]
+    keep = np.unique(np.concatenate([before_t0, [len(preds) - 1]])).astype(int)
+    f = jnp.asarray(preds[keep])
+    ratio, retention = np.full(resamples, np.nan), np.full(resamples, np.nan)
+    pos = np.searchsorted(keep, before_t0)
+    for b in range(resamples):
+        idx = jax.random.randint(jax.random.fold_in(key, b), (n,), 0, n)
+        rows, i_ly = _info_rows(f[:, idx], l_test[idx], y[idx])
+        rows = np.asarray(rows)
+        if len(before_t0):
+            ratio[b] = rows[pos, 1].sum() / max(rows[pos, 0].sum(), 1e-12)
+        retention[b] = rows[-1, 1] / max(float(i_ly), 1e-12)
+    return {"ratio": ratio, "retention": retention}
