@@ -63,6 +63,10 @@ def layer_scale(params0: Any) -> Any:
     The layer is the one of `layer_groups` (weight and bias together), so a zero-initialised
     bias shares its weight's scale. For a He-initialised dense layer σ_ℓ ≈ √(2 / fan_in).
 
+    **Arguments:**
+
+    - `params0`: the initial parameters (a pytree of arrays).
+
     **Returns:** a pytree like `params0` of scalars (one per leaf, equal within a layer).
     """
     leaves, treedef = jax.tree.flatten(params0)

@@ -44,7 +44,14 @@ def _unflat(like: Any, flat: Array) -> Any:
 
 
 def layer_strata(params: Any) -> Any:
-    """An int pytree like `params`: every entry's layer index (one stratum per layer)."""
+    """Every entry's layer index: one stratum per layer (`layer_groups`' order).
+
+    **Arguments:**
+
+    - `params`: a parameter pytree.
+
+    **Returns:** an int32 pytree like `params`.
+    """
     leaves, treedef = jax.tree.flatten(params)
     out: list[Any] = [None] * len(leaves)
     for layer, (_, ids) in enumerate(layer_groups(params)):
@@ -57,7 +64,12 @@ def magnitude_strata(params0: Any, *, bins: int = 10) -> Any:
     """An int pytree like `params0`: stratum `layer · bins + b`, with `b` the entry's |w₀|
     quantile bin within its layer (`bins` bins of equal count; ties by position).
 
-    **Arguments:** `params0` the initial parameters; `bins >= 1` bins per layer.
+    **Arguments:**
+
+    - `params0`: the initial parameters.
+    - `bins`: quantile bins per layer (an int >= 1; `ConfigError` otherwise).
+
+    **Returns:** an int32 pytree like `params0`.
     """
     require(isinstance(bins, int) and bins >= 1, f"bins must be an int >= 1, got {bins}")
     leaves, treedef = jax.tree.flatten(params0)
@@ -83,6 +95,13 @@ def matched_order(strata: Any, *, key: PRNGKeyArray) -> Array:
 
     One sort serves every `select_matched` call with these strata and this key (pass it as
     `order=`), so many reference masks (several k, several scores) cost one sort.
+
+    **Arguments:**
+
+    - `strata`: an int pytree (`layer_strata`, `magnitude_strata`).
+    - `key`: PRNG key of the order within strata (keyword-only).
+
+    **Returns:** int `(P,)`, a permutation of the P flattened entries, sorted by stratum.
     """
     s = _flat(strata).astype(jnp.int32)
     return _order(s, key)

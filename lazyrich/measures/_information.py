@@ -133,7 +133,14 @@ def conditional_mutual_information(counts_xyz: Float[Array, "kx ky kz"]) -> Floa
 
 def entropy_mm(counts: Float[Array, "..."]) -> Float[Array, ""]:
     """Miller–Madow entropy in bits of a count table: plug-in + (m − 1) / (2 n ln 2), with m the
-    non-empty cells and n the total count (the table must hold counts, not probabilities)."""
+    non-empty cells and n the total count (the table must hold counts, not probabilities).
+
+    **Arguments:**
+
+    - `counts`: a count table of any shape.
+
+    **Returns:** a scalar, the bias-corrected entropy in bits.
+    """
     c = jnp.asarray(counts)
     n = jnp.sum(c)
     m = jnp.sum(c > 0)
@@ -143,7 +150,14 @@ def entropy_mm(counts: Float[Array, "..."]) -> Float[Array, ""]:
 @jax.jit
 def conditional_mutual_information_mm(counts_xyz: Float[Array, "kx ky kz"]) -> Float[Array, ""]:
     """Miller–Madow-corrected I(X; Y | Z) in bits from a 3-D count table, axes (x, y, z):
-    H_mm(X, Z) + H_mm(Y, Z) − H_mm(X, Y, Z) − H_mm(Z). Can be slightly negative."""
+    H_mm(X, Z) + H_mm(Y, Z) − H_mm(X, Y, Z) − H_mm(Z). Can be slightly negative.
+
+    **Arguments:**
+
+    - `counts_xyz`: counts `(kx, ky, kz)`.
+
+    **Returns:** a scalar in bits.
+    """
     c = jnp.asarray(counts_xyz)
     return entropy_mm(c.sum(1)) + entropy_mm(c.sum(0)) - entropy_mm(c) - entropy_mm(c.sum((0, 1)))
 
