@@ -31,7 +31,9 @@ table { border-collapse: collapse; margin: 0.5rem 0 1rem; }
 th, td { border: 1px solid var(--line); padding: 4px 8px; text-align: left; vertical-align: top; }
 th { background: var(--head); font-weight: 600; }
 table.claims { width: 100%; font-size: 0.92rem; }
-table.claims td.num { font-family: ui-monospace, Menlo, Consolas, monospace; white-space: nowrap; }
+table.claims td.num { font-family: ui-monospace, Menlo, Consolas, monospace; }
+table.claims td:last-child { overflow-wrap: anywhere; min-width: 7ch; }  /* long figure names
+   wrap, so the table fits 1240 px */
 table.claims .id { font-family: ui-monospace, Menlo, Consolas, monospace; font-size: 0.85em;
   color: var(--muted); display: block; }
 table.claims tr.none td { color: var(--muted); font-style: italic; }
