@@ -148,10 +148,6 @@ def _map_runs(fn: Callable, *args: Any, single: bool = False) -> Any:
     return jax.tree.map(lambda a: a[None] if eqx.is_array(a) else a, out)
 
 
-def _run_keys(spec: Spec, seed_index: Array) -> PRNGKeyArray:
-    return spec.seed_keys[seed_index]
-
-
 def _sharded(spec: Spec, fn: Callable, run_args: tuple, rep_args: tuple = ()) -> Any:
     """`fn(spec, *run_args, *rep_args)`, with the run axis split over `spec.mesh` by
     `shard_map` (each device runs the unpartitioned program on its runs)."""
