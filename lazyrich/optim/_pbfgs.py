@@ -82,8 +82,8 @@ def bfgs_update(
     return jnp.where(ok, new, h)
 
 
-def _armijo(f, value, slope, direction, fallback):
-    """First `t = 0.4^m` (m < 20) with `f(t·direction) < value + 0.4·t·slope`."""
+def _armijo(phi, value, slope, fallback):
+    """First `t = 0.4^m` (m < 20) with `phi(t) < value + 0.4·t·slope`; `(t, trials)`."""
 
     def cond(c):
         m, accepted, _ = c
@@ -92,7 +92,7 @@ def _armijo(f, value, slope, direction, fallback):
     def body(c):
         m, _, _ = c
         t = jnp.asarray(ARMIJO_FACTOR, value.dtype) ** m
-        accepted = f(t * direction) < value + ARMIJO_C * t * slope
+        accepted = phi(t) < value + ARMIJO_C * t * slope
         return m + 1, accepted, t
 
     m, accepted, t = jax.lax.while_loop(
@@ -103,25 +103,30 @@ def _armijo(f, value, slope, direction, fallback):
     return t, m
 
 
-def _search(
-    f: Callable[[Array], Array],
+def _direction(
+    g: Array, h: Array, g_prev: Array, s_prev: Array, step: Array
+) -> tuple[Array, Array]:
+    """The BFGS update of H (skipped at step 0) and the search direction `−H g`."""
+    h = jnp.where(step > 0, bfgs_update(h, s_prev, g - g_prev), h)
+    return -h @ g, h
+
+
+def _line_search(
+    phi: Callable[[Array], Array],
     value: Array,
-    g: Array,
-    h: Array,
-    g_prev: Array,
-    s_prev: Array,
-    step: Array,
+    slope: Array,
     linesearch: str,
     fallback: str,
-) -> tuple[Array, Array, Array]:
-    """One P-BFGS step in α-space: `(s, H, tries)`; `f(δ)` is the batch loss moved by `Pᵀδ`."""
-    y = g - g_prev
-    h = jnp.where(step > 0, bfgs_update(h, s_prev, y), h)
-    direction = -h @ g
-    slope = jnp.dot(g, direction)
+) -> tuple[Array, Array]:
+    """The step length `t` along the direction, and the trials it took.
+
+    `phi(t)` is the batch loss at `w + t·v` with `v = Pᵀ(direction)` formed once, so a trial
+    costs one forward pass and no product with P. Optax's backtracking search runs on the same
+    one-dimensional problem (params `0`, update `1`, gradient `slope`).
+    """
     if linesearch == "armijo":
-        t, tries = _armijo(f, value, slope, direction, fallback)
-        return t * direction, h, jnp.asarray(tries, jnp.int32)
+        t, tries = _armijo(phi, value, slope, fallback)
+        return t, jnp.asarray(tries, jnp.int32)
     ls = optax.scale_by_backtracking_linesearch(
         max_backtracking_steps=ARMIJO_TRIES - 1,
         slope_rtol=ARMIJO_C,
@@ -129,10 +134,10 @@ def _search(
         increase_factor=1.0,
         max_learning_rate=1.0,
     )
-    zero = jnp.zeros_like(g)
-    s, ls_state = ls.update(direction, ls.init(zero), zero, value=value, grad=g, value_fn=f)
+    zero, one = jnp.zeros_like(value), jnp.ones_like(value)
+    t, ls_state = ls.update(one, ls.init(zero), zero, value=value, grad=slope, value_fn=phi)
     tries = optax.tree_utils.tree_get(ls_state, "num_linesearch_steps")
-    return jnp.asarray(s), h, jnp.asarray(tries, jnp.int32)
+    return jnp.asarray(t, value.dtype), jnp.asarray(tries, jnp.int32)
 
 
 # --------------------------------------------------------------------------- optax form
@@ -195,20 +200,13 @@ class _PBFGS(eqx.Module):
         w, unravel = ravel_pytree(params)
         p = self.p.astype(w.dtype)
         g = p @ ravel_pytree(updates if grad is None else grad)[0].astype(w.dtype)
-        f = lambda delta: value_fn(unravel(w + p.T @ delta))
-        s, h, tries = _search(
-            f,
-            jnp.asarray(value, w.dtype),
-            g,
-            state.h,
-            state.g_prev,
-            state.s_prev,
-            state.step,
-            self.linesearch,
-            self.fallback,
-        )
-        new = PBFGSState(h=h, g_prev=g, s_prev=s, step=state.step + 1, tries=tries)
-        return unravel(p.T @ s), new
+        direction, h = _direction(g, state.h, state.g_prev, state.s_prev, state.step)
+        v = direction @ p  # Pᵀ(direction), once per step: the trials only rescale it
+        phi = lambda t: value_fn(unravel(w + t * v))
+        value = jnp.asarray(value, w.dtype)
+        t, tries = _line_search(phi, value, g @ direction, self.linesearch, self.fallback)
+        new = PBFGSState(h=h, g_prev=g, s_prev=t * direction, step=state.step + 1, tries=tries)
+        return unravel(t * v), new
 
 
 def p_bfgs(
@@ -358,14 +356,14 @@ def p_bfgs_step(
     `state.tries` the number of line-search trials used.
     """
     _check(linesearch, fallback)
-    value, g = subspace_value_and_grad(loss_fn, state.w0, state.p, state.alpha, batch)
-
-    def f(delta):
-        return loss_fn(state.w0 + state.p.T @ (state.alpha + delta), batch)
-
-    s, h, tries = _search(
-        f, value, g, state.h, state.g_prev, state.s_prev, state.step, linesearch, fallback
-    )
+    w = state.w0 + state.alpha @ state.p
+    value, grad_w = jax.value_and_grad(loss_fn)(w, batch)
+    g = state.p @ grad_w
+    direction, h = _direction(g, state.h, state.g_prev, state.s_prev, state.step)
+    v = direction @ state.p
+    phi = lambda t: loss_fn(w + t * v, batch)
+    t, tries = _line_search(phi, value, g @ direction, linesearch, fallback)
+    s = t * direction
     return state._replace(
         alpha=state.alpha + s,
         h=h,
