@@ -1,7 +1,7 @@
 """Exact GN step time by Gram solver (`pinv_solve(solver=...)`), side by side in one process.
 
-RevMLP d = 784, 2 blocks, float32; `eigh` is the step before the Cholesky path existed,
-`auto` the default now, `cholesky` the untruncated solve (a lower bound for the solver part,
+RevMLP d = 784, 2 blocks, float32; `eigh` is the default (and the step before the Cholesky
+path existed), `auto` (Lanczos decides Cholesky or eigh), `cholesky` the untruncated solve (a lower bound for the solver part,
 wrong where the spectrum is truncated), `matmuls_only` a solver that returns its right-hand side
 (everything but the eigendecompositions). Rounds are interleaved with a rotated order; each
 ratio is `eigh / this` within one round, reported as median [min, max] over rounds.
@@ -9,18 +9,14 @@ ratio is `eigh / this` within one round, reported as median [min, max] over roun
     uv run python -m benchmarks.gn_solvers                     # h=1024, batch 256 and 1000
     uv run python -m benchmarks.gn_solvers --configs 1024:256 8000:1000 --repeats 3
 
-`exact_gauss_newton` does not take `solver=` yet (another branch is reshaping it), so the
-solver is switched by rebinding the module's `pinv_solve` for each compiled step.
+Each solver is passed through `exact_gauss_newton(..., solver=...)`.
 """
 
 from __future__ import annotations
 
 import argparse
-import functools
-import importlib
 import os
 import time
-from typing import Any
 
 import jax
 import numpy as np
@@ -50,8 +46,6 @@ def main(argv=None) -> dict:
     a = p.parse_args(argv)
     if a.small:
         a.in_dim, a.configs, a.repeats = 16, ["32:16"], 2
-    mod: Any = importlib.import_module("lazyrich.optim._gauss_newton")
-    orig = mod.pinv_solve
     solvers = {
         "eigh": "eigh",
         "auto": "auto",
@@ -67,19 +61,15 @@ def main(argv=None) -> dict:
         params, _ = functional(model)
         fns = {}
         for name, solver in solvers.items():
-            mod.pinv_solve = functools.partial(orig, solver=solver)
-            try:
-                gn = exact_gauss_newton(model, 0.5, loss="mse")
-                state = gn.init(params)
+            gn = exact_gauss_newton(model, 0.5, loss="mse", solver=solver)
+            state = gn.init(params)
 
-                def step(p, s, x, y, gn=gn):
-                    u, s = gn.update(None, s, p, x=x, y=y)  # pyright: ignore[reportArgumentType]
-                    return optax.apply_updates(p, u), s
+            def step(p, s, x, y, gn=gn):
+                u, s = gn.update(None, s, p, x=x, y=y)  # pyright: ignore[reportArgumentType]
+                return optax.apply_updates(p, u), s
 
-                step = jax.jit(step)
-                jax.block_until_ready(step(params, state, x, y))  # compile with this solver
-            finally:
-                mod.pinv_solve = orig
+            step = jax.jit(step)
+            jax.block_until_ready(step(params, state, x, y))  # compile with this solver
             fns[name] = (step, state)
         times: dict[str, list[float]] = {k: [] for k in fns}
         names = list(fns)

@@ -15,6 +15,7 @@ from lazyrich.models._frozen import functional, partition
 from lazyrich.models._mlp import MLP
 from lazyrich.models._revmlp import RevMLP
 from lazyrich.optim._gauss_newton import (
+    _half_layer_solve,
     exact_gauss_newton,
     exact_gn_direction,
     ntk_gauss_newton,
@@ -164,6 +165,30 @@ def test_each_half_layer_is_a_min_norm_least_squares_solve(x64, hidden, linear_f
         not_exact += float(jnp.linalg.norm(dy1 - t_l[:, :half])) > 1e-3
         assert bool(jnp.all(jnp.isfinite(_flat(direction))))
     assert not_exact >= 1  # the test really is in the rank-deficient regime
+
+
+@pytest.mark.parametrize("n", [64, 5, 3])
+@pytest.mark.parametrize("damping", [None, 1e-3])
+def test_linear_half_layer_factored_solve_equals_the_dense_pseudo_inverse(x64, n, damping):
+    # A = [V Cᵀ, 1] has rank <= d/2 + 1 = 5: for n > 5 the step solves through the thin QR of
+    # [V, 1] (a 5 × 5 Gram matrix instead of n × n); it must equal A⁺ t from the SVD of A
+    # (truncated at rtol 1e-2, the paper's) or the Tikhonov inverse, and A ΔW must equal A @ ΔW.
+    half, hidden = 4, 32
+    k = jax.random.split(jax.random.key(5), 3)
+    v = jax.random.normal(k[0], (n, half))
+    c = jax.random.normal(k[1], (hidden, half)) / hidden**0.5
+    t = jax.random.normal(k[2], (n, half))
+    pinv = lambda a, b: pinv_solve(a, b, rtol=1e-2, atol=1e-5, damping=damping)  # noqa: E731
+    dw, moved = _half_layer_solve(v, c, False, t, pinv)
+    a = jnp.concatenate([v @ c.T, jnp.ones((n, 1))], axis=1)
+    if damping is None:
+        u, s, vt = jnp.linalg.svd(a, full_matrices=False)
+        keep = s > max(1e-2 * float(s[0]), 1e-5)
+        ref = vt[keep].T @ ((u[:, keep].T @ t) / s[keep, None])
+    else:
+        ref = jnp.linalg.solve(a.T @ a + damping * jnp.eye(hidden + 1), a.T @ t)
+    chex.assert_trees_all_close(dw, ref, rtol=1e-9, atol=1e-11)
+    chex.assert_trees_all_close(moved, a @ dw, rtol=1e-9, atol=1e-11)
 
 
 @pytest.mark.parametrize("solver", ["auto", "eigh"])

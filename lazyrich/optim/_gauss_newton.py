@@ -11,11 +11,14 @@ The network is reversible and every half-layer is linear in its own parameters, 
 backpropagation is needed. With `t = ε Uᵀ` (the smallest change of `x_L` that moves `z` by ε),
 for blocks `l = L … 1`:
 
-1. recover the block input `x = (x1, x2)` from its output `y = (y1, y2)` through the exact
-   inverse, and pass the target back, `t ← (∂y/∂x)⁻¹ t`, by a JVP of the inverse (one call);
+1. take the block's input `x = (x1, x2)` and output `y = (y1, y2)` from the forward pass (the
+   exact inverse could recover `x` from `y`, as the paper does to save memory, at the cost of
+   a second pass through the block; `x` is only n × d per block);
 2. `A_f = [σ(C_f x2), 1]`, `ΔW_f = A_f⁺ t1` (so that `Δy1 = A_f ΔW_f ≈ t1`);
 3. `m = ∂G/∂y1 · (A_f ΔW_f)` by a JVP (the move of `y2` caused by `y1` moving);
-4. `A_g = [σ(C_g y1), 1]`, `ΔW_g = A_g⁺ (t2 − m)`.
+4. `A_g = [σ(C_g y1), 1]`, `ΔW_g = A_g⁺ (t2 − m)`;
+5. pass the target to the previous block, `t ← (∂y/∂x)⁻¹ t`, the JVP of the exact inverse
+   `x2 = y2 − G(y1)`, `x1 = y1 − F(x2)`: `dx2 = t2 − G'(y1) t1`, `dx1 = t1 − F'(x2) dx2`.
 
 The JVPs are of row-wise batched functions, i.e. a vmapped per-sample linearization. `A⁺` is a
 pseudo-inverse by truncated spectrum (singular values `s ≤ max(rtol·s_max, atol)` dropped), or
@@ -68,7 +71,7 @@ from jaxtyping import Array, Float, PyTree
 
 from ..errors import require
 from ..models._frozen import partition
-from ..models._revmlp import RevMLP
+from ..models._revmlp import RevMLP, _features
 from ._lapack_threads import single_threaded_lapack
 from ._pinv import AbstractGramSolver, SolverName, as_solver, spectral_filter
 
@@ -150,6 +153,28 @@ def _with_bias(feats: Float[Array, "n h"]) -> Float[Array, "n h1"]:
     return jnp.concatenate([feats, jnp.ones((feats.shape[0], 1), feats.dtype)], axis=1)
 
 
+def _half_layer_solve(
+    v: Float[Array, "n half"], c: Float[Array, "h half"], relu: bool, t: Array, pinv: Callable
+) -> tuple[Array, Array]:
+    """`(ΔW, A ΔW)` with `ΔW = A⁺ t` for the half-layer features `A = [σ(V Cᵀ), 1]`.
+
+    For a linear half-layer (σ = identity) `A = B M` with `B = [V, 1]` (n × k, k = d/2 + 1)
+    and `M = diag(Cᵀ, 1)`, so `rank A ≤ k`. When n > k, the thin QR `B = Q R` gives
+    `A = Q K` with `K = R M` (k × (h+1)) and orthonormal columns in Q, hence A and K share
+    their singular values and `A⁺ t = K⁺ (Qᵀ t)` exactly, for the truncated and for the
+    Tikhonov inverse alike: a k × k Gram decomposition instead of an n × n one.
+    """
+    n, k = v.shape[0], v.shape[1] + 1
+    if relu or n <= k:
+        a = _with_bias(_features(c, v, relu))
+        dw = pinv(a, t)
+        return dw, a @ dw
+    q, r = jnp.linalg.qr(_with_bias(v))
+    kmat = jnp.concatenate([r[:, :-1] @ c.T, r[:, -1:]], axis=1)
+    dw = pinv(kmat, q.T @ t)
+    return dw, q @ (kmat @ dw)
+
+
 def _check_common(loss: str, rtol: float, atol: float, damping: Any) -> None:
     require(loss in LOSSES, f"unknown loss {loss!r}: choose one of {', '.join(LOSSES)}")
     require(rtol >= 0 and atol >= 0, f"rtol and atol must be >= 0, got {rtol}, {atol}")
@@ -170,6 +195,7 @@ def exact_gn_direction(
     atol: float = 1e-5,
     damping: float | Array | None = None,
     normalize: Normalize = "blocks",
+    solver: AbstractGramSolver | SolverName = "eigh",
 ) -> PyTree:
     """The exact Gauss-Newton direction of a `RevMLP` on one batch, without backpropagation.
 
@@ -184,6 +210,8 @@ def exact_gn_direction(
     - `rtol`, `atol`: truncation of each half-layer pseudo-inverse (paper: 1e-2, 1e-5).
     - `damping`: if given, use `(AᵀA + λI)⁻¹Aᵀ` instead of truncation.
     - `normalize`: `"blocks"` (÷L, default), `"fit"` or `"none"` (module docstring).
+    - `solver`: how each half-layer's Gram system is solved, as in `pinv_solve` (`"eigh"`,
+      `"auto"`, `"cholesky"` or an `AbstractGramSolver`).
 
     **Returns:**
 
@@ -205,28 +233,27 @@ def exact_gn_direction(
         f"input has {xf.shape[1]} features per sample but the RevMLP expects {model.in_dim}",
     )
     u = model.readout.value
-    x_out = model.features(xf)
-    eps = output_error(x_out @ u, y, loss)
+    outs = model.blocks_forward(xf)
+    ins = [xf, *outs[:-1]]  # each block's input, kept from the forward pass
+    eps = output_error(outs[-1] @ u, y, loss)
     t = eps @ u.T
     half = model.in_dim // 2
-    pinv = lambda a, b: pinv_solve(a, b, rtol=rtol, atol=atol, damping=damping)
+    pinv = lambda a, b: pinv_solve(a, b, rtol=rtol, atol=atol, damping=damping, solver=solver)
 
     deltas: list[tuple[Array, Array, Array, Array]] = []
-    y_out = x_out
     for i in reversed(range(len(model.blocks))):
         block = model.blocks[i]
-        # Block input and the target for the previous block, in one JVP of the inverse.
-        x_in, t_prev = jax.jvp(block.inverse, (y_out,), (t,))
-        x2, y1 = x_in[:, half:], y_out[:, :half]
+        x2, y1 = ins[i][:, half:], outs[i][:, :half]
         t1, t2 = t[:, :half], t[:, half:]
-        a_f = _with_bias(block.features_f(x2))
-        dw_f = pinv(a_f, t1)  # (h+1, d/2)
-        dy1 = a_f @ dw_f
+        dw_f, dy1 = _half_layer_solve(x2, block.c_f.value, block.relu, t1, pinv)  # (h+1, d/2)
         _, m = jax.jvp(block.g, (y1,), (dy1,))
-        a_g = _with_bias(block.features_g(y1))
-        dw_g = pinv(a_g, t2 - m)
+        dw_g, _ = _half_layer_solve(y1, block.c_g.value, block.relu, t2 - m, pinv)
         deltas.append((dw_f[:-1].T, dw_f[-1], dw_g[:-1].T, dw_g[-1]))
-        y_out, t = x_in, t_prev
+        if i > 0:  # the target for the previous block: t ← (∂y/∂x)⁻¹ t, the inverse's JVP
+            _, g_t1 = jax.jvp(block.g, (y1,), (t1,))
+            dx2 = t2 - g_t1
+            _, f_dx2 = jax.jvp(block.f, (x2,), (dx2,))
+            t = jnp.concatenate([t1 - f_dx2, dx2], axis=1)
     deltas.reverse()
 
     params, _ = partition(model)
@@ -265,6 +292,7 @@ def exact_gauss_newton(
     atol: float = 1e-5,
     damping: float | Array | None = None,
     normalize: Normalize = "blocks",
+    solver: AbstractGramSolver | SolverName = "eigh",
 ) -> optax.GradientTransformationExtraArgs:
     """Exact Gauss-Newton for a `RevMLP` as an optax transformation.
 
@@ -293,7 +321,7 @@ def exact_gauss_newton(
       structure), or `None` to read the model from `apply.model(params)` at every update.
     - `learning_rate`: a scalar (a traced array allowed, for vmapped sweeps) or a schedule
       `count → lr`.
-    - `loss`, `rtol`, `atol`, `damping`, `normalize`: as in `exact_gn_direction`.
+    - `loss`, `rtol`, `atol`, `damping`, `normalize`, `solver`: as in `exact_gn_direction`.
 
     **Returns:**
 
@@ -304,6 +332,7 @@ def exact_gauss_newton(
         "exact_gauss_newton needs a RevMLP; use ntk_gauss_newton for other models",
     )
     _check_common(loss, rtol, atol, damping)
+    as_solver(solver)  # an unknown name fails here, not at the first update
     rest = None if model is None else partition(model)[1]
 
     def init_fn(params: PyTree) -> ExactGNState:
@@ -323,7 +352,15 @@ def exact_gauss_newton(
             )
             m = apply.model(params)  # pyright: ignore[reportOptionalMemberAccess]
         direction = exact_gn_direction(
-            m, x, y, loss=loss, rtol=rtol, atol=atol, damping=damping, normalize=normalize
+            m,
+            x,
+            y,
+            loss=loss,
+            rtol=rtol,
+            atol=atol,
+            damping=damping,
+            normalize=normalize,
+            solver=solver,
         )
         lr = learning_rate(state.count) if callable(learning_rate) else learning_rate
         new = jax.tree.map(lambda d: -lr * d, direction)
