@@ -402,3 +402,41 @@ def test_pinv_solve_runs_lapack_on_one_openblas_thread():
         lib = ctypes.CDLL(p)
         get = getattr(lib, "scipy_openblas_get_num_threads", None) or lib.openblas_get_num_threads
         assert get() == 1, p
+
+
+@pytest.mark.parametrize("solver", ["eigh", "auto"])
+def test_vmapped_step_calls_lapack_one_matrix_at_a_time(x64, solver):
+    # A batched LAPACK call (what vmap makes of eigh/qr/cholesky) is split by jaxlib over XLA's
+    # thread pool and waited for; two at once deadlocked a 3-seed sweep on 2 cores. The
+    # solvers batch as a loop on CPU instead: every LAPACK call in the program is unbatched.
+    models = [
+        RevMLP(16, num_blocks=2, hidden=8, out_dim=3, key=jax.random.key(s)) for s in range(3)
+    ]
+    parts = [partition(m) for m in models]
+    params = jax.tree.map(lambda *a: jnp.stack(a), *[p for p, _ in parts])
+    rest = jax.tree.map(
+        lambda *a: jnp.stack(a) if eqx.is_array(a[0]) else a[0], *[r for _, r in parts]
+    )
+    x = jax.random.normal(jax.random.key(1), (32, 16), jnp.float64)
+    y = jax.random.randint(jax.random.key(2), (32,), 0, 3)
+
+    def one(p, r):
+        gn = exact_gauss_newton(eqx.combine(p, r), 0.5, loss="ce", solver=solver)
+        return gn.update(None, gn.init(p), p, x=x, y=y)[0]  # pyright: ignore[reportArgumentType]
+
+    text = jax.jit(jax.vmap(one)).lower(params, rest).as_text()
+    calls = [line for line in text.splitlines() if "custom_call @lapack" in line]
+    assert any("syevd" in c for c in calls) and any("geqrf" in c for c in calls)
+    assert all('num_batch_dims = "0"' in c for c in calls), calls
+    # and the looped step equals the per-seed steps
+    stepped = jax.jit(jax.vmap(one))(params, rest)
+    for s in range(3):
+        single = one(
+            *(
+                jax.tree.map(lambda a, s=s: a[s] if eqx.is_array(a) else a, t)
+                for t in (params, rest)
+            )
+        )
+        chex.assert_trees_all_close(
+            jax.tree.map(lambda a, s=s: a[s], stepped), single, rtol=1e-9, atol=1e-12
+        )

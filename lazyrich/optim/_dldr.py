@@ -27,6 +27,7 @@ from jax.flatten_util import ravel_pytree
 from jaxtyping import Array, Float
 
 from ..errors import require
+from ._lapack_threads import eigh
 
 # --------------------------------------------------------------------------- sampling
 
@@ -159,7 +160,7 @@ def dldr_subspace(
 def _gram_pca(samples, d):
     t = samples.shape[0]
     x = samples - jnp.mean(samples, axis=0, keepdims=True)
-    lam, u = jnp.linalg.eigh(x @ x.T)
+    lam, u = eigh(x @ x.T)
     lam, u = lam[::-1], u[:, ::-1]
     lam = jnp.clip(lam[: t - 1], 0.0)
     p = u[:, :d].T @ x

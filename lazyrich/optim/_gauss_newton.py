@@ -72,7 +72,7 @@ from jaxtyping import Array, Float, PyTree
 from ..errors import require
 from ..models._frozen import partition
 from ..models._revmlp import RevMLP, _features
-from ._lapack_threads import single_threaded_lapack
+from ._lapack_threads import eigh, qr, single_threaded_lapack
 from ._pinv import AbstractGramSolver, SolverName, as_solver, spectral_filter
 
 Loss = Literal["mse", "ce"]
@@ -169,7 +169,7 @@ def _half_layer_solve(
         a = _with_bias(_features(c, v, relu))
         dw = pinv(a, t)
         return dw, a @ dw
-    q, r = jnp.linalg.qr(_with_bias(v))
+    q, r = qr(_with_bias(v))
     kmat = jnp.concatenate([r[:, :-1] @ c.T, r[:, -1:]], axis=1)
     dw = pinv(kmat, q.T @ t)
     return dw, q @ (kmat @ dw)
@@ -427,9 +427,8 @@ def ntk_gauss_newton(
     )
     eps = eps.astype(z.dtype)
     if method == "dense":
-        single_threaded_lapack()
         k = _ntk_dense(apply, params, x, chunk=chunk)
-        e, q = jnp.linalg.eigh(k)
+        e, q = eigh(k)
         alpha = q @ ((q.T @ eps.reshape(-1)) / (jnp.maximum(e, 0.0) + damping))
         alpha = alpha.reshape(z.shape)
     else:

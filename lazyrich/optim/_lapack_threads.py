@@ -15,6 +15,18 @@ variable `OPENBLAS_NUM_THREADS` is read only when the library loads, which `impo
 usually done already). It changes only OpenBLAS libraries outside NumPy's own folder (NumPy
 bundles a separate OpenBLAS that JAX never calls), is a no-op off Linux or when JAX's default
 backend is not the CPU, and runs once per process.
+
+**Batched calls deadlock on a small CPU.** Under `jax.vmap` these routines become one batched
+custom call, which jaxlib splits over XLA's intra-op thread pool and then waits for. When two
+such calls run at once (e.g. the vmapped runs of an exact Gauss-Newton sweep), each pool thread
+can end up waiting for batch pieces queued behind the other's wait: on the 2-core sandbox a
+vmapped exact GN step over 3 seeds (batch 1024, h = 1024) hung for good, every thread asleep
+in jaxlib's `ParallelBatchMap` (seen with gdb; this is what stopped the exact-gn evidence run).
+`eigh`, `qr`, `cholesky` and `cho_solve` here are the `jax.numpy` / `jax.scipy` routines,
+batched on the CPU backend by a sequential loop (`jax.custom_batching.sequential_vmap`), one
+matrix per call, so no call waits on the pool; other backends get the plain batched routine.
+They are for the solvers' forward computations (a `sequential_vmap` function has no
+reverse-mode derivative).
 """
 
 from __future__ import annotations
@@ -25,6 +37,8 @@ import os
 import sys
 
 import jax
+import jax.numpy as jnp
+import jax.scipy.linalg
 
 _SETTERS = (
     "scipy_openblas_set_num_threads",
@@ -95,3 +109,24 @@ def single_threaded_lapack() -> tuple[str, ...]:
     was changed).
     """
     return set_lapack_threads(1)
+
+
+def _sequential_on_cpu(fn):
+    seq = jax.custom_batching.sequential_vmap(fn)
+
+    @functools.wraps(fn)
+    def wrapped(*args):
+        single_threaded_lapack()
+        return seq(*args) if jax.default_backend() == "cpu" else fn(*args)
+
+    return wrapped
+
+
+eigh = _sequential_on_cpu(lambda a: tuple(jnp.linalg.eigh(a)))
+eigh.__doc__ = "`jnp.linalg.eigh(a)` as `(eigenvalues, eigenvectors)`, vmapped as a loop on CPU."
+qr = _sequential_on_cpu(lambda a: tuple(jnp.linalg.qr(a)))
+qr.__doc__ = "The reduced `jnp.linalg.qr(a)` as `(q, r)`, vmapped as a loop on CPU."
+cholesky = _sequential_on_cpu(jnp.linalg.cholesky)
+cholesky.__doc__ = "`jnp.linalg.cholesky(a)` (lower), vmapped as a loop on CPU."
+cho_solve = _sequential_on_cpu(lambda chol, b: jax.scipy.linalg.cho_solve((chol, True), b))
+cho_solve.__doc__ = "`(L Lᵀ)⁻¹ b` from the lower Cholesky factor `L`, vmapped as a loop on CPU."

@@ -49,10 +49,11 @@ from typing import Literal
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-from jax.scipy.linalg import cho_solve, eigh_tridiagonal
+from jax.scipy.linalg import eigh_tridiagonal
 from jaxtyping import Array, Float
 
 from ..errors import require
+from ._lapack_threads import cho_solve, cholesky, eigh
 
 SolverName = Literal["auto", "eigh", "cholesky"]
 
@@ -144,7 +145,7 @@ class EighSolver(AbstractGramSolver):
 
         **Returns:** `(n, m)`.
         """
-        e, q = jnp.linalg.eigh(gram)
+        e, q = eigh(gram)
         f = spectral_filter(e, rtol=rtol, atol=atol, damping=damping)
         return q @ (f[:, None] * (q.T @ rhs))
 
@@ -168,7 +169,7 @@ class CholeskySolver(AbstractGramSolver):
         del rtol, atol
         if damping is not None:
             gram = gram + damping * jnp.eye(gram.shape[0], dtype=gram.dtype)
-        return cho_solve((jnp.linalg.cholesky(gram), True), rhs)
+        return cho_solve(cholesky(gram), rhs)
 
 
 class AutoSolver(AbstractGramSolver):
@@ -196,7 +197,7 @@ class AutoSolver(AbstractGramSolver):
         """Stage 2: whether (w.h.p.) the filter keeps every eigenvalue of `gram` (Cholesky
         factor `chol`, Lanczos estimate `lam_max`), by Lanczos on `G⁻¹`; a boolean scalar."""
         v0 = jax.random.normal(jax.random.key(1), (gram.shape[0],), gram.dtype)
-        _, inv_min = lanczos_extremes(lambda v: cho_solve((chol, True), v), v0, self.lanczos_steps)
+        _, inv_min = lanczos_extremes(lambda v: cho_solve(chol, v), v0, self.lanczos_steps)
         c = 1.0 - self.slack
         tau = relative_cutoff(rtol, gram.dtype)
         well = (c / inv_min) > jnp.maximum(tau**2 * lam_max / c, atol**2)
@@ -217,15 +218,15 @@ class AutoSolver(AbstractGramSolver):
         """
         if damping is not None:
             return CholeskySolver()(gram, rhs, rtol=rtol, atol=atol, damping=damping)
-        eigh = lambda: EighSolver()(gram, rhs, rtol=rtol, atol=atol, damping=None)
+        by_eigh = lambda: EighSolver()(gram, rhs, rtol=rtol, atol=atol, damping=None)
         truncated, lam_max = self.surely_truncated(gram, rtol=rtol, atol=atol)
 
         def try_cholesky():
-            chol = jnp.linalg.cholesky(gram)
+            chol = cholesky(gram)
             well = self.well_conditioned(gram, chol, lam_max, rtol=rtol, atol=atol)
-            return jax.lax.cond(well, lambda: cho_solve((chol, True), rhs), eigh)
+            return jax.lax.cond(well, lambda: cho_solve(chol, rhs), by_eigh)
 
-        return jax.lax.cond(truncated, eigh, try_cholesky)
+        return jax.lax.cond(truncated, by_eigh, try_cholesky)
 
 
 _SOLVERS: dict[str, type[AbstractGramSolver]] = {
