@@ -1,6 +1,6 @@
 """lazyrich against our own PyTorch implementations of the same methods, side by side.
 
-The PyTorch code here is written from the papers' descriptions (PAPERS.md §1, §2), not copied
+The PyTorch code here is written from the papers' descriptions (PAPERS.md §1-3), not copied
 from the authors' repositories. Needs the optional group: `uv sync --group peers`.
 
 - `mup_mlp`: the per-run training loop of the γ paper's centred μP MLP, 784-256-256-256 → 1
@@ -13,13 +13,21 @@ from the authors' repositories. Needs the optional group: `uv sync --group peers
   `torch.linalg.pinv` (truncated SVD, rtol 1e-2, atol 1e-5) for each half-layer; lazyrich is
   `exact_gauss_newton(normalize="none")` (the raw sum of block updates, as the paper).
 
+- `pbfgs`, `dldr_pipeline`: DLDR's P-BFGS step and its whole pipeline on mnist1d (PAPERS.md §3),
+  in `benchmarks.vs_pytorch_dldr`.
+
 Each case is first checked for equal numbers on the same inputs (float64: losses / updates),
 then timed in float32 in rounds with a rotated order; the ratio torch/lazyrich is taken within
 each round and reported as median [min, max]. PyTorch is timed at `torch.set_num_threads` 1 and
 `os.cpu_count()`, with `OMP_WAIT_POLICY=PASSIVE` (spinning OpenMP threads made its 2-thread
 runs 40-50x slower on the loaded 2-core sandbox).
 
+The pipeline case has phases rather than one call: it reports each phase's median seconds, and
+the ratio of the totals per round. With `--cases` a subset runs and the JSON is named after it
+(`vs_pytorch_pbfgs_dldr_pipeline.json`), so a partial run never overwrites the full one.
+
     uv sync --group peers && uv run python -m benchmarks.vs_pytorch
+    uv run python -m benchmarks.vs_pytorch --cases pbfgs dldr_pipeline --rounds 5
 """
 
 from __future__ import annotations
@@ -39,6 +47,9 @@ from lazyrich.optim import exact_gauss_newton
 from lazyrich.train import mse
 
 from ._machine import add_out, write
+from .vs_pytorch_dldr import breakdown, check_pbfgs, check_pipeline, pbfgs_case, pipeline_case
+
+CASES = ("mup_mlp", "exact_gn", "pbfgs", "dldr_pipeline")
 
 # PyTorch's OpenMP threads spin while waiting; on a loaded 2-core machine that made its 2-thread
 # runs 40-50x slower than 1 thread (measured here). Passive waiting, set before torch loads.
@@ -227,9 +238,9 @@ def gn_case(args, dtype_name, key, batch):
 # --------------------------------------------------------------------------- timing
 
 
-def side_by_side(jax_fn, torch_fn, rounds: int, threads: list[int]) -> dict:
-    """Median ms of lazyrich and of torch at each thread count, in rounds of rotated order;
-    ratios torch/lazyrich within each round, median [min, max]."""
+def side_by_side(jax_fn, torch_fn, rounds: int, threads: list[int], per: int = 1) -> dict:
+    """Median ms (per call / `per`) of lazyrich and of torch at each thread count, in rounds of
+    rotated order; ratios torch/lazyrich within each round, median [min, max]."""
     contestants = [("lazyrich", 0)] + [("torch", n) for n in threads]
     jax.block_until_ready(jax_fn())
     for n in threads:
@@ -248,11 +259,11 @@ def side_by_side(jax_fn, torch_fn, rounds: int, threads: list[int]) -> dict:
                 jax.block_until_ready(jax_fn())
             times[(name, n)].append(time.perf_counter() - t0)
     tj = np.array(times[("lazyrich", 0)])
-    out: dict = {"lazyrich_ms": 1e3 * float(np.median(tj))}
+    out: dict = {"lazyrich_ms": 1e3 * float(np.median(tj)) / per}
     for n in threads:
         tt = np.array(times[("torch", n)])
         ratio = tt / tj
-        out[f"torch_{n}t_ms"] = 1e3 * float(np.median(tt))
+        out[f"torch_{n}t_ms"] = 1e3 * float(np.median(tt)) / per
         out[f"torch_{n}t_over_lazyrich"] = [
             float(np.median(ratio)),
             float(ratio.min()),
@@ -273,17 +284,27 @@ def check(name, case, rel_tol):
 
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    p.add_argument("--cases", nargs="+", choices=CASES, default=list(CASES))
     p.add_argument("--width", type=int, default=256, help="μP MLP width N")
     p.add_argument("--steps", type=int, default=100, help="μP MLP SGD steps per timed call")
     p.add_argument("--in-dim", type=int, default=784, help="RevMLP d")
     p.add_argument("--hidden", type=int, default=1024, help="RevMLP h")
     p.add_argument("--batches", type=int, nargs="+", default=[256, 1000], help="GN batch sizes")
+    p.add_argument("--pbfgs-in", type=int, default=40, help="P-BFGS MLP input dimension")
+    p.add_argument("--pbfgs-width", type=int, default=256, help="P-BFGS MLP width")
+    p.add_argument("--pbfgs-depth", type=int, default=3, help="P-BFGS MLP hidden layers")
+    p.add_argument("--pbfgs-batch", type=int, default=256)
+    p.add_argument("--pbfgs-steps", type=int, default=10, help="P-BFGS steps per timed call")
+    p.add_argument("--d", type=int, default=40, help="P-BFGS subspace dimension")
+    p.add_argument("--pipeline-epochs", type=int, default=5, help="P-BFGS epochs of the pipeline")
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--small", action="store_true", help="tiny sizes (smoke test)")
     add_out(p, "vs_pytorch")
     a = p.parse_args(argv)
     if a.small:
         a.width, a.steps, a.in_dim, a.hidden, a.batches, a.rounds = 16, 5, 16, 32, [16], 2
+        a.pbfgs_width, a.pbfgs_depth, a.pbfgs_batch, a.pbfgs_steps, a.d = 32, 2, 32, 4, 5
+        a.pipeline_epochs = 2
     threads = os.cpu_count() or 1
     torch.set_num_threads(threads)
     print(
@@ -293,23 +314,36 @@ def main(argv=None) -> dict:
     key = jax.random.key(0)
     checks = {}
     with jax.enable_x64(True):
-        checks["mup_mlp"] = check("mup_mlp float64 losses", mup_case(a, "float64", key), 1e-10)
-        checks["exact_gn"] = check(
-            "exact_gn float64 updated W_f",
-            gn_case(a, "float64", key, a.batches[0]),
-            1e-8,
-        )
-    checks["mup_mlp_f32"] = check("mup_mlp float32 losses", mup_case(a, "float32", key), 1e-4)
+        if "mup_mlp" in a.cases:
+            checks["mup_mlp"] = check("mup_mlp float64 losses", mup_case(a, "float64", key), 1e-10)
+        if "exact_gn" in a.cases:
+            checks["exact_gn"] = check(
+                "exact_gn float64 updated W_f",
+                gn_case(a, "float64", key, a.batches[0]),
+                1e-8,
+            )
+        if "pbfgs" in a.cases:
+            checks["pbfgs"] = check_pbfgs(a, key)
+        if "dldr_pipeline" in a.cases:
+            checks["dldr_pipeline"] = check_pipeline(a)
+    if "mup_mlp" in a.cases:
+        checks["mup_mlp_f32"] = check("mup_mlp float32 losses", mup_case(a, "float32", key), 1e-4)
     results = []
-    cases: list[tuple[str, str, Any]] = [
-        ("mup_mlp", f"{a.steps} SGD steps, N={a.width}", mup_case(a, "float32", key))
-    ]
-    for b in a.batches:
+    cases: list[tuple[str, str, Any, int]] = []
+    if "mup_mlp" in a.cases:
+        cases.append(
+            ("mup_mlp", f"{a.steps} SGD steps, N={a.width}", mup_case(a, "float32", key), 1)
+        )
+    for b in a.batches if "exact_gn" in a.cases else []:
         cases.append((f"exact_gn_b{b}", f"1 step, d={a.in_dim} h={a.hidden} batch {b}",
-                      gn_case(a, "float32", key, b)))  # fmt: skip
+                      gn_case(a, "float32", key, b), 1))  # fmt: skip
+    if "pbfgs" in a.cases:
+        pb = pbfgs_case(a, "float32", key)
+        cases.append(("pbfgs", f"ms/step, MLP {a.pbfgs_in}-{a.pbfgs_width}x{a.pbfgs_depth}-10, "
+                      f"d={a.d}, batch {a.pbfgs_batch}", pb[:3], a.pbfgs_steps))  # fmt: skip
     tcounts = sorted({1, threads})
-    for name, what, (jf, tf, _) in cases:
-        r = {"name": name, "what": what, **side_by_side(jf, tf, a.rounds, tcounts)}
+    for name, what, (jf, tf, _), per in cases:
+        r = {"name": name, "what": what, **side_by_side(jf, tf, a.rounds, tcounts, per)}
         results.append(r)
         for n in tcounts:
             m, lo, hi = r[f"torch_{n}t_over_lazyrich"]
@@ -318,13 +352,43 @@ def main(argv=None) -> dict:
                 f"{'s' if n > 1 else ''}) {r[f'torch_{n}t_ms']:.1f} ms; torch/lazyrich "
                 f"{m:.2f} [{lo:.2f}, {hi:.2f}] over {a.rounds} rounds"
             )
+        if name == "pbfgs":
+            torch.set_num_threads(threads)
+            jt = [int(t) for _, _, t in jf()]
+            tt = [t for _, t in tf()[0]]
+            r["trials_per_step"] = {"lazyrich": jt, "torch": tt}
+            r["lazyrich_breakdown_ms"] = bd = breakdown(pb[3], 3 * a.rounds)
+            print(f"{name:>14} line-search trials per step: lazyrich {jt}, torch {tt}")
+            print(f"{name:>14} lazyrich pieces (ms): "
+                  + ", ".join(f"{k} {v:.2f}" for k, v in bd.items()))  # fmt: skip
+    if "dldr_pipeline" in a.cases:
+        r = pipeline_case(a, tcounts)
+        results.append(r)
+        print(f"dldr_pipeline ({r['what']}, D={r['num_params']}): lazyrich compile "
+              f"{r['lazyrich_compile_s']:.2f} s (AOT, not in the times below)")  # fmt: skip
+        for tag in ["lazyrich"] + [f"torch_{n}t" for n in tcounts]:
+            ph = ", ".join(f"{k} {r[f'{tag}_{k}_s']:.3f}" for k in ("sampling", "pca", "pbfgs"))
+            acc = r[f"{tag}_test_accuracy"]
+            ratio = r.get(f"{tag}_over_lazyrich")
+            vs = (
+                f"; torch/lazyrich {ratio[0]:.2f} [{ratio[1]:.2f}, {ratio[2]:.2f}]" if ratio else ""
+            )
+            print(f"dldr_pipeline {tag}: {ph}; total {r[f'{tag}_total_s']:.3f} s (median of "
+                  f"{a.rounds}){vs}; test accuracy {min(acc):.4f}-{max(acc):.4f}")  # fmt: skip
+        pca1 = r["lazyrich_pca_lapack_1thread_s"]
+        print(f"dldr_pipeline lazyrich PCA (dldr_subspace) with JAX's LAPACK at 1 OpenBLAS "
+              f"thread: {pca1:.3f} s (above: OpenBLAS's default threads)")  # fmt: skip
+        f32 = r["float32_lazyrich_vs_torch_rel_diff"]
+        diffs = ", ".join(f"{k} {v:.1e}" for k, v in f32.items() if k != "test_accuracy")
+        print(f"dldr_pipeline float32, lazyrich vs torch (1st round) rel. diff: {diffs}")
     print(f"load average {os.getloadavg()}")
     out = {
         "config": {**vars(a), "torch": torch.__version__, "torch_threads": threads},
         "checks": checks,
         "results": results,
     }
-    write("vs_pytorch", out, a.out)
+    name = "vs_pytorch" if set(a.cases) == set(CASES) else "_".join(["vs_pytorch", *a.cases])
+    write(name, out, a.out)
     return out
 
 
