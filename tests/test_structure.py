@@ -7,6 +7,7 @@ import chex
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import optax
 import pytest
 
 from lazyrich.errors import ConfigError
@@ -119,3 +120,34 @@ def test_structured_needs_an_apply():
         rtol=1e-5,
         atol=1e-6,
     )
+
+
+def test_fresh_optax_object_of_same_settings_does_not_recompile():
+    """The engine keys an optax transformation on what its closures compute: a second
+    `optax.sgd(0.1, momentum=0.9)` built apart reuses the first's programs; another learning
+    rate is another program (and another result); a closure over an array keys on identity."""
+    from lazyrich.data import load_dataset
+    from lazyrich.train import Grid, train
+    from lazyrich.train._steps import _keyed
+
+    data = load_dataset("teacher", n_train=32, n_test=16, dim=4)
+    model = MLP(4, 8, 2, 1, key=jax.random.key(1))
+
+    def run(opt):
+        return train(model, opt, data, batch=8, record_at=[4], grid=Grid.product(seed=[0]),
+                     progress=False)  # fmt: skip
+
+    first = run(optax.sgd(0.1, momentum=0.9))
+    with count_compiles() as compiles:
+        again = run(optax.sgd(0.1, momentum=0.9))
+    assert len(compiles) == 0
+    chex.assert_trees_all_equal(first["train_loss"].values, again["train_loss"].values)
+    with count_compiles() as compiles:
+        other = run(optax.sgd(0.3, momentum=0.9))
+    assert len(compiles) > 0
+    assert not jnp.allclose(first["train_loss"].values, other["train_loss"].values)
+    # keys: by settings, not by object; an array in a closure falls back to identity
+    assert _keyed(optax.adam(1e-3)) == _keyed(optax.adam(1e-3))
+    assert _keyed(optax.adam(1e-3)) != _keyed(optax.adam(2e-3))
+    lr = jnp.asarray(0.1)
+    assert _keyed(optax.sgd(lr)) != _keyed(optax.sgd(lr))

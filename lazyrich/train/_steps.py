@@ -9,6 +9,8 @@ the new state and the batch loss *before* the update (the value divergence is ju
 from __future__ import annotations
 
 import abc
+import functools
+import types
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -106,6 +108,77 @@ class OptaxStep(Step):
         return optax.apply_updates(params, updates), state, value
 
 
+class _Unkeyable(Exception):
+    pass
+
+
+_SCALARS = (bool, int, float, complex, str, bytes, type(None))
+
+
+def _structure(obj: Any, depth: int = 0) -> Any:
+    """A hashable description of a closure that equals another's iff both compute the same.
+
+    Python scalars by value, tuples / lists / dicts element-wise, functions by code object,
+    defaults and closure contents, `functools.partial` by its parts; anything else (an array,
+    an arbitrary object) raises `_Unkeyable`, and the caller keys on identity instead.
+    """
+    if depth > 12:
+        raise _Unkeyable
+    go = functools.partial(_structure, depth=depth + 1)
+    if isinstance(obj, _SCALARS):
+        return (type(obj), obj)
+    if isinstance(obj, (tuple, list)):
+        return (type(obj), tuple(go(o) for o in obj))
+    if isinstance(obj, dict):
+        return (dict, tuple((go(k), go(v)) for k, v in obj.items()))
+    if isinstance(obj, types.FunctionType):
+        try:
+            cells = tuple(go(c.cell_contents) for c in obj.__closure__ or ())
+        except ValueError:  # an empty cell
+            raise _Unkeyable from None
+        kw = obj.__kwdefaults__ or {}
+        return ("fn", obj.__code__, go(obj.__defaults__ or ()), go(dict(kw)), cells)
+    if isinstance(obj, functools.partial):
+        return ("partial", go(obj.func), go(obj.args), go(dict(obj.keywords)))
+    if isinstance(obj, (type, types.BuiltinFunctionType)):
+        return ("id", obj)
+    raise _Unkeyable
+
+
+class _Keyed:
+    """A function that compares (and hashes) by `_structure`, so two `optax.sgd(0.1)` built
+    apart share one compiled program; identity when the structure cannot be read."""
+
+    __slots__ = ("fn", "key")
+
+    def __init__(self, fn: Callable):
+        self.fn = fn
+        try:
+            self.key = ("structure", _structure(fn))
+            hash(self.key)
+        except (_Unkeyable, TypeError):
+            self.key = ("identity", id(fn))
+
+    def __call__(self, *args, **kwargs):
+        return self.fn(*args, **kwargs)
+
+    def __eq__(self, other):
+        return isinstance(other, _Keyed) and (
+            self.fn is other.fn or (self.key[0] == "structure" and self.key == other.key)
+        )
+
+    def __hash__(self):
+        return hash(self.key)
+
+
+def _keyed(optimizer: Any) -> Any:
+    """`optimizer` with its plain-function leaves wrapped in `_Keyed` (arrays, equinox
+    modules and their bound methods are left to the usual pytree handling)."""
+    return jax.tree.map(
+        lambda leaf: _Keyed(leaf) if isinstance(leaf, types.FunctionType) else leaf, optimizer
+    )
+
+
 def as_step(step: Step | optax.GradientTransformation | Callable) -> Step:
     """A `Step` from a `Step`, an optax transformation or a function `hp -> transformation`.
 
@@ -113,8 +186,11 @@ def as_step(step: Step | optax.GradientTransformation | Callable) -> Step:
 
     - `step`: a `Step` (returned as is), or anything `OptaxStep` takes.
 
-    **Returns:** a `Step`: `step` itself or `OptaxStep(step)`.
+    **Returns:** a `Step`: `step` itself or `OptaxStep(step)`. The compiled programs are keyed on
+    what the transformation's closures compute (code, defaults, Python scalars captured), so a
+    second `optax.sgd(0.1, momentum=0.9)` built apart reuses the first one's programs; a closure
+    that captures an array or another object is keyed on its identity.
     """
     if isinstance(step, Step):
         return step
-    return OptaxStep(step)
+    return OptaxStep(_keyed(step))
