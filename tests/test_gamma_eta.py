@@ -347,3 +347,17 @@ def test_claim_rules_on_made_up_numbers():
         "c 3b": "undecided", "c 6": "agrees",
     }  # fmt: skip
     check_claims("gamma-eta", case_claims("c", s, None))
+
+
+def test_edge_ratios_note():
+    from analysis.gamma_eta.claims import edge_ratios
+
+    flat = {"eta_star": {"0.1": 0.01, "1": 0.1, "10": 1.0}, "eta_max": {"0.1": 1, "1": 1, "10": 10}}
+    assert edge_ratios(flat) == "η*/η_max by γ ≥ 1: 1: 0.1, 10: 0.1"
+    rising = {
+        "eta_star": {"1": 0.1, "10": 0.1, "100": 5.0},
+        "eta_max": {"1": 1, "10": 1, "100": 10},
+    }
+    text = edge_ratios(rising)
+    assert text is not None and "rises from 0.1 to 0.5" in text
+    assert edge_ratios({"eta_star": {"0.1": 1.0}, "eta_max": {"0.1": 2.0}}) is None

@@ -72,6 +72,32 @@ def _claim(id_, claim, theory, measured, verdict, rule, figure, note=None) -> di
     return out
 
 
+def edge_ratios(s: dict) -> str | None:
+    """`η*/η_max` at each γ ≥ 1 (the rich side), and what a drift of it means.
+
+    If the ratio grows with γ, η* is not a fixed fraction of the stability edge and its slope
+    is steeper than η_max's: within the fixed step budget the best η moves toward the edge at
+    the γ whose plateaus are longest. Part of the note of claims 2 and 3b (the sharpness is
+    measured at η*).
+    """
+    star, top = s.get("eta_star") or {}, s.get("eta_max") or {}
+    pairs = sorted(
+        (float(g), e / top[g]) for g, e in star.items() if float(g) >= 1 and e and top.get(g)
+    )
+    if not pairs:
+        return None
+    text = "η*/η_max by γ ≥ 1: " + ", ".join(f"{g:.3g}: {r:.2g}" for g, r in pairs)
+    head, tail = np.median([r for _, r in pairs[: len(pairs) // 2]]), pairs[-1][1]
+    if tail > 1.5 * head:
+        text += (
+            f" (rises from {head:.2g} to {tail:.2g} at the largest γ: η* drifts toward the "
+            "stability edge there, which steepens its slope beyond η_max's; a likely cause, "
+            "not tested, is the fixed step budget, under which the longest plateaus favour the "
+            "largest stable η)"
+        )
+    return text
+
+
 def case_claims(label: str, s: dict, collapse: dict | None) -> list[dict]:
     """Claims 1–6 of one case from its summary `s` and its collapse analysis."""
     L = s["depth"]
@@ -89,6 +115,9 @@ def case_claims(label: str, s: dict, collapse: dict | None) -> list[dict]:
     ):
         m = _fit_measured(s.get(key))
         note = left if key.startswith(("eta_star", "sharpness")) else None
+        ratios = edge_ratios(s)
+        if cid in ("2", "3b") and ratios:
+            note = f"{note}; {ratios}" if note else ratios
         if m["value"] is None:
             note = f"not measured: {s.get(key)}"
         out.append(
