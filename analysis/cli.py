@@ -79,8 +79,17 @@ def _set_data_dir(path: str) -> None:
     os.environ["LAZYRICH_DATA"] = str(Path(path).resolve())
 
 
-def run_study(name: str, preset: str, out: Path, *, resume: bool, options: Sequence[str] = ()):
-    """Run study `name` with `preset` overridden by command-line `options`."""
+def run_study(
+    name: str,
+    preset: str,
+    out: Path,
+    *,
+    resume: bool,
+    options: Sequence[str] = (),
+    devices: int | None = None,
+):
+    """Run study `name` with `preset` overridden by command-line `options`, its engine calls
+    sharded over the first `devices` local devices (`None`: the default devices)."""
     import jax
     import tyro
 
@@ -98,7 +107,7 @@ def run_study(name: str, preset: str, out: Path, *, resume: bool, options: Seque
         f"{'|'.join(study.PRESETS)} (default quick), --out DIR (default runs/), --resume.",
     )
     study.validate(config)  # before anything is written: a bad option loses no results
-    store = StudyDir(out, name)
+    store = StudyDir(out, name, devices=devices)
     record = {"study": name, "preset": preset, **dataclasses.asdict(config)}
     if jax.process_index() == 0:
         store.start(record, resume=resume)
@@ -137,13 +146,16 @@ def _main(argv: list[str]) -> int:
         if data_dir is not None:  # a study without a data_dir field reads LAZYRICH_DATA
             _set_data_dir(data_dir)
         devices = _pop_option(rest, "--devices", None)
-        if devices is not None:
-            if not devices.isdigit() or int(devices) < 1:
-                raise ConfigError(f"--devices must be a whole number >= 1, got {devices}")
-            import os
-
-            os.environ["LAZYRICH_DEVICES"] = devices
-        run_study(study, preset, out, resume=resume, options=rest)
+        if devices is not None and (not devices.isdigit() or int(devices) < 1):
+            raise ConfigError(f"--devices must be a whole number >= 1, got {devices}")
+        run_study(
+            study,
+            preset,
+            out,
+            resume=resume,
+            options=rest,
+            devices=None if devices is None else int(devices),
+        )
         return 0
     if command in ("report", "demo"):
         if "-h" in args or "--help" in args:

@@ -28,10 +28,27 @@ def test_sharded_over_four_devices_equals_one_device():
         np.testing.assert_allclose(one[k], four[k], rtol=1e-6, atol=0, err_msg=k)
 
 
-def test_device_limit(monkeypatch):
+def test_device_limit(tmp_path):
     assert len(default_devices()) == 1  # CPU: one device unless asked
     assert len(default_devices(3)) == 3
-    monkeypatch.setenv("LAZYRICH_DEVICES", "2")
-    assert len(default_devices()) == 2
     with pytest.raises(ConfigError, match="--devices must be >= 1"):
         default_devices(0)
+    # `--devices N` reaches the engine through the study's store, not the environment
+    import optax
+
+    from lazyrich.data import load_dataset
+    from lazyrich.models import MLP
+    from lazyrich.results import StudyDir
+    from lazyrich.train import train
+
+    data = load_dataset("teacher", n_train=32, n_test=16, dim=4)
+    model = MLP(4, 8, 2, 1, key=jax.random.key(1))
+    grid = Grid.product(seed=[0, 1, 2, 3])
+
+    def attrs(name, devices=None):
+        store = StudyDir(tmp_path, name, devices=devices).prepare()
+        ds = train(model, optax.sgd(0.1), data, batch=8, record_at=[2], grid=grid, store=store,
+                   progress=False)  # fmt: skip
+        return ds.attrs["devices"]  # pyright: ignore[reportAttributeAccessIssue]
+
+    assert (attrs("a", 2), attrs("b")) == (2, 1)

@@ -43,7 +43,7 @@ from lazyrich.measures import (
 )
 from lazyrich.optim import PLWS, layer_mask, masked, plws_coin
 from lazyrich.results import StudyDir, write_dataset
-from lazyrich.train import Grid, accuracy, step_key, train
+from lazyrich.train import Grid, accuracy, default_devices, step_key, train
 
 from ._config import (
     NAME,
@@ -70,12 +70,12 @@ def num_steps(c: Config, data: Dataset) -> int:
 
 def engine_run(c: Config, model, step, data: Dataset, *, steps: int, grid: Grid | None = None,
                record_at: list[int] | None = None, seed: int | None = None,
-               ) -> tuple[xr.Dataset, Any]:  # fmt: skip
+               devices: int | None = None) -> tuple[xr.Dataset, Any]:  # fmt: skip
     """One engine call: `(records, final params stacked over the grid's runs)`."""
     grid = grid or Grid.product(seed=[c.seed if seed is None else seed])
     out = train(model, step, data, grid=grid, batch=c.batch,
                 loss="ce", record_at=record_at or [steps], return_params=True,
-                progress=False)  # fmt: skip
+                progress=False, devices=default_devices(devices))  # fmt: skip
     assert isinstance(out, tuple)
     return out
 
@@ -170,6 +170,7 @@ def run(c: Config, store: StudyDir, *, progress: bool = True) -> dict:
     """Train every network per dataset and seed, and the focus network's LWS variants; time
     PLWS against SGD; write results and figures."""
     validate(c)
+    engine = functools.partial(engine_run, devices=store.devices)
     names, ss, ds_names = network_names(c), seeds(c), list(c.datasets)
     nd, ns, nn, nsc = len(ds_names), len(ss), len(names), len(c.scores)
     max_layers = max(num_layers(c, n) for n in names)
@@ -196,7 +197,7 @@ def run(c: Config, store: StudyDir, *, progress: bool = True) -> dict:
                 bar.set_postfix_str(f"{dname} seed {seed} sgd {name}")
                 model = build_network(c, name, data, seed)
                 params0, apply = functional(model)
-                rec, params = engine_run(c, model, sgd, data, steps=steps, record_at=[0, steps],
+                rec, params = engine(c, model, sgd, data, steps=steps, record_at=[0, steps],
                                          seed=seed)  # fmt: skip
                 params = run_of(params)
                 init_acc[di, si, ni] = record(rec, "test_accuracy", 0)
@@ -224,13 +225,13 @@ def run(c: Config, store: StudyDir, *, progress: bool = True) -> dict:
             for vi, variant in enumerate(c.lws_variants):
                 bar.set_postfix_str(f"{dname} seed {seed} lws {variant}")
                 mask = layer_mask(params0, tuple(parse_layers(variant, n_focus, "--lws-variants")))
-                rec, _ = engine_run(c, focus_model, masked(optax.sgd(c.lr), mask), data,
+                rec, _ = engine(c, focus_model, masked(optax.sgd(c.lr), mask), data,
                                     steps=steps, seed=seed)  # fmt: skip
                 lws_acc[di, si, vi] = record(rec, "test_accuracy")
                 bar.update()
             bar.set_postfix_str(f"{dname} seed {seed} plws")  # p a vmapped grid axis
             grid = Grid.product(seed=[seed], p=list(c.plws_p))
-            rec, _ = engine_run(c, focus_model, plws, data, steps=steps, grid=grid)
+            rec, _ = engine(c, focus_model, plws, data, steps=steps, grid=grid)
             plws_acc[di, si] = rec.test_accuracy.isel(step=-1).values.reshape(len(c.plws_p))
             bar.update()
             if di == 0 and si == 0:
@@ -240,15 +241,15 @@ def run(c: Config, store: StudyDir, *, progress: bool = True) -> dict:
     # and each p interleaved, every repeat
     assert timing_model is not None
     one_p = lambda p: Grid.product(seed=[c.seed], p=[p])  # noqa: E731
-    engine_run(c, timing_model, plws, timing_data, steps=1, grid=one_p(c.plws_p[0]))  # compile
+    engine(c, timing_model, plws, timing_data, steps=1, grid=one_p(c.plws_p[0]))  # compile
     sgd_seconds = np.full(c.timing_repeats, np.nan)
     plws_seconds = np.full((len(c.plws_p), c.timing_repeats), np.nan)
     for r in range(c.timing_repeats):
         bar.set_postfix_str(f"timing {r + 1}/{c.timing_repeats}")
-        rec, _ = engine_run(c, timing_model, sgd, timing_data, steps=timing_steps)
+        rec, _ = engine(c, timing_model, sgd, timing_data, steps=timing_steps)
         sgd_seconds[r] = rec.attrs["step_seconds"]
         for pi, p in enumerate(c.plws_p):
-            rec, _ = engine_run(c, timing_model, plws, timing_data, steps=timing_steps,
+            rec, _ = engine(c, timing_model, plws, timing_data, steps=timing_steps,
                                 grid=one_p(p))  # fmt: skip
             plws_seconds[pi, r] = rec.attrs["step_seconds"]
         bar.update()

@@ -25,7 +25,7 @@ from lazyrich.measures import (
     mutual_information,
 )
 from lazyrich.results import StudyDir, write_dataset
-from lazyrich.train import Grid, Snapshot, log_steps, train
+from lazyrich.train import Grid, Snapshot, default_devices, log_steps, train
 
 from ._claims import claims
 from ._config import NAME, Config, cnn_applies, load_task, make_network, seeds, validate
@@ -86,6 +86,7 @@ def train_and_measure(
     key: PRNGKeyArray,
     seed: int,
     progress: bool,
+    devices: int | None = None,
 ) -> dict[str, np.ndarray]:
     """Train `network` on `data` with plain SGD (one engine call); at each record measure F_t
     against L and Y. The history ends at the first record with training error
@@ -97,6 +98,7 @@ def train_and_measure(
     rec = train(model, optax.sgd(c.lr), data, grid=Grid.product(seed=[seed]), batch=c.batch,
                 loss="ce", record_at=steps.tolist(), evaluate_at=full,
                 measures={"pred": predictions}, progress=progress,
+                devices=default_devices(devices),
                 description=f"{task}/{network} seed {seed}")  # fmt: skip
     assert isinstance(rec, xr.Dataset)
     preds = rec.pred.values.reshape(len(steps), -1).astype(np.int32)
@@ -208,7 +210,7 @@ def run(c: Config, store: StudyDir, *, progress: bool = True) -> dict:
             for seed in seeds(c):
                 key = jax.random.fold_in(jax.random.key(seed), 100 * ti + ni)  # the init
                 h = train_and_measure(c, data, task, network, l_test, key=key, seed=seed,
-                                      progress=progress)  # fmt: skip
+                                      progress=progress, devices=store.devices)  # fmt: skip
                 name = f"{task}/{network}/{seed}"
                 s = analyse(h, i_ly, lin_test, lin_train, l_test, y_test, c,
                             key=jax.random.fold_in(key, 7))  # fmt: skip

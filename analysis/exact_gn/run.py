@@ -28,7 +28,7 @@ from lazyrich.data import Dataset, batch_indices, num_batches
 from lazyrich.kernels import kernel_distance, linear_cka, ntk_probe_similarity, ntk_vector_product
 from lazyrich.optim import exact_gauss_newton, exact_gn_direction, output_error
 from lazyrich.results import StudyDir, write_dataset
-from lazyrich.train import Grid, Snapshot, get_loss, train
+from lazyrich.train import Grid, Snapshot, default_devices, get_loss, train
 
 from .config import (
     NAME,
@@ -243,6 +243,7 @@ def run(c: Config, store: StudyDir, *, progress: bool = True) -> dict:
             measures=measures,
             keep_initial=True,
             progress=progress,
+            devices=default_devices(store.devices),
             description=f"{NAME} {s} {o}",
         )
         assert isinstance(ds, xr.Dataset)

@@ -56,8 +56,8 @@ def init_distributed() -> tuple[int, int]:
 def default_devices(limit: int | None = None) -> list[Any]:
     """Local devices for the run axis: all local accelerators, or one CPU device.
 
-    `limit` (or the environment variable `LAZYRICH_DEVICES`, set by `--devices`) takes the
-    first `limit` local devices instead, CPU host devices included.
+    `limit` (a study's `--devices`, carried by its `StudyDir`) takes the first `limit` local
+    devices instead, CPU host devices included.
 
     **Arguments:**
 
@@ -69,8 +69,6 @@ def default_devices(limit: int | None = None) -> list[Any]:
     """
     local = jax.local_devices()
     devices = local if local[0].platform != "cpu" else local[:1]
-    if limit is None and os.environ.get("LAZYRICH_DEVICES"):
-        limit = int(os.environ["LAZYRICH_DEVICES"])
     if limit is not None:
         require(limit >= 1, f"--devices must be >= 1, got {limit}")
         devices = local[:limit]

@@ -150,7 +150,8 @@ def train(
       chunks never mix precisions.
     - `store`, `tag`: save finished chunks in `store` (and load them on a resumed call);
       `tag` names this call's chunks (give each call of a study its own).
-    - `devices`: devices to shard the run axis over (default `default_devices()`).
+    - `devices`: devices to shard the run axis over (default: `default_devices()`, limited to
+      `store.devices` when the store sets it).
     - `process`: `(index, count)` of a multi-process launch (default JAX's).
     - `progress`: a tqdm bar over steps × chunks.
     - `description`: the bar's label (default `"train"`).
@@ -161,8 +162,9 @@ def train(
     (on the whole training set), the measures, and `diverged`, `diverged_step` per run;
     attribute `step_seconds`: wall time spent in the training steps of the chunks this call
     computed (blocked on the result; it includes compilation on a first call of a structure,
-    excludes initialisation and evaluation, and is 0 for chunks loaded from `store`);
-    with `return_params`, `(dataset, params)`.
+    excludes initialisation and evaluation, and is 0 for chunks loaded from `store`) and
+    `devices` (how many devices the run axis was sharded over); with `return_params`,
+    `(dataset, params)`.
     """
     grid = grid if grid is not None else Grid.product(seed=[0])
     record = np.asarray(record_at, dtype=np.int64)
@@ -194,7 +196,9 @@ def train(
     seeds = np.unique(grid.run_seeds())
     seed_index = np.searchsorted(seeds, grid.run_seeds())
     n = grid.num_runs
-    devices = list(devices) if devices is not None else default_devices()
+    if devices is None:
+        devices = default_devices(store.devices if store is not None else None)
+    devices = list(devices)
     sharding = run_sharding(devices)
     chunk_size = n if chunk_size is None else chunk_size
     require(chunk_size >= 1, f"chunk size must be >= 1, got {chunk_size}")
@@ -330,6 +334,7 @@ def train(
             merged[k] = np.where(after.reshape(after.shape + (1,) * (v.ndim - 2)), np.nan, v)
     ds = _to_dataset(grid, record, merged, data, batch)
     ds.attrs["step_seconds"] = step_seconds[0]
+    ds.attrs["devices"] = len(devices)
     if not return_params:
         return ds
     params = _stack_params(model, merged, runs)
