@@ -27,11 +27,12 @@ Lazy (kernel) versus rich (feature-learning) training: studies and their report.
 
 commands:
   run STUDY    run one study; STUDY is one of: {", ".join(STUDIES)}
-               options: --preset quick|paper (default quick), --out DIR (default runs/),
-               --resume (continue an interrupted sweep), --data-dir DIR (local MNIST /
-               CIFAR files; default $LAZYRICH_DATA), --devices N (shard sweeps over the
-               first N local devices; default: every GPU), and the study's own options
-               (see `lazyrich run STUDY --help`)
+               options: --preset quick|evidence|paper (default quick), --out DIR (default
+               runs/), --resume (continue an interrupted sweep), --data-dir DIR (local
+               MNIST / CIFAR files for exact-gn, dldr, active-params, complexity;
+               default $LAZYRICH_DATA), --devices N (shard
+               sweeps over the first N local devices; default: every GPU), and the
+               study's own options (see `lazyrich run STUDY --help`)
   report       collect every study under --out DIR (default runs/) into DIR/report.html,
                claims and verdicts first; --markdown also writes DIR/EVIDENCE.md
   demo         run the quick preset of every study, then the report (a few minutes on a CPU)
@@ -64,19 +65,6 @@ def _pop_flag(args: list[str], name: str) -> bool:
         args.remove(name)
         return True
     return False
-
-
-def _set_data_dir(path: str) -> None:
-    """Validate `--data-dir` and hand it to the data loaders through LAZYRICH_DATA."""
-    import os
-
-    from lazyrich.errors import DataError
-
-    if not Path(path).is_dir():
-        raise DataError(
-            f"data directory {path} does not exist: pass --data-dir with an existing directory"
-        )
-    os.environ["LAZYRICH_DATA"] = str(Path(path).resolve())
 
 
 def run_study(
@@ -140,11 +128,12 @@ def _main(argv: list[str]) -> int:
         preset = _pop_option(rest, "--preset", "quick")
         out = Path(_pop_option(rest, "--out", "runs"))
         resume = _pop_flag(rest, "--resume")
-        # a study whose Config has a data_dir field takes --data-dir as its own option
+        # a study that reads data files has a data_dir field and takes --data-dir itself
         own = "data_dir" in {f.name for f in dataclasses.fields(get_preset(module, preset))}
-        data_dir = None if own else _pop_option(rest, "--data-dir", None)
-        if data_dir is not None:  # a study without a data_dir field reads LAZYRICH_DATA
-            _set_data_dir(data_dir)
+        if not own and _pop_option(rest, "--data-dir", None) is not None:
+            raise ConfigError(
+                f"{study} reads no data files (its tasks are generated): drop --data-dir"
+            )
         devices = _pop_option(rest, "--devices", None)
         if devices is not None and (not devices.isdigit() or int(devices) < 1):
             raise ConfigError(f"--devices must be a whole number >= 1, got {devices}")

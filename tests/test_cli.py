@@ -51,7 +51,7 @@ def _run_error(capsys, argv):
         (["run", "gamma-eta", "--batch", "0"], "--batch must be >= 1"),
         (
             ["run", "gamma-eta", "--data-dir", "/no/such/dir"],
-            "data directory /no/such/dir does not exist",
+            "gamma-eta reads no data files (its tasks are generated): drop --data-dir",
         ),
         (["frobnicate"], "unknown command 'frobnicate'"),
     ],

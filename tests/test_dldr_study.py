@@ -219,7 +219,7 @@ def test_bad_input_is_one_line_exit_2(capsys, tmp_path, args, text):
 def test_mnist_without_data_files(capsys, tmp_path, monkeypatch):
     empty = tmp_path / "empty"
     empty.mkdir()
-    monkeypatch.setenv("LAZYRICH_DATA", str(empty))  # the CLI sets it; restored after the test
+    monkeypatch.delenv("LAZYRICH_DATA", raising=False)  # --data-dir alone says where
     argv = ["run", "dldr", "--data", "mnist", "--data-dir", str(empty), "--out", str(tmp_path)]
     code, err = _run_error(capsys, argv)
     assert code == 2 and err.count("\n") == 0, err

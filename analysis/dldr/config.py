@@ -11,7 +11,6 @@ engine call (`lazyrich.train.train`); the claims and their rules are in `claims`
 from __future__ import annotations
 
 import functools
-import os
 from dataclasses import dataclass
 from typing import Literal
 
@@ -20,7 +19,7 @@ import jax
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
-from lazyrich.data import ENV_VAR, Dataset, load_dataset, num_batches
+from lazyrich.data import Dataset, load_dataset, num_batches
 from lazyrich.errors import require
 from lazyrich.models import CNN, MLP, param_count, partition
 from lazyrich.train import Factory
@@ -58,6 +57,8 @@ class Config:
     """Network: an MLP or a CNN (standard parameterisation)."""
     data: DatasetName = "mnist1d"
     """Dataset (mnist, fashion-mnist, cifar10 are read from --data-dir)."""
+    data_dir: str = ""
+    """Directory with the dataset files ("": $LAZYRICH_DATA); mnist1d needs none."""
     n_train: int | None = 4000
     """Training examples (None: the whole training set; mnist1d generates 4000)."""
     n_test: int | None = 1000
@@ -155,13 +156,12 @@ def num_samples(c: Config) -> int:
 
 @functools.lru_cache(maxsize=2)
 def _load(name: str, n_train: int | None, n_test: int | None, seed: int, data_dir: str) -> Dataset:
-    del data_dir  # part of the cache key only: the loaders read $LAZYRICH_DATA themselves
-    return load_dataset(name, n_train=n_train, n_test=n_test, seed=seed)
+    return load_dataset(name, data_dir or None, n_train=n_train, n_test=n_test, seed=seed)
 
 
 def load(c: Config) -> Dataset:
     """The dataset as the config asks (cached, so `validate` and `run` load it once)."""
-    return _load(c.data, c.n_train, c.n_test, 0, os.environ.get(ENV_VAR, ""))
+    return _load(c.data, c.n_train, c.n_test, 0, c.data_dir)
 
 
 class Network(Factory):
