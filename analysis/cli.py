@@ -30,9 +30,9 @@ commands:
                options: --preset quick|evidence|paper (default quick), --out DIR (default
                runs/), --resume (continue an interrupted sweep), --data-dir DIR (local
                MNIST / CIFAR files for exact-gn, dldr, active-params, complexity;
-               default $LAZYRICH_DATA), --devices N (shard
-               sweeps over the first N local devices; default: every GPU), and the
-               study's own options (see `lazyrich run STUDY --help`)
+               default $LAZYRICH_DATA), --devices N (shard sweeps over the first N local
+               devices; default: every GPU), and the study's own options (see
+               `lazyrich run STUDY --help`)
   report       collect every study under --out DIR (default runs/) into DIR/report.html,
                claims and verdicts first; --markdown also writes DIR/EVIDENCE.md
   demo         run the quick preset of every study, then the report (a few minutes on a CPU)
