@@ -30,6 +30,7 @@ so `time(4n) / time(n)` tends to 16 from below. Reported next to XLA's own count
 (`cost_analysis()["flops"]` of the compiled call), the achieved GFLOP/s (model flops over the
 best call) and the float32 matmul peak measured in the same process (best of 5 `jnp.dot` of
 `--peak-n`², just before and just after the kernel's timed calls, so both see the same load).
+Not with `--chunk-size` (blocks recompute the features and skip those below the diagonal).
 """
 
 from __future__ import annotations
@@ -130,7 +131,9 @@ def main(argv=None) -> dict:
         a.peak_n = a.peak_n or 256
     a.peak_n = a.peak_n or default_peak_n()
     sizes = [a.in_dim] + [a.width] * a.depth + [a.out_dim]
-    peak_way = matmul_peak_way(a.peak_n, repeats=5) if "structured" in a.ours else None
+    # the flop count is that of one block (no --chunk-size)
+    count = "structured" in a.ours and a.chunk_size is None
+    peak_way = matmul_peak_way(a.peak_n, repeats=5) if count else None
 
     model = MLP(
         a.in_dim, a.width, a.depth, a.out_dim, parameterization="ntk", key=jax.random.key(0)
