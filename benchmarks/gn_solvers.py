@@ -1,10 +1,11 @@
 """Exact GN step time by Gram solver (`pinv_solve(solver=...)`), side by side in one process.
 
 RevMLP d = 784, 2 blocks, float32; `eigh` is the default (and the step before the Cholesky
-path existed), `auto` (Lanczos decides Cholesky or eigh), `cholesky` the untruncated solve (a lower bound for the solver part,
-wrong where the spectrum is truncated), `matmuls_only` a solver that returns its right-hand side
-(everything but the eigendecompositions). Rounds are interleaved with a rotated order; each
-ratio is `eigh / this` within one round, reported as median [min, max] over rounds.
+path existed), `auto` (Lanczos decides Cholesky or eigh), `cholesky` the untruncated solve (a
+lower bound for the solver part, wrong where the spectrum is truncated), `matmuls_only` a
+solver that returns its right-hand side (everything but the eigendecompositions). Rounds are
+interleaved with a rotated order; each ratio is `eigh / this` within one round, reported as
+median [min, max] over rounds.
 
     uv run python -m benchmarks.gn_solvers                     # h=1024, batch 256 and 1000
     uv run python -m benchmarks.gn_solvers --configs 1024:256 8000:1000 --repeats 3

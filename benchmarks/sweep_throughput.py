@@ -40,7 +40,7 @@ import numpy as np
 from lazyrich.models import MLP, partition, scaled
 from lazyrich.train import Grid, OnlineSetup, mse, run_sweep
 
-from ._machine import add_out, write
+from ._machine import add_out, default_peak_n, matmul_peak_way, write
 
 SMALL = dict(dim=32, width=32, depth=2, batch=16, runs=4, steps=20, loop_steps=5, peak_n=256,
              rounds=1)  # fmt: skip
@@ -119,23 +119,6 @@ def single_loop_way(params, rest, lr, draw, steps: int, runs: int):
     return measure
 
 
-def matmul_peak_way(n: int, repeats: int = 3):
-    """`measure() -> GFLOP/s`: best of `repeats` float32 `jnp.dot` of two n × n matrices."""
-    a, b = jax.random.normal(jax.random.key(0), (2, n, n), jnp.float32)
-    dot = jax.jit(jnp.dot)
-    jax.block_until_ready(dot(a, b))
-
-    def measure():
-        best = float("inf")
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            jax.block_until_ready(dot(a, b))
-            best = min(best, time.perf_counter() - t0)
-        return 2 * n**3 / best / 1e9
-
-    return measure
-
-
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--dim", type=int, default=784)
@@ -154,7 +137,7 @@ def main(argv=None) -> dict:
         ap.set_defaults(**SMALL)
         args = ap.parse_args(argv)
     if args.peak_n == 0:
-        args.peak_n = 2048 if jax.default_backend() == "cpu" else 8192
+        args.peak_n = default_peak_n()
     D, N, B = args.dim, args.width, args.batch
     teacher = jax.random.normal(jax.random.key(7), (D,)) / np.sqrt(D)
 

@@ -141,7 +141,7 @@ def layout(apply: Any, params: Any, x: jax.Array) -> tuple[tuple[Layer, ...] | s
 
 def _features(apply: Apply, params: Any, x: jax.Array, k: int, layers: tuple[Layer, ...]):
     """Per trainable Dense layer: its inputs `(n, fan_in)` and the output gradients
-    `g[c, i] = ∂f_c(x_i)/∂y_i`, `(k, n, fan_out)`, from k VJPs of the batch."""
+    `g[i, c] = ∂f_c(x_i)/∂y_i`, `(n, k, fan_out)`, from k VJPs of the batch."""
     n = x.shape[0]
 
     def perturbed(deltas):
@@ -156,9 +156,11 @@ def _features(apply: Apply, params: Any, x: jax.Array, k: int, layers: tuple[Lay
     zeros = [jnp.zeros((n, lay.fan_out), lay.dtype) for lay in layers]
     out, vjp, inputs = jax.vjp(perturbed, zeros, has_aux=True)
     # examples are independent, so the cotangent e_c on every example gives each example's own
-    # gradient of its c-th output
-    basis = jnp.broadcast_to(jnp.eye(k, dtype=out.dtype)[:, None, :], (k, n, k))
-    (grads,) = jax.vmap(vjp)(basis)
+    # gradient of its c-th output. The k VJPs are batched along axis 1, so that each layer's
+    # gradients come out as (n, k, fan_out): one (n, k·fan_out) matrix whose Gram is a single
+    # matmul. (Batched along axis 0, XLA copied each into two transposed layouts for the Gram.)
+    basis = jnp.broadcast_to(jnp.eye(k, dtype=out.dtype)[None], (n, k, k))
+    (grads,) = jax.vmap(vjp, in_axes=1, out_axes=1)(basis)
     return inputs, grads
 
 
@@ -172,7 +174,10 @@ def block(apply, params, xa, xb, k, traced_all, same, layers):
         if lay.b_mult is not None:
             inputs = inputs + lay.b_mult**2
         if traced_all:
-            total = total + inputs * jnp.einsum("cif,cjf->ij", g_a, g_b)
+            # Σ_c g_a[i, c]·g_b[j, c]: one (na, k·fan_out) @ (k·fan_out, nb) product
+            flat_a = g_a.reshape(g_a.shape[0], -1)
+            flat_b = flat_a if same else g_b.reshape(g_b.shape[0], -1)
+            total = total + inputs * (flat_a @ flat_b.T)
         else:
-            total = total + inputs[:, :, None, None] * jnp.einsum("cif,djf->ijcd", g_a, g_b)
+            total = total + inputs[:, :, None, None] * jnp.einsum("icf,jdf->ijcd", g_a, g_b)
     return total / k if traced_all else total
