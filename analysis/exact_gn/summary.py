@@ -286,6 +286,11 @@ def claims(ds: xr.Dataset, summary: dict, c: Config) -> list[dict]:
             if "adam" not in opts:
                 continue
             d = [at(key, "gn", k, agg) - at(key, "adam", k, agg) for k in range(n)]
+            values = "; ".join(
+                f"{o} " + ", ".join(f"{at(key, o, k, agg):.4g}" for k in range(n))
+                for o in ("gn", "adam", "sgd")
+                if o in opts
+            )
             out.append(
                 _claim(
                     cid,
@@ -299,11 +304,12 @@ def claims(ds: xr.Dataset, summary: dict, c: Config) -> list[dict]:
                         "> 0",
                     ),
                     "figures/ntk_cka_vs_loss.png",
-                    where,
+                    f"{where}; {name} at the match per seed: {values}",
                 )
             )
     if "mini" in settings and "gn" in opts:
         ratio = saturation_ratio(ds)
+        drop = batch_drop_second_half(ds)
         out.append(
             _claim(
                 "mini_batch_gn_saturates",
@@ -317,7 +323,9 @@ def claims(ds: xr.Dataset, summary: dict, c: Config) -> list[dict]:
                 f"steps); agrees if the 90% Student-t interval over seeds ({n} seeds) lies "
                 f"below {c.plateau_tol}, disagrees if it lies above, undecided otherwise",
                 "figures/batch_loss_drop.png",
-                f"per seed R = {[round(float(r), 4) for r in ratio]}",
+                f"per seed R = {[round(float(r), 4) for r in ratio]}; a GN step at lr "
+                f"{c.gn_lr_mini} removes on average {float(np.mean(drop)):.3g} of its own batch's "
+                "loss over those steps (1 would be a step that fits its batch)",
             )
         )
     return out
@@ -329,6 +337,15 @@ def _ratio_verdict(m: tuple[float, float, float], tol: float) -> str:
     return "agrees" if m[2] < tol else "disagrees" if m[1] > tol else "undecided"
 
 
+def batch_drop_second_half(ds: xr.Dataset) -> np.ndarray:
+    """Per seed, mini-batch GN: the mean relative drop of each step's own batch loss over the
+    second half of the epochs (the denominator of `saturation_ratio`)."""
+    e = int(ds.epochs.sel(setting="mini"))
+    spe = int(ds.steps_per_epoch.sel(setting="mini"))
+    ch = ds.batch_loss_change.sel(setting="mini", optimizer="gn").values
+    return -np.nanmean(ch[:, (e // 2) * spe : e * spe], 1)
+
+
 def saturation_ratio(ds: xr.Dataset) -> np.ndarray:
     """Per seed, mini-batch GN: the per-step relative fall of the full train loss over the
     second half of the epochs, divided by the mean per-batch relative drop over those steps."""
@@ -336,8 +353,6 @@ def saturation_ratio(ds: xr.Dataset) -> np.ndarray:
     spe = int(ds.steps_per_epoch.sel(setting="mini"))
     half = e // 2
     tl = _curve(ds, "mini", "gn")
-    ch = ds.batch_loss_change.sel(setting="mini", optimizer="gn").values
     steps = (e - half) * spe
     full = 1.0 - (tl[:, e] / tl[:, half]) ** (1.0 / steps)
-    batch = -np.nanmean(ch[:, half * spe : e * spe], 1)
-    return full / batch
+    return full / batch_drop_second_half(ds)
