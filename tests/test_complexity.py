@@ -223,3 +223,18 @@ def test_t0_test_oracle():
 def test_validate_raises_config_error():
     with pytest.raises(ConfigError, match="lists a task twice"):
         cx.validate(cx.Config(tasks=("ball", "ball")))
+
+
+def test_t0_note_states_where_t0_sits():
+    from types import SimpleNamespace
+
+    from analysis.complexity._claims import _at_t0
+
+    runs = [
+        {"mu_at_T0": 0.8, "I_FY_at_T0": 1.0, "I_LY": 2.0},
+        {"mu_at_T0": 0.5, "I_FY_at_T0": 1.0, "I_LY": 1.25},
+        {"mu_at_T0": None, "I_FY_at_T0": None, "I_LY": 1.0},
+    ]
+    text = _at_t0(runs, SimpleNamespace(t0_min_info=0.5))
+    assert "μ/I(F;Y) is 0.50–0.80" in text and "I(F;Y)/I(L;Y) 0.50–0.80" in text
+    assert _at_t0(runs[2:], SimpleNamespace(t0_min_info=0.5)) == ""

@@ -43,6 +43,24 @@ def _at_least(m: dict, bound: float) -> str:
     return "agrees" if m["lo"] >= bound else "disagrees" if m["hi"] < bound else "undecided"
 
 
+def _at_t0(runs: list[dict], c) -> str:
+    """Where T0 sits: μ/I(F;Y) and I(F;Y)/I(L;Y) at T0 over the runs (ranges). When T0 comes
+    as soon as the test may run (I(F;Y) ≥ t0_min_info·I(L;Y)), nothing before it is tested."""
+    at = [r for r in runs if r.get("mu_at_T0") is not None and r.get("I_FY_at_T0")]
+    if not at:
+        return ""
+    ratio = [r["mu_at_T0"] / r["I_FY_at_T0"] for r in at]
+    share = [r["I_FY_at_T0"] / r["I_LY"] for r in at if r.get("I_LY")]
+    text = f"; at T0 μ/I(F;Y) is {min(ratio):.2f}–{max(ratio):.2f}"
+    if share:
+        text += (
+            f" and I(F;Y)/I(L;Y) {min(share):.2f}–{max(share):.2f} (records are tested from "
+            f"I(F;Y) ≥ {c.t0_min_info:g}·I(L;Y)): by the time F_t carries that much information "
+            "its excess over L is already detectable, so T0 is the first testable record"
+        )
+    return text
+
+
 def claims(summary: dict, c) -> list[dict[str, Any]]:
     """Claims per task in `c.tasks` (each task's networks and seeds pooled)."""
     out: list[dict[str, Any]] = []
@@ -62,7 +80,8 @@ def claims(summary: dict, c) -> list[dict[str, Any]]:
             rule=f"mean over runs, 90% bootstrap interval over test points; agrees if lo ≥ "
                  f"{EXPLAINED}, disagrees if hi < {EXPLAINED}",
             figure=fig,
-            note=f"runs with no tested record before T0: {none} of {len(runs)}"))  # fmt: skip
+            note=f"runs with no tested record before T0: {none} of {len(runs)}"
+                 + _at_t0(runs, c)))  # fmt: skip
         ratios = [r["T0_over_T_L"] if r["T0"] is not None else math.inf
                   for r in runs if r["T_L"] is not None]  # fmt: skip
         finite = [v for v in ratios if math.isfinite(v)]
