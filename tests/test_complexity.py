@@ -238,3 +238,46 @@ def test_t0_note_states_where_t0_sits():
     text = _at_t0(runs, SimpleNamespace(t0_min_info=0.5))
     assert "μ/I(F;Y) is 0.50–0.80" in text and "I(F;Y)/I(L;Y) 0.50–0.80" in text
     assert _at_t0(runs[2:], SimpleNamespace(t0_min_info=0.5)) == ""
+
+
+def test_records_before_t0_include_the_untested_ones():
+    """Claim 1 looks at every record before T0 with I(F;Y) > 0, not only the tested ones."""
+    from analysis.complexity._stats import records_before
+
+    i_fy = np.array([0.0, 0.01, 0.02, 0.3, 0.4])
+    np.testing.assert_array_equal(records_before(i_fy, 3), [1, 2])
+    np.testing.assert_array_equal(records_before(i_fy, None), [1, 2, 3, 4])
+    assert records_before(i_fy, 0).size == 0
+
+
+def test_analyse_measures_explained_share_below_the_test_floor():
+    """F_t = L on a growing share of the points (random labels elsewhere) is explained by L
+    (I(F;Y|L) = 0 in population), then F_t = Y is not: T0 is the last record, the records
+    before it sit below and above the test's floor, and Σμ/ΣI(F;Y) over them is ≈ 1."""
+    from analysis.complexity._run import analyse, information
+    from lazyrich.measures import joint_counts, mutual_information
+
+    n = 4000
+    ks = jax.random.split(jax.random.key(3), 8)
+    y = jax.random.bernoulli(ks[0], 0.5, (n,)).astype(jnp.int32)
+    l = (y ^ jax.random.bernoulli(ks[1], 0.2, (n,))).astype(jnp.int32)  # noqa: E741
+    rows = []
+    for i, share in enumerate((0.0, 0.3, 0.6, 1.0)):
+        keep = jax.random.bernoulli(ks[2 + i], share, (n,))
+        coin = jax.random.bernoulli(ks[6], 0.5, (n,)).astype(jnp.int32)
+        rows.append(np.asarray(jnp.where(keep, l, coin)))
+    rows.append(np.asarray(y))
+    preds = np.stack(rows).astype(np.int32)
+    values = np.stack([np.asarray(information(jnp.asarray(f), l, y)) for f in preds])
+    h = {"preds": preds, "step": np.arange(1.0, 6.0), "train_accuracy": np.full(5, 0.5),
+         "test_accuracy": values[:, 0], "I_FY": values[:, 1], "mu": values[:, 2],
+         "I_LY_given_F": values[:, 3]}  # fmt: skip
+    i_ly = float(mutual_information(joint_counts(l, y, num_values=2)))
+    c = cx.Config(permutations=99, bootstrap=50)
+    s = analyse(h, i_ly, 0.8, 0.8, l, y, c, key=ks[7])
+    assert s["T0"] == 5
+    assert 3 <= s["records_before_T0"] <= 4  # the share-0 record may carry a trace of information
+    assert int(np.sum(h["I_FY"][:4] >= c.t0_min_info * i_ly)) < s["records_before_T0"]
+    assert s["mu_over_I_FY_before_T0"] == pytest.approx(1.0, abs=0.03)
+    lo, hi = s["mu_over_I_FY_before_T0_boot"]
+    assert lo <= s["mu_over_I_FY_before_T0"] + 1e-6 and hi >= 0.95

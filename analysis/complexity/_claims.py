@@ -1,5 +1,10 @@
 """The four claims of §5 per task (networks and seeds pooled), with rules fixed before any run.
 
+Claim 1 is measured over every record before T0 with I(F_t;Y) > 0. Until 2026-11-30 it used only
+the records the T0 test looked at (I(F_t;Y) ≥ t0_min_info·I(L;Y)); in every evidence run the
+test rejected at the first of them, so that set was empty by construction and the claim could
+never be decided. The change was made before the verdict under it was known.
+
 Intervals: claims 1 and 3 — the 5–95% bootstrap interval (test points resampled, each run
 independently) of the mean over the task's runs; claim 2 — the range of T0/T_L over runs;
 claim 4 — the range of the Miller–Madow I(L;Y|F_final) over runs, decided by the runs'
@@ -44,8 +49,7 @@ def _at_least(m: dict, bound: float) -> str:
 
 
 def _at_t0(runs: list[dict], c) -> str:
-    """Where T0 sits: μ/I(F;Y) and I(F;Y)/I(L;Y) at T0 over the runs (ranges). When T0 comes
-    as soon as the test may run (I(F;Y) ≥ t0_min_info·I(L;Y)), nothing before it is tested."""
+    """Where T0 sits: μ/I(F;Y) and I(F;Y)/I(L;Y) at T0 over the runs (ranges)."""
     at = [r for r in runs if r.get("mu_at_T0") is not None and r.get("I_FY_at_T0")]
     if not at:
         return ""
@@ -54,9 +58,8 @@ def _at_t0(runs: list[dict], c) -> str:
     text = f"; at T0 μ/I(F;Y) is {min(ratio):.2f}–{max(ratio):.2f}"
     if share:
         text += (
-            f" and I(F;Y)/I(L;Y) {min(share):.2f}–{max(share):.2f} (records are tested from "
-            f"I(F;Y) ≥ {c.t0_min_info:g}·I(L;Y)): by the time F_t carries that much information "
-            "its excess over L is already detectable, so T0 is the first testable record"
+            f" and I(F;Y)/I(L;Y) {min(share):.2f}–{max(share):.2f} (the test looks at records "
+            f"with I(F;Y) ≥ {c.t0_min_info:g}·I(L;Y))"
         )
     return text
 
@@ -72,15 +75,17 @@ def claims(summary: dict, c) -> list[dict[str, Any]]:
         fig = f"figures/info_{task}_{named[0][0].split('/')[0]}.png"
         m = _boot_mean(runs, "mu_over_I_FY_before_T0", "ratio")
         none = sum(r["mu_over_I_FY_before_T0"] is None for r in runs)
+        counts = [r.get("records_before_T0") for r in runs]
         out.append(dict(
             id=f"explained-before-T0-{task}", paper=PAPER,
             claim=f"{task}: before T0, L explains F_t's information (μ ≈ I(F_t;Y))",
-            theory=f"Σμ / ΣI(F_t;Y) over tested records before T0 ≥ {EXPLAINED}", measured=m,
+            theory=f"Σμ / ΣI(F_t;Y) over the records before T0 ≥ {EXPLAINED}", measured=m,
             verdict=_at_least(m, EXPLAINED),
-            rule=f"mean over runs, 90% bootstrap interval over test points; agrees if lo ≥ "
-                 f"{EXPLAINED}, disagrees if hi < {EXPLAINED}",
+            rule=f"per run Σμ / ΣI(F_t;Y) over every record before T0 with I(F_t;Y) > 0 "
+                 f"(tested or not), mean over runs, 90% bootstrap interval over test points; "
+                 f"agrees if lo ≥ {EXPLAINED}, disagrees if hi < {EXPLAINED}",
             figure=fig,
-            note=f"runs with no tested record before T0: {none} of {len(runs)}"
+            note=f"records before T0 per run: {counts}; runs with none: {none} of {len(runs)}"
                  + _at_t0(runs, c)))  # fmt: skip
         ratios = [r["T0_over_T_L"] if r["T0"] is not None else math.inf
                   for r in runs if r["T_L"] is not None]  # fmt: skip

@@ -36,7 +36,8 @@ DESCRIPTION = (
     "Miller–Madow-corrected I(F_t;Y|L) against a permutation null (F_t shuffled within each "
     "L-stratum, `permutations` shuffles), at family-wise level alpha over the tested records "
     "(Bonferroni; records with I(F_t;Y) ≥ t0_min_info·I(L;Y)); T0 is the first record where it "
-    "rejects (null: never). T_L is the first record where F_t's test accuracy reaches L's. "
+    "rejects (null: never); 'before T0' is measured as Σμ / ΣI(F_t;Y) over every earlier record "
+    "with I(F_t;Y) > 0. T_L is the first record where F_t's test accuracy reaches L's. "
     "retention = μ_final / I(L;Y). Intervals: bootstrap over test points (`bootstrap` "
     "resamples). The paper predicts μ ≈ I(F_t;Y) until about T_L and retention close to 1."
 )

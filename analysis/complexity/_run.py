@@ -30,7 +30,7 @@ from lazyrich.train import Grid, Snapshot, default_devices, log_steps, train
 from ._claims import claims
 from ._config import NAME, Config, cnn_applies, load_task, make_network, seeds, validate
 from ._figures import figures
-from ._stats import bootstrap, first_reaching, t0_test, tested_records
+from ._stats import bootstrap, first_reaching, records_before, t0_test, tested_records
 
 MEASURES = ("test_accuracy", "I_FY", "mu", "I_LY_given_F", "I_FY_given_L")
 
@@ -136,7 +136,7 @@ def analyse(h: dict[str, np.ndarray], i_ly: float, lin_test: float, lin_train: f
                    permutations=c.permutations, key=k1)  # fmt: skip
     t0 = test["t0"]
     tl = first_reaching(h["test_accuracy"], lin_test)
-    before = tested[tested < (t0 if t0 is not None else len(h["step"]))]
+    before = records_before(h["I_FY"], t0)
     boot = bootstrap(h["preds"], l_test, y_test, before, resamples=c.bootstrap, key=k2)
     final = cmi_permutation_test(jnp.asarray(h["preds"][-1]), y_test, l_test, num_values=2,
                                  num_permutations=c.permutations, key=k3)  # fmt: skip
@@ -159,6 +159,7 @@ def analyse(h: dict[str, np.ndarray], i_ly: float, lin_test: float, lin_train: f
         "mu_at_T0": _at(h, "mu", t0),
         "I_FY_at_T0": _at(h, "I_FY", t0),
         "test_accuracy_at_T0": _at(h, "test_accuracy", t0),
+        "records_before_T0": int(len(before)),
         "mu_over_I_FY_before_T0": ratio,
         "mu_over_I_FY_before_T0_boot": _pct(boot["ratio"]),
         "mu_final": mu_final,

@@ -7,8 +7,9 @@
   rejecting record.
 - T_L: the first record where F_t's test accuracy ≥ L's.
 - Bootstrap: the test points resampled with replacement (the same resample for every record
-  of a run), giving per replicate the pre-T0 ratio Σμ / ΣI(F_t;Y) over the tested records
-  before T0 and the retention μ_final / I(L;Y).
+  of a run), giving per replicate the pre-T0 ratio Σμ / ΣI(F_t;Y) over the records before
+  T0 with I(F_t;Y) > 0 (tested or below the test's information floor) and the retention
+  μ_final / I(L;Y).
 """
 
 from __future__ import annotations
@@ -31,6 +32,13 @@ from lazyrich.measures import (
 def tested_records(i_fy: np.ndarray, i_ly: float, min_info: float) -> np.ndarray:
     """Indices of the records the T0 test looks at: I(F;Y) ≥ min_info·I(L;Y) and > 0."""
     return np.nonzero((i_fy >= min_info * i_ly) & (i_fy > 0))[0]
+
+
+def records_before(i_fy: np.ndarray, t0: int | None) -> np.ndarray:
+    """Indices of the records before T0 (every record when T0 never comes) where F_t has
+    information (I(F;Y) > 0), tested by the T0 test or not: where claim 1 is measured."""
+    end = len(i_fy) if t0 is None else t0
+    return np.nonzero(i_fy[:end] > 0)[0]
 
 
 def t0_test(preds: np.ndarray, l_test: Array, y: Array, tested: np.ndarray, *, alpha: float,
