@@ -328,6 +328,17 @@ def test_toy_plateau_slope_grows_with_depth():
     assert 0 < s2 < s3 < s4 < 1
 
 
+def test_toy_matching_a0_recovers_the_initial_weight():
+    # the slope at a0 = 0.3 leads back to a0 = 0.3; slopes the toy cannot give have no a0
+    g = np.array([10.0, 100.0, 1000.0])
+    for L in (2, 3, 4):
+        slope = collapse.toy_plateau_slope(g, L, a0=0.3)
+        assert slope < collapse.toy_plateau_slope(g, L)  # smaller a0: nearer the asymptote
+        assert collapse.toy_matching_a0(g, L, slope) == pytest.approx(0.3, rel=1e-4)
+    assert collapse.toy_matching_a0(g, 3, 0.9) is None  # above the toy's slope at a0 = 1
+    assert collapse.toy_matching_a0(g, 3, 0.2) is None  # below the asymptote 1/3
+
+
 def test_claim_rules_on_made_up_numbers():
     from analysis.gamma_eta.claims import t_interval
 

@@ -87,14 +87,36 @@ def aligned_gap(steps: np.ndarray, curves: np.ndarray, loss0: float, num: int = 
     return float((v.max(0) - v.min(0)).max())
 
 
-def toy_plateau_slope(gammas: np.ndarray, depth: int) -> float:
-    """Log-log slope of the toy model's escape step over `gammas` at η ∝ γ^(2/L)."""
+def toy_plateau_slope(gammas: np.ndarray, depth: int, a0: float = 1.0) -> float:
+    """Log-log slope of the toy model's escape step over `gammas` at η ∝ γ^(2/L), from the
+    initial weight `a0` per factor (y = 1; the slope does not depend on η's prefactor)."""
     level = 1.0 - math.sqrt(PLATEAU_FRACTION)
     t = [
-        dl.plateau_length(depth, 1.0, float(g), 1e-3 * float(g) ** (2.0 / depth), threshold=level)
+        dl.plateau_length(
+            depth, 1.0, float(g), 1e-3 * float(g) ** (2.0 / depth), a0=a0, threshold=level
+        )
         for g in gammas
     ]
     return float(np.polyfit(np.log10(gammas), np.log10(t), 1)[0])
+
+
+def toy_matching_a0(gammas: np.ndarray, depth: int, slope: float) -> float | None:
+    """The toy's initial weight a0 ∈ [1e-3, 1] whose plateau slope over `gammas` equals `slope`
+    (bisection in log a0: a smaller a0 puts the same γ deeper into the toy's asymptotic regime,
+    slope → 1 − 2/L, or → 0 like 1/ln γ for L = 2), or None when no a0 in that range gives it.
+    The toy's escape time depends on γ only through γ·y/a0^L, so a0^L < 1 reads as the network
+    behaving like the toy at a γ larger by 1/a0^L."""
+    lo, hi = math.log(1e-3), 0.0
+    s_lo, s_hi = toy_plateau_slope(gammas, depth, math.exp(lo)), toy_plateau_slope(gammas, depth)
+    if not (min(s_lo, s_hi) <= slope <= max(s_lo, s_hi)):
+        return None
+    for _ in range(40):
+        mid = 0.5 * (lo + hi)
+        if (toy_plateau_slope(gammas, depth, math.exp(mid)) - slope) * (s_hi - s_lo) > 0:
+            hi = mid
+        else:
+            lo = mid
+    return math.exp(0.5 * (lo + hi))
 
 
 def analyse(
