@@ -372,3 +372,11 @@ def test_edge_ratios_note():
     text = edge_ratios(rising)
     assert text is not None and "rises from 0.1 to 0.5" in text
     assert edge_ratios({"eta_star": {"0.1": 1.0}, "eta_max": {"0.1": 2.0}}) is None
+
+
+def test_collapse_note_names_the_gamma_that_never_leaves_its_plateau():
+    from analysis.gamma_eta.claims import _unaligned
+
+    text = _unaligned({"gammas": [10.0, 1000.0], "align_step": [[1.0, 2.0], [None, 3.0]]})
+    assert "γ = 1000 in 1 of 2 seeds" in text and "γ = 10 " not in text
+    assert _unaligned({"gammas": [10.0], "align_step": [[1.0, 2.0]]}) == ""

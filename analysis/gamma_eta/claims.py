@@ -159,7 +159,8 @@ def case_claims(label: str, s: dict, collapse: dict | None) -> list[dict]:
         note = (
             f"gaps (decades, per seed) 2/L: {_fmt(g['2/L'])}; exponent 1: {_fmt(g['1'])}; "
             f"no rescaling: {_fmt(g['0'])}" + ("; L = 2: exponent 1 is 2/L" if L == 2 else "")
-        )
+            + _unaligned(collapse)
+        )  # fmt: skip
         out.append(
             _claim(
                 f"{label} 5",
@@ -208,6 +209,23 @@ def _plateau_note(collapse: dict, L: int, m: dict) -> str:
     return text + (
         f"; the measured slope is the toy's at a0^L = {pw['value']:.2g}{span} instead of 1, i.e. "
         f"the network's plateaus grow as the toy's do at a γ about {1 / pw['value']:.0f}× larger"
+    )
+
+
+def _unaligned(collapse: dict) -> str:
+    """Which rich γ never reach the alignment level at η0 ∝ γ^(2/L) (each leaves its seed's
+    gap undefined): a plateau longer than the run."""
+    rows = collapse.get("align_step", [])
+    out = [
+        f"γ = {g:g} in {n} of {len(row)} seeds"
+        for g, row in zip(collapse.get("gammas", []), rows, strict=False)
+        if (n := sum(v is None or not np.isfinite(v) for v in row))
+    ]
+    if not out:
+        return ""
+    return (
+        "; at η0 ∝ γ^(2/L) never at 0.9× the initial loss within the run (a plateau longer "
+        "than the budget): " + ", ".join(out)
     )
 
 
