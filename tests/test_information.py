@@ -291,3 +291,61 @@ def test_permutation_test_oracle():
         assert int(xs[z == v].sum()) == int(x_dep[z == v].sum())
     with pytest.raises(ConfigError, match="num_permutations must be an int >= 1"):
         cmi_permutation_test(x_dep, y, z, num_values=2, num_permutations=0, key=key)
+
+
+def test_null_tables_follow_the_law_of_shuffles_brute_force():
+    """Every permutation of X within the strata of Z, enumerated: the distribution of the count
+    table they give equals the frequencies of `null_tables` (3 values, two strata of 6 and 5)."""
+    import itertools
+    from collections import Counter
+
+    from lazyrich.measures._permutation import null_tables
+
+    x = np.array([0, 1, 2, 2, 1, 0, 2, 0, 1, 1, 2])
+    y = np.array([2, 1, 0, 0, 1, 2, 1, 1, 0, 2, 0])
+    z = np.array([0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1])
+    sizes = (3, 3, 2)
+
+    def table(xx):
+        c = np.zeros(sizes, dtype=np.int64)
+        np.add.at(c, (xx, y, z), 1)
+        return c
+
+    exact: Counter = Counter()
+    s0, s1 = np.nonzero(z == 0)[0], np.nonzero(z == 1)[0]
+    for p0 in itertools.permutations(x[s0]):
+        for p1 in itertools.permutations(x[s1]):
+            xx = x.copy()
+            xx[s0], xx[s1] = p0, p1
+            exact[table(xx).tobytes()] += 1
+    total = sum(exact.values())
+    draws = null_tables(table(x), 40_000, np.random.default_rng(0))
+    assert draws.shape == (40_000, 3, 3, 2)
+    np.testing.assert_array_equal(draws.sum(2), np.broadcast_to(table(x).sum(1), (40_000, 3, 2)))
+    np.testing.assert_array_equal(draws.sum(1), np.broadcast_to(table(x).sum(0), (40_000, 3, 2)))
+    seen = Counter(t.tobytes() for t in draws)
+    assert set(seen) <= set(exact)
+    worst = max(abs(seen[k] / 40_000 - v / total) for k, v in exact.items())
+    assert worst < 0.01, worst  # Monte-Carlo error of 40,000 draws: sd <= 0.0025
+
+
+def test_permutation_test_tables_agree_with_shuffles():
+    from lazyrich.measures import cmi_permutation_test
+
+    n = 800
+    kz, ky, kx, kt = jax.random.split(jax.random.key(5), 4)
+    z = jax.random.bernoulli(kz, 0.5, (n,)).astype(jnp.int32)
+    y = (z ^ jax.random.bernoulli(ky, 0.2, (n,))).astype(jnp.int32)
+    # weak dependence on Y beyond Z: p-values spread over (0, 1) rather than at the edges
+    rows = jnp.stack([(jnp.where(jax.random.bernoulli(jax.random.fold_in(kx, i), q, (n,)), y, z)
+                       ^ jax.random.bernoulli(jax.random.fold_in(kx, 99 + i), 0.3, (n,)))
+                      for i, q in enumerate((0.0, 0.05, 0.1))]).astype(jnp.int32)  # fmt: skip
+    a = cmi_permutation_test(rows, y, z, num_values=2, num_permutations=1999, key=kt)
+    b = cmi_permutation_test(rows, y, z, num_values=2, num_permutations=1999, key=kt,
+                             method="shuffle")  # fmt: skip
+    np.testing.assert_allclose(np.asarray(a["statistic"]), np.asarray(b["statistic"]), rtol=1e-5)
+    np.testing.assert_allclose(np.asarray(a["p_value"]), np.asarray(b["p_value"]), atol=0.04)
+    np.testing.assert_allclose(np.asarray(a["null_mean"]), np.asarray(b["null_mean"]), atol=3e-4)
+    with pytest.raises(ConfigError, match="method must be"):
+        cmi_permutation_test(rows[0], y, z, num_values=2, num_permutations=9, key=kt,
+                             method="exact")  # fmt: skip

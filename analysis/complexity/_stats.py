@@ -1,7 +1,8 @@
 """T0 by a permutation test, T_L, and bootstrap intervals of the complexity study.
 
 - T0: at each tested record (I(F_t;Y) ≥ t0_min_info·I(L;Y)), the Miller–Madow I(F_t;Y|L)
-  against F_t shuffled within each L-stratum (`lazyrich.measures.cmi_permutation_test`);
+  against F_t shuffled within each L-stratum (`lazyrich.measures.cmi_permutation_test`, whose
+  null tables are drawn with the shuffles' margins: the same law, at a cost independent of n);
   family-wise level alpha by Bonferroni over the m tested records (reject when p ≤ alpha/m;
   the shuffles are raised to ceil(m/alpha) so that this is reachable). T0 = the first
   rejecting record.
