@@ -93,9 +93,9 @@ def edge_ratios(s: dict) -> str | None:
     if tail > 1.5 * head:
         text += (
             f" (rises from {head:.2g} to {tail:.2g} at the largest γ: η* drifts toward the "
-            "stability edge there, which steepens its slope beyond η_max's; a likely cause, "
-            "not tested, is the fixed step budget, under which the longest plateaus favour the "
-            "largest stable η)"
+            "stability edge there, which steepens its slope beyond η_max's; under a fixed step "
+            "budget the longest plateaus favour the largest stable η: rerun with more --steps "
+            "to see whether the rise persists)"
         )
     return text
 
