@@ -170,6 +170,7 @@ def test_file_task_is_binary_and_capped(tmp_path, monkeypatch):
         (["--tasks", "imagenet"], "unknown task 'imagenet'"),
         (["--networks", "rnn"], "unknown network 'rnn'"),
         (["--lr", "0"], "--lr must be a finite number > 0"),
+        (["--lr-ball", "-1"], "--lr-ball must be a finite number >= 0"),
         (["--batch", "5000"], "--batch 5000 exceeds --n-train 4000"),
         (["--ball-noise", "0.7"], "--ball-noise must be in [0, 0.5)"),
         (["--permutations", "0"], "--permutations must be >= 1"),

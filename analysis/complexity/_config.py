@@ -79,6 +79,9 @@ class Config:
     """SGD batch size."""
     lr: float = 0.1
     """SGD learning rate (plain SGD, no momentum, no weight decay)."""
+    lr_ball: float = 0.0
+    """SGD learning rate on the ball task (0: --lr). The ball's F_t reaches L's accuracy within
+    a few steps at the others' rate, too early for records to resolve the phase before T_L."""
     records: int = 20
     """Log-spaced recording steps (besides one at the end of every epoch)."""
     stop_train_error: float = 0.0
@@ -114,6 +117,7 @@ PRESETS = {
         steps=3000,
         batch=32,
         lr=0.02,
+        lr_ball=0.005,
         records=40,
         permutations=999,
         bootstrap=200,
@@ -203,6 +207,10 @@ def validate(c: Config) -> None:
     )
     require(c.batch <= c.n_train, f"--batch {c.batch} exceeds --n-train {c.n_train}")
     require(math.isfinite(c.lr) and c.lr > 0, f"--lr must be a finite number > 0, got {c.lr}")
+    require(
+        math.isfinite(c.lr_ball) and c.lr_ball >= 0,
+        f"--lr-ball must be a finite number >= 0 (0: --lr), got {c.lr_ball}",
+    )
     require(0.0 <= c.ball_noise < 0.5, f"--ball-noise must be in [0, 0.5), got {c.ball_noise}")
     require(
         0.0 <= c.stop_train_error < 1.0,

@@ -95,7 +95,8 @@ def train_and_measure(
     steps = record_steps(c, data.n_train)
     nb = num_batches(data.n_train, c.batch)
     full = [int(t) for t in steps if t % nb == 0 or t == steps[-1]]  # epoch ends, the last
-    rec = train(model, optax.sgd(c.lr), data, grid=Grid.product(seed=[seed]), batch=c.batch,
+    lr = c.lr_ball if task == "ball" and c.lr_ball > 0 else c.lr
+    rec = train(model, optax.sgd(lr), data, grid=Grid.product(seed=[seed]), batch=c.batch,
                 loss="ce", record_at=steps.tolist(), evaluate_at=full,
                 measures={"pred": predictions}, progress=progress,
                 devices=default_devices(devices),
