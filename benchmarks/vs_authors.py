@@ -36,7 +36,6 @@ import importlib.util
 import os
 import sys
 import tempfile
-import time
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -50,6 +49,7 @@ from lazyrich.models import RevMLP, functional
 from lazyrich.optim import exact_gauss_newton
 
 from ._machine import add_out, write
+from .vs_pytorch import side_by_side
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
@@ -235,35 +235,6 @@ def pbfgs_check(repo: Path, workdir: Path) -> dict:
 # ------------------------------------------------------------------------------ timing
 
 
-def side_by_side(ours, theirs, rounds: int, threads: list[int], per: int = 1) -> dict:
-    jax.block_until_ready(ours())
-    for n in threads:
-        torch.set_num_threads(n)
-        theirs()
-    contestants = [("lazyrich", 0)] + [("authors", n) for n in threads]
-    times: dict[tuple[str, int], list[float]] = {c: [] for c in contestants}
-    for r in range(rounds):
-        k = r % len(contestants)
-        for name, n in contestants[k:] + contestants[:k]:
-            if name == "authors":
-                torch.set_num_threads(n)
-            t0 = time.perf_counter()
-            if name == "authors":
-                theirs()
-            else:
-                jax.block_until_ready(ours())
-            times[(name, n)].append(time.perf_counter() - t0)
-    tj = np.array(times[("lazyrich", 0)])
-    out: dict = {"lazyrich_ms": 1e3 * float(np.median(tj)) / per}
-    for n in threads:
-        tt = np.array(times[("authors", n)])
-        ratio = tt / tj
-        out[f"authors_{n}t_ms"] = 1e3 * float(np.median(tt)) / per
-        out[f"authors_{n}t_over_lazyrich"] = [float(np.median(ratio)), float(ratio.min()),
-                                              float(ratio.max())]  # fmt: skip
-    return out
-
-
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description="lazyrich against the authors' own code")
     p.add_argument("--gn-repo", type=Path, help="clone of mtkresearch/exact_GN_revNN")
@@ -288,12 +259,16 @@ def main(argv=None) -> dict:
         for cfg in a.configs:
             h, b = (int(v) for v in cfg.split(":"))
             ours, theirs, _, _ = gn_case(a.gn_repo, h, b, "float32")
-            res[f"exact_gn_h{h}_b{b}"] = side_by_side(ours, theirs, a.rounds, threads)
+            res[f"exact_gn_h{h}_b{b}"] = side_by_side(
+                ours, theirs, a.rounds, threads, peer="authors"
+            )
             print(f"exact_gn h={h} batch {b}: {res[f'exact_gn_h{h}_b{b}']}", flush=True)
     if a.dldr_repo is not None:
         res["pbfgs_check"] = pbfgs_check(a.dldr_repo, work)
         ours, theirs, per = pbfgs_case(a.dldr_repo, "float32", work)
-        res["pbfgs_ms_per_step"] = side_by_side(ours, theirs, a.rounds, threads, per=per)
+        res["pbfgs_ms_per_step"] = side_by_side(
+            ours, theirs, a.rounds, threads, per=per, peer="authors"
+        )
         print(f"pbfgs (ms per step): {res['pbfgs_ms_per_step']}", flush=True)
     res["load_end"] = list(os.getloadavg())
     write("vs_authors", res, a.out)

@@ -238,10 +238,13 @@ def gn_case(args, dtype_name, key, batch):
 # --------------------------------------------------------------------------- timing
 
 
-def side_by_side(jax_fn, torch_fn, rounds: int, threads: list[int], per: int = 1) -> dict:
-    """Median ms (per call / `per`) of lazyrich and of torch at each thread count, in rounds of
-    rotated order; ratios torch/lazyrich within each round, median [min, max]."""
-    contestants = [("lazyrich", 0)] + [("torch", n) for n in threads]
+def side_by_side(
+    jax_fn, torch_fn, rounds: int, threads: list[int], per: int = 1, peer: str = "torch"
+) -> dict:
+    """Median ms (per call / `per`) of lazyrich and of the PyTorch side (`peer`, the key prefix)
+    at each thread count, in rounds of rotated order; ratios peer/lazyrich within each round,
+    median [min, max]."""
+    contestants = [("lazyrich", 0)] + [(peer, n) for n in threads]
     jax.block_until_ready(jax_fn())
     for n in threads:
         torch.set_num_threads(n)
@@ -250,10 +253,10 @@ def side_by_side(jax_fn, torch_fn, rounds: int, threads: list[int], per: int = 1
     for r in range(rounds):
         k = r % len(contestants)
         for name, n in contestants[k:] + contestants[:k]:
-            if name == "torch":
+            if name == peer:
                 torch.set_num_threads(n)
             t0 = time.perf_counter()
-            if name == "torch":
+            if name == peer:
                 torch_fn()
             else:
                 jax.block_until_ready(jax_fn())
@@ -261,10 +264,10 @@ def side_by_side(jax_fn, torch_fn, rounds: int, threads: list[int], per: int = 1
     tj = np.array(times[("lazyrich", 0)])
     out: dict = {"lazyrich_ms": 1e3 * float(np.median(tj)) / per}
     for n in threads:
-        tt = np.array(times[("torch", n)])
+        tt = np.array(times[(peer, n)])
         ratio = tt / tj
-        out[f"torch_{n}t_ms"] = 1e3 * float(np.median(tt)) / per
-        out[f"torch_{n}t_over_lazyrich"] = [
+        out[f"{peer}_{n}t_ms"] = 1e3 * float(np.median(tt)) / per
+        out[f"{peer}_{n}t_over_lazyrich"] = [
             float(np.median(ratio)),
             float(ratio.min()),
             float(ratio.max()),
