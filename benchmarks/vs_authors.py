@@ -49,17 +49,12 @@ from lazyrich.models import RevMLP, functional
 from lazyrich.optim import exact_gauss_newton
 
 from ._machine import add_out, write
-from .vs_pytorch import side_by_side
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# vs_pytorch imports PyTorch (with OMP_WAIT_POLICY=PASSIVE set first), or exits with the line
+# that says to install the `peers` group
+from .vs_pytorch import side_by_side, torch
 
-try:
-    import torch
-    from torch import nn
-except ImportError as e:  # pragma: no cover - depends on the optional group
-    raise SystemExit(
-        "benchmarks.vs_authors needs PyTorch: run `uv sync --group peers` first"
-    ) from e
+nn = torch.nn
 
 
 def _stand_ins(root: Path) -> None:

@@ -115,7 +115,8 @@ def cmi_permutation_test(
       the network's predictions at r records); `y`, `z`: labels, shape `(n,)`.
     - `num_values`: number of values of every variable (static).
     - `num_permutations`: shuffles B >= 1 (static); p-values are multiples of 1 / (1 + B).
-    - `key`: the shuffles (the same key for every row of `x`).
+    - `key`: seeds the null draws (with `"shuffle"`, the same shuffles for every row of `x`;
+      with `"tables"`, one stream of draws over the rows).
     - `method`: `"tables"` (default: null count tables drawn with the shuffles' margins, exact
       in law and independent of n; needs concrete arrays, not traced ones) or `"shuffle"`
       (explicit permutations, jittable, O(B·n log n)).
