@@ -150,14 +150,13 @@ def verdict(claim: Claim, lo: float | None, hi: float | None) -> str:
     if lo is None or hi is None or math.isnan(lo) or math.isnan(hi):
         return "undecided"
     r_lo, r_hi = claim.region
-    if claim.kind == "equal":
-        inside = r_lo <= lo and hi <= r_hi
-    else:  # an open region: its boundary itself is not "above"/"below"
-        inside = r_lo < lo and hi < r_hi
-    if inside:
-        return "agrees"
-    outside = hi < r_lo or lo > r_hi if claim.kind == "equal" else hi <= r_lo or lo >= r_hi
-    return "disagrees" if outside else "undecided"
+    if claim.kind == "equal":  # a closed band
+        inside, outside = r_lo <= lo and hi <= r_hi, hi < r_lo or lo > r_hi
+    elif claim.kind == "above":  # an open half-line: its boundary is not "above"
+        inside, outside = lo > r_lo, hi <= r_lo
+    else:
+        inside, outside = hi < r_hi, lo >= r_hi
+    return "agrees" if inside else "disagrees" if outside else "undecided"
 
 
 def measure(claim: Claim, samples) -> Measured:

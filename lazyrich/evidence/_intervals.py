@@ -7,7 +7,9 @@ points alone. For a fitted exponent, fit each seed on its own and pass the per-s
 - **Student t** (`"t"`): mean ± t(1 − α/2, n − 1) · sd / √n, with scipy's t quantiles.
 - **Bootstrap over units** (`"bootstrap"`, percentile; `"bca"`, bias-corrected and
   accelerated): resamples the units with replacement (NumPy's PCG64 from a fixed seed, so the
-  interval re-derives exactly), 9,999 resamples by default.
+  interval re-derives exactly), 9,999 resamples by default. With few units a bootstrap
+  under-covers (measured in the suite: 88% percentile, 87% BCa for a nominal 90% at n = 40
+  normal units, against 91% for t at n = 5): prefer t for the handful of seeds of a study.
 
 A grid-valued measurement (e.g. the best γ of a grid, per seed) can give a zero-width interval
 although the truth lies anywhere between grid points: pass `resolution=` (the grid spacing in
@@ -31,6 +33,7 @@ from scipy import stats
 from ..errors import ConfigError
 
 Estimator = Literal["t", "bootstrap", "bca"]
+Samples = Sequence[float | None] | np.ndarray  # one value per unit
 ESTIMATORS: tuple[str, ...] = ("t", "bootstrap", "bca")
 LEVEL = 0.90
 N_RESAMPLES = 9999
@@ -65,7 +68,7 @@ class Measured:
         return {"value": self.value, "lo": self.lo, "hi": self.hi, "n": self.n}
 
 
-def _finite(samples: Sequence[float | None]) -> tuple[tuple[float, ...], np.ndarray]:
+def _finite(samples: Samples) -> tuple[tuple[float, ...], np.ndarray]:
     raw = tuple(math.nan if s is None else float(s) for s in samples)
     x = np.asarray(raw, np.float64)
     return raw, x[np.isfinite(x)]
@@ -81,7 +84,7 @@ def _widen(lo: float, hi: float, resolution: float | None) -> tuple[float, float
 
 
 def t_interval(
-    samples: Sequence[float | None], *, level: float = LEVEL, resolution: float | None = None
+    samples: Samples, *, level: float = LEVEL, resolution: float | None = None
 ) -> Measured:
     """The mean of the units and its Student-t interval.
 
@@ -107,7 +110,7 @@ def t_interval(
 
 
 def bootstrap_interval(
-    samples: Sequence[float | None],
+    samples: Samples,
     *,
     method: Literal["bootstrap", "bca"] = "bootstrap",
     level: float = LEVEL,
@@ -147,6 +150,8 @@ def bootstrap_interval(
         q_lo, q_hi = alpha, 1 - alpha
     else:
         q_lo, q_hi = _bca_quantiles(x, boot, value, alpha, stat)
+    if not (math.isfinite(q_lo) and math.isfinite(q_hi) and np.all(np.isfinite(boot))):
+        return Measured(value, None, None, int(x.size), method, level, resolution, raw)
     lo, hi = (float(v) for v in np.quantile(boot, [q_lo, q_hi]))
     lo, hi = min(lo, value), max(hi, value)  # a skewed bootstrap may not straddle the estimate
     lo, hi = _widen(lo, hi, resolution)
@@ -159,6 +164,8 @@ def _bca_quantiles(x, boot, value, alpha, stat) -> tuple[float, float]:
     z0 = float(stats.norm.ppf(frac))
     jack = np.asarray([stat(np.delete(x, i)) for i in range(x.size)], np.float64)
     d = jack.mean() - jack
+    scale = float(np.max(np.abs(d))) if d.size else 0.0
+    d = d / scale if scale > 0 and math.isfinite(scale) else np.zeros_like(d)  # a: scale-free
     denom = 6.0 * float(np.sum(d**2)) ** 1.5
     a = float(np.sum(d**3)) / denom if denom > 0 else 0.0
     out = []
@@ -168,7 +175,7 @@ def _bca_quantiles(x, boot, value, alpha, stat) -> tuple[float, float]:
 
 
 def interval(
-    samples: Sequence[float | None],
+    samples: Samples,
     estimator: str = "t",
     *,
     level: float = LEVEL,

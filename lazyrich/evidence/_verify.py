@@ -142,10 +142,9 @@ def _check_claim(study: str, claim: Claim, row: Any, units: dict[str, list[float
     if claim.id not in units:
         return [f"{where}: no per-unit values in {UNITS_FILE}"]
     out = []
-    for name in ("theory", "margin", "kind", "estimator"):
-        if row.get(name) != getattr(claim, name):
-            out.append(f"{where}: {name} {row.get(name)!r} in summary.json, plan says "
-                       f"{getattr(claim, name)!r}")  # fmt: skip
+    for name, want in [*claim.to_dict().items(), ("rule", claim.rule)]:
+        if row.get(name) != want:
+            out.append(f"{where}: {name} {row.get(name)!r} in summary.json, plan says {want!r}")
     m = measure(claim, units[claim.id])
     got: dict[str, Any] = row["measured"] if isinstance(row.get("measured"), dict) else {}
     for name, want in (("value", m.value), ("lo", m.lo), ("hi", m.hi)):
