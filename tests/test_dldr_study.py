@@ -1,9 +1,10 @@
 """The `dldr` study: a tiny end-to-end run with its claims, the zero-padded vmapped subspace
-runs against unpadded runs and the flat P-BFGS reference, the verdict rules, and the one-line
-errors of its bad input."""
+runs against unpadded runs and the flat P-BFGS reference, its claims (declared, per seed,
+judged by `lazyrich.evidence`), and the one-line errors of its bad input."""
 
 import json
-from dataclasses import replace
+from dataclasses import fields, replace
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -13,8 +14,8 @@ import xarray as xr
 from jax.flatten_util import ravel_pytree
 
 from analysis import dldr
-from analysis._report_claims import check_claims
 from analysis.cli import main
+from lazyrich import evidence
 from lazyrich.data import batch_indices
 from lazyrich.models import functional
 from lazyrich.optim import init_p_bfgs, p_bfgs_params, p_bfgs_step, p_sgd
@@ -43,22 +44,45 @@ TINY_CONFIG = replace(
 )
 
 
+IDS = [
+    "pbfgs_matches_tuned_sgd",
+    "pbfgs_fewer_epochs",
+    "trajectory_beats_random_subspace",
+    "sgd_memorises_noisy_labels",
+    "robust_to_label_noise",
+]
+
+
+def _config(study) -> dldr.Config:
+    config = json.loads((study / "config.json").read_text())
+    names = {f.name for f in fields(dldr.Config)}
+    kw: dict[str, Any] = {
+        k: tuple(v) if isinstance(v, list) else v for k, v in config.items() if k in names
+    }
+    return dldr.Config(**kw)
+
+
 def test_end_to_end(tmp_path):
     assert main(["run", "dldr", *TINY, "--out", str(tmp_path)]) == 0
     study = tmp_path / "dldr"
     summary = json.loads((study / "summary.json").read_text())
     assert summary["samples"] == 1 + 2 * 4 and summary["fallback"] == "smallest"
-    claims = check_claims("dldr", summary["claims"])
-    assert [c["id"] for c in claims] == [
-        "pbfgs_matches_tuned_sgd",
-        "pbfgs_fewer_epochs",
-        "trajectory_beats_random_subspace",
-        "robust_to_label_noise",
-    ]
-    # 3 epochs of SGD cannot memorise 40% noisy labels: the control fails, undecided
+    claims = summary["claims"]
+    # the rows are the claims the config declares, in order; a quick run is smoke
+    declared = dldr.declare(_config(study))
+    assert [c["id"] for c in claims] == [c.id for c in declared] == IDS
+    assert all(c["verdict"] == "smoke" and c["unit"] == "seed" for c in claims)
+    # each row's interval is the evidence interval of its per-seed values (units.nc)
+    units = evidence.read_units(study / evidence.UNITS_FILE)
+    for claim, row in zip(declared, claims, strict=True):
+        assert len(units[claim.id]) == 2  # one value per seed
+        assert evidence.measure(claim, units[claim.id]).as_dict() == row["measured"]
+        assert row["margin"] == claim.margin and row["kind"] == claim.kind
+    # the label-noise control is its own row: SGD's final train accuracy on the noisy labels
     assert summary["label_noise"]["fraction"] == 0.4
-    assert np.mean(summary["label_noise"]["sgd_final_train_accuracy"]) < 0.9
-    assert claims[3]["verdict"] == "undecided"
+    memorised = summary["label_noise"]["sgd_final_train_accuracy"]
+    assert units["sgd_memorises_noisy_labels"] == pytest.approx(memorised, abs=1e-12)
+    assert claims[3]["theory"] == 0.9 and claims[3]["kind"] == "above"
     ds = xr.open_dataset(study / "results.nc", engine="scipy")
     assert ds.pbfgs_test_accuracy.shape == (2, 2, 3)  # d, seed, epoch
     assert ds.random_test_accuracy.shape == (2, 3)
@@ -74,6 +98,7 @@ def test_end_to_end(tmp_path):
     diff = ds.pbfgs_test_accuracy.sel(d=4).isel(pbfgs_epoch=-1) - ds.tuned_test_accuracy.isel(
         eta=0, tuned_epoch=-1
     )
+    assert units["pbfgs_matches_tuned_sgd"] == pytest.approx(diff.values.tolist(), abs=1e-9)
     assert claims[0]["measured"]["value"] == pytest.approx(float(diff.mean()), abs=1e-9)
     # every subspace run restarts from its seed's w0: epoch 0 equals SGD's epoch 0
     for name in ("pbfgs", "psgd"):
@@ -82,7 +107,6 @@ def test_end_to_end(tmp_path):
     ds.close()
     for fig in ("explained_variance", "accuracy_vs_epoch", "accuracy_vs_d", "label_noise"):
         assert (study / "figures" / f"{fig}.png").stat().st_size > 1000
-    assert main(["report", "--out", str(tmp_path)]) == 0
 
 
 def test_padded_subspaces_equal_separate_runs():
@@ -147,19 +171,67 @@ def optax_decay(lr, decay):
     return optax.piecewise_constant_schedule(lr, decay)
 
 
-def test_t_interval_and_verdicts():
-    m = dldr.t_interval([0.1, 0.2, 0.3])
-    # mean 0.2, sd 0.1, t_{0.95, 2} = 2.919986: half-width 0.2919986 / sqrt(3)
-    assert m["value"] == pytest.approx(0.2)
-    assert m["hi"] - m["value"] == pytest.approx(2.919986 * 0.1 / np.sqrt(3), rel=1e-6)
-    assert m["lo"] > 0 and dldr.verdict(m, 0.0, None) == "agrees"
-    assert dldr.verdict(m, 0.0, 0.05) == "undecided"  # wider than 0.05
-    assert dldr.verdict(m, 0.25, None) == "undecided"  # lo < 0.25 < hi
-    assert dldr.verdict({"value": 0.07, "lo": 0.05, "hi": 0.09}, 0.0, 0.05) == "agrees"
-    assert dldr.verdict({"value": 0.1, "lo": 0.01, "hi": 0.2}, 0.0, 0.05) == "undecided"
-    assert dldr.verdict({"value": -0.1, "lo": -0.2, "hi": -0.01}, 0.0, 0.05) == "disagrees"
-    one = dldr.t_interval([0.3])
-    assert one["lo"] is None and dldr.verdict(one, 0.0, None) == "undecided"
+def _summary(pb, tuned, rnd, e_pb, e_sgd, noisy=None) -> dict:
+    """A summary's headline numbers, as `summarize` writes them, for two seeds and d = 4."""
+    s = {
+        "tuned_sgd": {"lr": 0.1, "test_accuracy": tuned, "epochs_to_target": e_sgd},
+        "random_pbfgs_test_accuracy": rnd,
+        "d": {"4": {"pbfgs_test_accuracy": pb, "pbfgs_epochs_to_target": e_pb}},
+    }
+    if noisy is not None:
+        train, sgd_test, pb_test = noisy
+        s["label_noise"] = {
+            "sgd_final_train_accuracy": train,
+            "sgd_final_test_accuracy": sgd_test,
+            "sgd_best_test_accuracy": sgd_test,
+            "pbfgs_test_accuracy": pb_test,
+        }
+    return s
+
+
+def test_claims_are_per_seed_values_under_the_one_rule():
+    """Each row's samples are the per-seed differences; the verdicts follow lazyrich.evidence
+    with the declared margins (a two-seed t interval has t_{0.95, 1} = 6.314)."""
+    c = replace(TINY_CONFIG, tuned_epochs=3)  # cap = max(2, 3) + 1 = 4
+    s = _summary(
+        pb=[0.905, 0.915], tuned=[0.90, 0.91], rnd=[0.50, 0.55], e_pb=[1, None], e_sgd=[3, 3],
+        noisy=([0.99, 0.98], [0.60, 0.62], [0.80, 0.79]),
+    )  # fmt: skip
+    rows = dldr.judge_claims(s, c)
+    assert [r["id"] for r in rows] == [c.id for c in dldr.declare(c)] == IDS
+    by = {r["id"]: r for r in rows}
+    assert by["pbfgs_matches_tuned_sgd"]["samples"] == pytest.approx([0.005, 0.005])
+    # a zero-spread difference inside ±0.02 of 0: equal accuracy within the margin
+    assert by["pbfgs_matches_tuned_sgd"]["verdict"] == "agrees"
+    assert by["pbfgs_matches_tuned_sgd"]["kind"] == "equal"
+    # never reached counts as the cap 4; whole epochs: the interval is at least ± 0.5 wide
+    assert by["pbfgs_fewer_epochs"]["samples"] == [2.0, -1.0]
+    m = by["pbfgs_fewer_epochs"]["measured"]
+    assert m["value"] == 0.5 and m["hi"] - m["value"] == pytest.approx(6.313752 * 1.5, rel=1e-6)
+    assert by["pbfgs_fewer_epochs"]["verdict"] == "undecided"
+    assert by["trajectory_beats_random_subspace"]["samples"] == pytest.approx([0.405, 0.365])
+    assert by["trajectory_beats_random_subspace"]["verdict"] == "agrees"
+    assert by["sgd_memorises_noisy_labels"]["samples"] == [0.99, 0.98]
+    assert by["sgd_memorises_noisy_labels"]["verdict"] == "agrees"  # above 0.9 + 0.02
+    assert by["robust_to_label_noise"]["samples"] == pytest.approx([0.20, 0.17])
+    assert by["robust_to_label_noise"]["verdict"] == "agrees"
+    for claim, r in zip(dldr.declare(c), rows, strict=True):
+        assert evidence.measure(claim, r["samples"]).as_dict() == r["measured"]
+    # SGD that did not memorise: the control row disagrees, the robustness row is still judged
+    s = _summary(
+        [0.9] * 2, [0.9] * 2, [0.5] * 2, [1, 1], [2, 2], ([0.60, 0.62], [0.7] * 2, [0.6] * 2)
+    )
+    by = {r["id"]: r for r in dldr.judge_claims(s, c)}
+    assert by["sgd_memorises_noisy_labels"]["verdict"] == "disagrees"
+    assert by["robust_to_label_noise"]["verdict"] == "disagrees"  # -0.1 per seed
+    # one epoch fewer on every seed: a zero-width interval widened to 1 ± 0.5, not above 0 + 1
+    assert by["pbfgs_fewer_epochs"]["measured"] == {"value": 1.0, "lo": 0.5, "hi": 1.5, "n": 2}
+    assert by["pbfgs_fewer_epochs"]["verdict"] == "undecided"
+    # P-BFGS well above the tuned SGD is not "comparable": outside ±0.02
+    s = _summary([0.95, 0.96], [0.90, 0.90], [0.5] * 2, [1, 1], [2, 2])
+    rows = dldr.judge_claims(s, replace(c, label_noise=0.0))
+    assert [r["id"] for r in rows] == IDS[:3]
+    assert rows[0]["verdict"] == "disagrees"
 
 
 def test_sample_schedule_and_epochs_to():

@@ -2,14 +2,13 @@
 
 Modules: `config` (options, presets, validation, data, network), `run` (the engine calls:
 SGD with trajectory sampling, PCA, P-SGD and P-BFGS for every d and seed, the controls),
-`summary` (the results Dataset and headline numbers), `claims` (the claims and their fixed
-verdict rules), `figures`.
+`summary` (the results Dataset and per-seed headline numbers), `claims` (`declare`: the claims
+for a config, declared before any run; `judge_claims`: their rows through `lazyrich.evidence`),
+`figures`.
 """
 
-from .claims import claims as claims
-from .claims import epochs_to as epochs_to
-from .claims import t_interval as t_interval
-from .claims import verdict as verdict
+from .claims import declare as declare
+from .claims import judge_claims as judge_claims
 from .config import DESCRIPTION as DESCRIPTION
 from .config import NAME as NAME
 from .config import PRESETS as PRESETS
@@ -31,4 +30,6 @@ from .run import run as run
 from .run import sgd_with_samples as sgd_with_samples
 from .run import subspace_runs as subspace_runs
 from .run import tuned_sgd as tuned_sgd
+from .summary import epochs_to as epochs_to
+from .summary import pick_tuned as pick_tuned
 from .summary import summarize as summarize

@@ -9,8 +9,8 @@ import xarray as xr
 from lazyrich.results import StudyDir
 
 from .. import _plots
-from .claims import pick_tuned
 from .config import Config
+from .summary import pick_tuned
 
 
 def _band(ax, x, curves, fmt, label):

@@ -30,6 +30,7 @@ from lazyrich.optim import dldr_subspace, p_bfgs, p_sgd
 from lazyrich.results import StudyDir, write_dataset
 from lazyrich.train import Grid, OptaxStep, Snapshot, Step, train
 
+from .claims import judge_claims
 from .config import NAME, Config, Network, build_network, load, sample_steps, validate
 from .figures import figures
 from .summary import summarize, to_dataset
@@ -213,7 +214,8 @@ def run_condition(
 
 
 def run(c: Config, store: StudyDir, *, progress: bool = True) -> dict:
-    """Run both label conditions, write results.nc and figures, return the summary."""
+    """Run both label conditions, write results.nc and figures, return the summary (its
+    `claims`: one row per claim of `declare(c)`, judged on per-seed values)."""
     validate(c)
     base = load(c)
     results = {"clean": run_condition(base, c, store, progress, "clean")}
@@ -224,5 +226,6 @@ def run(c: Config, store: StudyDir, *, progress: bool = True) -> dict:
     ds = to_dataset(results, c)
     write_dataset(store.results_path, ds)
     summary = summarize(ds, c, base.name)
+    summary["claims"] = judge_claims(summary, c)
     figures(ds, store, c)
     return summary
