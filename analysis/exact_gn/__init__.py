@@ -5,9 +5,13 @@ A RevMLP is trained with exact Gauss-Newton, Adam and SGD through the engine
 setting (the first `full_batch` training examples, one step per epoch), a mini-batch setting
 (all `n_train` examples, batches of `batch`) and a rank setting (GN with the paper's linear or
 a ReLU first block). Modules: `config` (options, presets, data, model), `run` (the engine calls and
-measures), `summary` (headline numbers, matched-loss comparison, claims), `figures`.
+measures), `summary` (headline numbers, matched-loss comparison, saturation ratio), `claims`
+(`declare`: the claims for a config, declared before any run; `judge_claims`: their rows
+through `lazyrich.evidence`), `figures`.
 """
 
+from .claims import declare as declare
+from .claims import judge_claims as judge_claims
 from .config import DESCRIPTION as DESCRIPTION
 from .config import NAME as NAME
 from .config import PRESETS as PRESETS
@@ -20,9 +24,8 @@ from .config import validate as validate
 from .run import learning_rates as learning_rates
 from .run import relative_change as relative_change
 from .run import run as run
-from .summary import claims as claims
+from .summary import MATCH_TOLERANCE as MATCH_TOLERANCE
 from .summary import epochs_to_level as epochs_to_level
 from .summary import matched_train_loss as matched_train_loss
 from .summary import saturation_ratio as saturation_ratio
 from .summary import summarize as summarize
-from .summary import t_interval as t_interval

@@ -30,6 +30,7 @@ from lazyrich.optim import exact_gauss_newton, exact_gn_direction, output_error
 from lazyrich.results import StudyDir, write_dataset
 from lazyrich.train import Grid, Snapshot, default_devices, get_loss, train
 
+from .claims import judge_claims
 from .config import (
     NAME,
     NUM_CLASSES,
@@ -318,5 +319,6 @@ def run(c: Config, store: StudyDir, *, progress: bool = True) -> dict:
     )
     write_dataset(store.results_path, ds)
     summary = summarize(ds, c)
+    summary["claims"] = judge_claims(ds, summary, c)
     figures(ds, store, c, summary)
     return summary
