@@ -60,9 +60,9 @@ DESCRIPTION = (
     "paper's small Adam/SGD learning rates the baselines also move little, so the summary "
     "compares the laziness measures at a matched train loss too (matched_train_loss; figure "
     "ntk_cka_vs_loss plots them against the train loss): per setting a level every optimizer "
-    "reaches, and each optimizer's measures at its first measured epoch (>= 1) whose train loss "
-    "is at most that level. In the full-batch setting adam and sgd are the tuned rates, "
-    "adam_paper and sgd_paper the paper's; the claims use the tuned ones."
+    "reaches, and each optimizer's measures at its measured epoch (>= 1) whose train loss is "
+    "closest to that level, if within 2% of it. In the full-batch setting adam and sgd are the "
+    "tuned rates, adam_paper and sgd_paper the paper's; the claims use the tuned ones."
 )
 
 SETTINGS = ("full", "mini")
