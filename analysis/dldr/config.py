@@ -208,6 +208,11 @@ def sample_steps(c: Config, nb: int) -> np.ndarray:
 def validate(c: Config) -> None:
     """Check every option and that the data can be loaded; raise a one-line ConfigError."""
     require(
+        not c.data_dir or c.data != "mnist1d",
+        f"--data-dir {c.data_dir} is not used: --data mnist1d is generated, not read from "
+        "files; drop --data-dir (or choose --data mnist, fashion-mnist or cifar10)",
+    )
+    require(
         c.fallback in FALLBACKS,
         f"--fallback {c.fallback!r} is unknown: choose smallest (the authors') or zero",
     )

@@ -228,6 +228,11 @@ def input_dim(c: Config) -> int:
 
 def validate(c: Config) -> None:
     """Check every option (and, for MNIST/CIFAR-10, that the files load) before any writing."""
+    require(
+        not c.data_dir or c.dataset != "mnist1d",
+        f"--data-dir {c.data_dir} is not used: --dataset mnist1d is generated, not read from "
+        "files; drop --data-dir (or choose --dataset mnist or cifar10)",
+    )
     for name in (
         "n_train",
         "n_test",
