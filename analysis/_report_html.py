@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from ._report_claims import fmt_measured, fmt_number, fmt_theory
+from ._report_claims import fmt_measured, fmt_number, fmt_theory, fmt_width
 
 STYLE = """
 :root { --fg: #1f2328; --muted: #59636e; --line: #d1d9e0; --head: #f6f8fa; }
@@ -44,6 +44,11 @@ table.claims tr.none td { color: var(--muted); font-style: italic; }
 .disagrees { background: #ffebe9; color: #a40e26; }
 .undecided { background: #fff1c2; color: #7a4b00; }
 .notrun { background: #eaeef2; color: #424a53; }
+.smoke { background: #d8dee4; color: #424a53; }
+.broken { background: #ffebe9; color: #82071e; }
+.prereg { display: inline-block; margin-left: 4px; padding: 0 6px; border-radius: 1em;
+  border: 1px dashed #9a6700; color: #9a6700; font-size: 0.8em; }
+.smoke-note { background: #f6f8fa; border-left: 4px solid #d8dee4; padding: 0.4rem 0.8rem; }
 .figures { display: grid; gap: 1rem;
   grid-template-columns: repeat(auto-fill, minmax(min(100%, 480px), 1fr)); }
 figure { margin: 0; } figure img { width: 100%; height: auto; border: 1px solid var(--line); }
@@ -83,7 +88,7 @@ def anchor(*parts: str) -> str:
 
 
 def verdict_badge(verdict: str) -> str:
-    label = "not run" if verdict == "notrun" else verdict
+    label = {"notrun": "not run", "broken": "unreadable"}.get(verdict, verdict)
     return f"<span class='verdict {verdict}'>{_e(label)}</span>"
 
 
@@ -147,11 +152,14 @@ def claims_table(rows: list[dict[str, Any]], *, with_study: bool) -> str:
             + lead
             + _cell("claim", claim)
             + _cell("paper", _e(r["paper"]))
-            + _cell("theory", _e(fmt_theory(r["theory"])))
+            + _cell("theory", _e(fmt_theory(r["theory"], r)))
             + _cell("measured", f"{_e(value)} <span class='muted'>{_e(interval)}</span>", "num")
             + _cell(
                 "verdict",
-                verdict_badge(r["verdict"]) + f"<span class='rule'>{_e(r['rule'])}</span>",
+                verdict_badge(r["verdict"])
+                + (f"<span class='prereg'>{_e(r['status'])}</span>" if r.get("status") else "")
+                + (f"<span class='rule'>{_e(fmt_width(r))}</span>" if fmt_width(r) else "")
+                + f"<span class='rule'>{_e(r['rule'])}</span>",
             )
             + _cell("figure", figure_link(study, r["study_dir"], r["figure"], r["shown"]))
             + "</tr>"

@@ -7,6 +7,13 @@ have not run and studies that report no claims yet get a row saying so. Each stu
 shows its claims, its figures, and its configuration and raw summary (collapsed, as nested
 tables).
 
+Verdicts: a quick preset's claims are **smoke** (shown, never agree/disagree); a study whose
+run no committed plan preregistered (`lazyrich.evidence.preregistered`) is marked
+**not preregistered** beside each verdict; an undecided row shows its interval's width against
+2 × margin. A study whose `summary.json` is unreadable or malformed gets one warning line and a
+row saying so; the other studies still render. A control run kept in a subfolder
+(`OUT/STUDY/CONTROL/summary.json`) is listed as the study `STUDY/CONTROL`, next to its study.
+
 Images and figure links are relative paths (`STUDY/figures/NAME.png`): the page works when
 opened from OUT in a browser, or when OUT is copied elsewhere as a whole. No external fonts or
 scripts. `write_markdown` writes the same claims as Markdown tables (`OUT/EVIDENCE.md`).
@@ -16,11 +23,13 @@ from __future__ import annotations
 
 import html
 import json
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from lazyrich.errors import ConfigError
+from lazyrich.evidence import SMOKE_SENTENCE, preregistered
 from lazyrich.results import atomic_write_bytes
 
 from ._report_claims import check_claims, markdown_tables
@@ -40,6 +49,15 @@ class _Study:
     config: dict[str, Any]
     claims: list[dict[str, Any]] | None  # None: no "claims" key
     figures: list[Path]
+    status: str = ""  # "" (preregistered or smoke) or "not preregistered (why)"
+    error: str | None = None  # the one line for an unreadable summary
+
+
+def _status(summary: dict[str, Any], path: Path) -> str:
+    if summary.get("preset") == "quick":
+        return ""  # smoke: preregistration does not apply
+    ok, why = preregistered(summary.get("provenance"), path / "plan.json")
+    return "" if ok else f"not preregistered ({why})"
 
 
 def _read_json(path: Path) -> Any:
@@ -60,13 +78,17 @@ def _load(out: Path, name: str) -> _Study:
     path = out / name
     if not (path / "summary.json").is_file():
         return _Study(name, title, desc, path, None, {}, None, [])
-    summary = _read_json(path / "summary.json")
-    if not isinstance(summary, dict):
-        raise ConfigError(f"{name}/summary.json must hold a JSON object: rerun the study")
-    config = _read_json(path / "config.json") if (path / "config.json").is_file() else {}
-    claims = check_claims(name, summary["claims"]) if "claims" in summary else None
+    try:
+        summary = _read_json(path / "summary.json")
+        if not isinstance(summary, dict):
+            raise ConfigError(f"{name}/summary.json must hold a JSON object: rerun the study")
+        config = _read_json(path / "config.json") if (path / "config.json").is_file() else {}
+        claims = check_claims(name, summary["claims"]) if "claims" in summary else None
+    except ConfigError as e:  # one broken study: one line, the others still render
+        warnings.warn(f"report: {e}", stacklevel=2)
+        return _Study(name, title, desc, path, {}, {}, None, [], error=str(e))
     figures = sorted((path / "figures").glob("*.png"))
-    return _Study(name, title, desc, path, summary, config, claims, figures)
+    return _Study(name, title, desc, path, summary, config, claims, figures, _status(summary, path))
 
 
 def collect(out: Path) -> list[_Study]:
@@ -78,7 +100,11 @@ def collect(out: Path) -> list[_Study]:
     extra = sorted(
         p.parent.name for p in out.glob("*/summary.json") if p.parent.name not in STUDIES
     )
-    studies = [_load(out, name) for name in [*STUDIES, *extra]]
+    names = []
+    for name in [*STUDIES, *extra]:  # each study, then its controls (OUT/STUDY/CONTROL/)
+        names.append(name)
+        names += sorted(f"{name}/{p.parent.name}" for p in out.glob(f"{name}/*/summary.json"))
+    studies = [_load(out, name) for name in names]
     if all(s.summary is None for s in studies):
         raise ConfigError(
             f"no study results under {out}: run `lazyrich run STUDY --out {out}` first"
@@ -92,6 +118,8 @@ def _preset(s: _Study) -> str:
 
 
 def _rows(s: _Study, *, overall: bool) -> list[dict[str, Any]]:
+    if s.error is not None:
+        return [{"study": s.name, "verdict": "broken", "placeholder": html.escape(s.error)}]
     if s.summary is None:
         cmd = f"lazyrich run {s.name}"
         return [
@@ -106,17 +134,24 @@ def _rows(s: _Study, *, overall: bool) -> list[dict[str, Any]]:
         return [{"study": s.name, "preset": _preset(s), "verdict": None, "placeholder": text}]
     shown = {p.relative_to(s.path).as_posix() for p in s.figures}
     return [
-        {**c, "study": s.name, "preset": _preset(s), "study_dir": s.path, "shown": shown}
+        {
+            **c, "study": s.name, "preset": _preset(s), "study_dir": s.path, "shown": shown,
+            "status": s.status,
+        }
         for c in s.claims
-    ]
+    ]  # fmt: skip
 
 
 def _counts(studies: list[_Study]) -> str:
     claims = [c for s in studies for c in s.claims or []]
     parts = [
         f"{verdict_badge(v)} {sum(c['verdict'] == v for c in claims)}"
-        for v in ("agrees", "disagrees", "undecided")
+        for v in ("agrees", "disagrees", "undecided", "smoke")
+        if v != "smoke" or any(c["verdict"] == "smoke" for c in claims)
     ]
+    late = sum(len(s.claims or []) for s in studies if s.status)
+    if late:
+        parts.append(f"{late} not preregistered")
     silent = sum(s.summary is not None and not s.claims for s in studies)
     notrun = sum(s.summary is None for s in studies)
     parts.append(f"{silent} {'study' if silent == 1 else 'studies'} without claims")
@@ -135,6 +170,8 @@ def _section(s: _Study) -> str:
             else ""
         )
     )
+    if s.error is not None:
+        return head + f"<p class='muted'>Unreadable: {html.escape(s.error)}</p>"
     if s.summary is None:
         cmd = f"lazyrich run {s.name} --out {s.path.parent}"
         return head + f"<p class='muted'>Not run: <code>{html.escape(cmd)}</code></p>"
@@ -177,8 +214,15 @@ def render_html(studies: list[_Study]) -> str:
         + toc
         + "</ul></nav><h2 id='claims'>Claims and verdicts</h2>"
         + _counts(studies)
-        + "<p class='muted'>Each measured value comes with its interval [lo, hi]; the rule under "
-        "each verdict says how it was decided.</p>"
+        + "<p class='muted'>Each measured value comes with its 90% interval [lo, hi] over seeds; "
+        "the theory column shows the band of practical equivalence (theory ± margin); the rule "
+        "under each verdict says how it was decided.</p>"
+        + (
+            f"<p class='smoke-note'>{html.escape(SMOKE_SENTENCE[0].upper() + SMOKE_SENTENCE[1:])}"
+            ".</p>"
+            if any(c["verdict"] == "smoke" for s in studies for c in s.claims or [])
+            else ""
+        )
         + claims_table(rows, with_study=True)
         + "".join(_section(s) for s in studies)
         + "</body></html>"
@@ -204,7 +248,10 @@ def write_markdown(out: Path, path: Path | None = None) -> Path:
     out = Path(out)
     studies = collect(out)
     text = markdown_tables(
-        [(s.name, s.title, None if s.summary is None else (s.claims or [])) for s in studies]
+        [
+            (s.name, s.title, None if s.summary is None else (s.claims or []), s.error or s.status)
+            for s in studies
+        ]
     )
     path = out / "EVIDENCE.md" if path is None else Path(path)
     atomic_write_bytes(path, text.encode())
