@@ -147,7 +147,7 @@ def fmt_width(c: dict[str, Any]) -> str:
     """For an undecided row with a margin: its interval width against 2 × margin and about how
     many units would decide it; else ''."""
     ratio, m = c.get("width_vs_margin"), c.get("measured") or {}
-    if not _is_number(ratio):
+    if not isinstance(ratio, (int, float)) or isinstance(ratio, bool):
         return ""
     text = f"width {fmt_number(ratio)} × (2 × margin)"
     n = m.get("n")
