@@ -15,7 +15,8 @@ Conventions match `neural_tangents.empirical_ntk_fn` exactly:
 Three implementations, all from `jax.vjp` / `jax.linearize` under `vmap`:
 
 - `"structured"` (models built from lazyrich's `Dense` layers: `MLP`, and `scaled(MLP)` with
-  1/γ and centring): a dense layer `y = m·x Wᵀ + b_m·b` contributes
+  1/γ and centring; and per-example Equinox modules whose trainable arrays all sit in
+  `eqx.nn.Linear` layers, such as `eqx.nn.MLP`): a dense layer `y = m·x Wᵀ + b_m·b` contributes
   `(m² x·x' + b_m²) (g_c·g'_d)` to `Θ[c, d]`, where `g_c = ∂f_c/∂y`. So the kernel is a sum over
   layers of (input Gram) ⊙ (output-gradient Gram): per-example Jacobians, `(n, k, P)`, are
   never formed. The `g_c` come from `k` VJPs of the batch through zero perturbations added to
@@ -186,15 +187,18 @@ def empirical_ntk(
     **Arguments:**
 
     - `apply`: `apply(params, x) -> (n, *o)`: the `Apply` from `lazyrich.functional(model)`
-      (compiled once per model structure), or any function (compiled once per function).
+      (compiled once per model structure; `model` batched or per-example, e.g. `eqx.nn.MLP`
+      or an `eqx.nn.Conv2d` stack, as `lazyrich.functional` describes), or any batched
+      function (compiled once per function).
     - `params`: the trainable parameters (any pytree).
     - `x1`, `x2`: input batches with the same per-example shape; `x2=None` means `x2 = x1`
       (and only half the blocks are computed).
     - `trace_axes`: output axes to trace over (mean over the diagonal, as neural-tangents).
       `(-1,)` gives `(n1, n2)`; `()` gives the full `(n1, n2, k, k)`.
     - `method`: `"structured"` (per-layer Gram products; only for models whose trainable
-      parameters all sit in lazyrich `Dense` layers, such as `MLP` and `scaled(MLP)`, and
-      `apply` from `lazyrich.functional`),
+      parameters all sit in lazyrich `Dense` layers, such as `MLP` and `scaled(MLP)`, or, for
+      a per-example Equinox module, in `eqx.nn.Linear` layers, such as `eqx.nn.MLP`; and
+      `apply` from `lazyrich.functional`, which takes any model as it is),
       `"jacobian"` (Jacobian contraction), `"ntvp"` (NTK-vector products) or `"auto"`
       (`"structured"` where it applies, else `"jacobian"`, the faster of the other two here).
     - `chunk_size`: examples per block (None: one block). Peak memory is that of one block:
@@ -208,7 +212,7 @@ def empirical_ntk(
     _check_inputs(x1, x2, chunk_size)
     layers = None
     if method in ("auto", "structured"):
-        layers, out = _structured.layout(apply, params, x1[:1])
+        layers, out = _structured.layout(apply, params, x1)
         if isinstance(layers, str):
             require(
                 method == "auto",

@@ -7,6 +7,8 @@ from typing import Any, Generic, TypeVar
 import equinox as eqx
 import jax
 
+from ._per_example import batch_call
+
 T = TypeVar("T")
 
 
@@ -77,23 +79,47 @@ class Apply(eqx.Module):
         - `params`: the trainable half (shaped like `functional(model)[0]`).
         - `x`: a batch `(n, ...)`.
 
-        **Returns:** the model's output on the batch, `(n, k)`.
+        **Returns:** the model's output on the batch, `(n, k)` (per-example models are
+        vmapped; see `functional` for the rule).
         """
-        return self.model(params)(x)
+        return batch_call(self.model(params), x)
 
 
 def functional(model: Any) -> tuple[Any, Apply]:
-    """The pure-function view of a batched model.
+    """The pure-function view of a model: lazyrich's own, or any Equinox module as it is.
 
     **Arguments:**
 
-    - `model`: an `eqx.Module` with `model(x)` mapping a batch `(n, ...)` to `(n, k)`.
+    - `model`: an `eqx.Module`, either *batched* (`model(x)` maps a batch `(n, ...)` to
+      `(n, k)`, as lazyrich's models do) or *per-example* (Equinox's convention: `model(x[i])`
+      on one example, as `eqx.nn.MLP`, `eqx.nn.Conv2d` stacks and most user modules do).
 
     **Returns:**
 
-    `(params, apply)` where `params` holds exactly the trainable leaves and `apply` is an
-    `Apply`: `apply(params, x) = model_with(params)(x)` is pure (jit/grad/vmap-safe), and
-    `apply` is itself a pytree (of the frozen arrays), so `eqx.filter_jit` caches on structure.
+    `(params, apply)` where `params` holds exactly the trainable leaves (the inexact arrays
+    outside `Frozen`; activations and other non-array fields stay in the static half) and
+    `apply` is an `Apply`: `apply(params, x)` on a batch `(n, ...)` returns `(n, *o)`, is pure
+    (jit/grad/vmap-safe), and is itself a pytree (of the frozen arrays), so `eqx.filter_jit`
+    caches on structure. Every lazyrich function that takes a model or `(apply, params)`
+    (kernels, `train`, theory, optim, measures) goes through this `apply`.
+
+    **How a module is recognised as per-example or batched** (the one rule, applied by
+    `apply` each time it is traced; see `lazyrich.models.convention`):
+
+    1. `lazyrich.models.per_example(m)` and `lazyrich.models.batched(m)` are what they say;
+       lazyrich's own models (`MLP`, `CNN`, `RevMLP`, `Scaled`, ...) are batched.
+    2. Otherwise the module is applied under `jax.eval_shape` (shapes only, nothing is
+       computed) to the batch `x` and to one example `x[0]`: batched if `m(x)` works and
+       returns `(n, ...)`, per-example if `m(x[0])` works.
+    3. If both work (a module that broadcasts, e.g. `x @ w`), batched if a batch of `n + 1`
+       also gives `(n + 1, ...)`, else per-example.
+    4. If neither works: a one-line `ConfigError` naming both failures and the fix (inputs
+       of the shape the model was built for, or an explicit wrapper).
+
+    A per-example model is run on the batch with `jax.vmap`; a scalar output per example
+    (`eqx.nn.MLP(..., out_size="scalar")`) becomes `(n, 1)`. Wrap a model explicitly to skip
+    the shape probes, or when it accepts both a batch and one example and the rule picks the
+    wrong one.
     """
     params, rest = partition(model)
     return params, Apply(rest)

@@ -11,6 +11,7 @@ from jaxtyping import Array, Float
 
 from ..errors import require
 from ._frozen import Frozen
+from ._per_example import batch_call
 
 
 class Scaled(eqx.Module):
@@ -39,9 +40,9 @@ class Scaled(eqx.Module):
 
         **Returns:** `(net(x) − net₀(x)) / γ` (or `net(x) / γ` uncentred), shape `(n, k)`.
         """
-        f = self.net(x)
+        f = batch_call(self.net, x)
         if self.init_net is not None:
-            f = f - jax.lax.stop_gradient(self.init_net.value(x))
+            f = f - jax.lax.stop_gradient(batch_call(self.init_net.value, x))
         return f / self.gamma.value
 
     @property
@@ -54,7 +55,8 @@ def scaled(net: Any, *, gamma: float | Array = 1.0, centre: bool = True) -> Scal
 
     **Arguments:**
 
-    - `net`: a batched `eqx.Module` (`MLP`, `CNN`, ...).
+    - `net`: an `eqx.Module`: lazyrich's own (`MLP`, `CNN`, ...) or any per-example
+      Equinox module (`eqx.nn.MLP`, ...), recognised as `lazyrich.functional` describes.
     - `gamma`: γ > 0, a Python float or a JAX scalar (traced values are allowed, so a grid of
       γ can be built under `jax.vmap`).
     - `centre`: subtract a frozen copy of the initial network.

@@ -31,7 +31,7 @@ from jax.typing import ArrayLike
 from ..data import Dataset
 from ..errors import require
 from ..kernels import empirical_ntk, infinite_kernels
-from ..models import functional, scaled
+from ..models import CNN, MLP, Scaled, functional, scaled
 from ..train import Grid, Snapshot, train
 from ._lazy import effective_rate, kernel_gd_predictions
 
@@ -42,10 +42,31 @@ def _cast(tree: Any, dtype) -> Any:
     return jax.tree.map(lambda a: jnp.asarray(a, dtype) if eqx.is_inexact_array(a) else a, tree)
 
 
+def _has_twin(model: Any) -> bool:
+    """Whether `model` has an infinite-width twin (`lazyrich.kernels.infinite_kernels`):
+    lazyrich's `MLP` or `CNN`, optionally inside `scaled`."""
+    net = model.net if isinstance(model, Scaled) else model
+    return isinstance(net, (MLP, CNN))
+
+
+def _kernel_names(model: Any, kernels: Sequence[str] | None) -> tuple[str, ...]:
+    if kernels is None:
+        return KERNELS if _has_twin(model) else ("empirical",)
+    for k in kernels:
+        require(k in KERNELS, f"unknown kernel {k!r}: choose from {', '.join(KERNELS)}")
+    require(
+        "infinite" not in kernels or _has_twin(model),
+        f"{type(model).__module__.split('.')[0]}.{type(model).__name__} has no infinite-width "
+        "twin in lazyrich (only lazyrich's MLP and CNN do): pass kernels=('empirical',), or "
+        "kernels={'infinite': K} with a kernel you computed (e.g. with lazyrich.kernels.nt)",
+    )
+    return tuple(kernels)
+
+
 def network_kernels(
     model: eqx.Module,
     x: ArrayLike,
-    kernels: Sequence[str] = KERNELS,
+    kernels: Sequence[str] | None = None,
     *,
     chunk_size: int | None = None,
 ) -> dict[str, np.ndarray]:
@@ -53,16 +74,18 @@ def network_kernels(
 
     **Arguments:**
 
-    - `model`: the network (e.g. a μP `MLP` with one output).
+    - `model`: the network: lazyrich's (e.g. a μP `MLP` with one output) or any Equinox
+      module, batched or per-example (`eqx.nn.MLP`; see `lazyrich.functional`).
     - `x`: the inputs (training points, then test points).
     - `kernels`: among `"empirical"` (`lazyrich.kernels.empirical_ntk`) and `"infinite"`
-      (`lazyrich.kernels.infinite_kernels`, the width-N twin's kernel, μP factor included).
+      (`lazyrich.kernels.infinite_kernels`, the width-N twin's kernel, μP factor included;
+      lazyrich's `MLP` and `CNN` only). Default: both where a twin exists, else
+      `("empirical",)`.
     - `chunk_size`: examples per block of the empirical NTK (bounds memory).
 
     **Returns:** `{name: (n, n) array}`.
     """
-    for k in kernels:
-        require(k in KERNELS, f"unknown kernel {k!r}: choose from {', '.join(KERNELS)}")
+    kernels = _kernel_names(model, kernels)
     out = {}
     with jax.enable_x64(True):
         net = _cast(model, jnp.float64)
@@ -85,7 +108,7 @@ def lazy_vs_network(
     gamma: Sequence[float] | np.ndarray,
     eta0: float | Sequence[float] | np.ndarray,
     steps: Sequence[int] | np.ndarray,
-    kernels: Sequence[str] | Mapping[str, np.ndarray] = KERNELS,
+    kernels: Sequence[str] | Mapping[str, np.ndarray] | None = None,
     x64: bool | Callable[[dict[str, float]], bool] | None = True,
     measures: Mapping[str, Callable[[Snapshot], Any]] | None = None,
     keep_initial: bool = False,
@@ -100,14 +123,16 @@ def lazy_vs_network(
 
     **Arguments:**
 
-    - `model`: the unscaled network (one init shared by every γ); it is wrapped as
-      `scaled(model, gamma=γ, centre=True)` per run.
+    - `model`: the unscaled network (one init shared by every γ): lazyrich's or any Equinox
+      module, batched or per-example (`eqx.nn.MLP`, see `lazyrich.functional`); it is
+      wrapped as `scaled(model, gamma=γ, centre=True)` per run.
     - `x_train`, `y_train`, `x_test`, `y_test`: the data (targets `(n, k)` floats).
     - `gamma`: the γ values (a vmapped axis of one engine call).
     - `eta0`: the base learning rate, one for every γ or one per γ.
     - `steps`: increasing GD step counts >= 0 at which losses are recorded and predicted.
     - `kernels`: names among `"empirical"` and `"infinite"` (computed by `network_kernels`
-      on `[x_train; x_test]`), or a mapping `name -> Θ_net` on `[x_train; x_test]`
+      on `[x_train; x_test]`; default both where the model has an infinite-width twin, else
+      the empirical one), or a mapping `name -> Θ_net` on `[x_train; x_test]`
       (`(P + Q, P + Q)`, per output) to reuse kernels already computed.
     - `x64`: the network's precision: as in `lazyrich.train.train` (a function of the run's
       `{"gamma", "eta"}` to choose per γ). The closed forms are float64.

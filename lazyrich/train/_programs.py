@@ -274,7 +274,11 @@ def _advance(spec: Spec, state: State, start: Array, num: Array) -> State:
         state,
         (jnp.zeros_like(state.loss_sum), jnp.zeros_like(state.count)),
     )
-    return jax.lax.fori_loop(start, start + num, run_step, state)
+    # only arrays go through the loop: the non-array fields of a run's model (an activation
+    # function, a lambda of a user's Equinox module, in `state.rest`) stay static
+    dynamic, static = eqx.partition(state, eqx.is_array)
+    step_arrays = lambda t, d: eqx.filter(run_step(t, eqx.combine(d, static)), eqx.is_array)  # noqa: E731
+    return eqx.combine(jax.lax.fori_loop(start, start + num, step_arrays, dynamic), static)
 
 
 @eqx.filter_jit(donate="all-except-first")
