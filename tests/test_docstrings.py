@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 
 PACKAGES = (
     "lazyrich.data",
+    "lazyrich.evidence",
     "lazyrich.fit",
     "lazyrich.kernels",
     "lazyrich.measures",

@@ -44,7 +44,7 @@ SMOKE_SENTENCE = (
 class Claim:
     """A claim, declared before the data: what the theory says and how it will be judged.
 
-    **Arguments:**
+    **Fields:**
 
     - `id`: unique within its study (e.g. `"L3.eta_rich"`).
     - `paper`: the source (authors, year, arXiv id).
@@ -146,7 +146,16 @@ def _number(v: Any) -> bool:
 
 
 def verdict(claim: Claim, lo: float | None, hi: float | None) -> str:
-    """The one rule: `agrees`, `disagrees` or `undecided` for the interval `[lo, hi]`."""
+    """The one rule: `agrees`, `disagrees` or `undecided` for the interval `[lo, hi]`.
+
+    **Arguments:**
+
+    - `claim`: the claim (its region: theory, margin, kind).
+    - `lo`, `hi`: the measured interval's bounds (`None`: no interval).
+
+    **Returns:** `"agrees"` if `[lo, hi]` lies inside the claim's region, `"disagrees"` if it
+    lies entirely outside, else `"undecided"`.
+    """
     if lo is None or hi is None or math.isnan(lo) or math.isnan(hi):
         return "undecided"
     r_lo, r_hi = claim.region
@@ -160,7 +169,15 @@ def verdict(claim: Claim, lo: float | None, hi: float | None) -> str:
 
 
 def measure(claim: Claim, samples) -> Measured:
-    """The claim's interval from one value per unit, with the claim's estimator/resolution."""
+    """The claim's interval from one value per unit.
+
+    **Arguments:**
+
+    - `claim`: gives the estimator and the resolution.
+    - `samples`: one value per unit of replication.
+
+    **Returns:** a `Measured`.
+    """
     return interval(samples, claim.estimator, resolution=claim.resolution)
 
 
@@ -189,8 +206,15 @@ def judge(claim: Claim, samples, *, note: str | None = None, smoke: bool = False
 
 
 def seeds_to_decide(row: dict[str, Any]) -> int | None:
-    """About how many units an undecided `equal` row needs for its interval to fit 2 × margin
-    (n · (width / 2·margin)², the 1/√n law), or `None` where that does not apply."""
+    """About how many units an undecided `equal` row needs for its interval to fit 2 × margin.
+
+    **Arguments:**
+
+    - `row`: a row from `judge`.
+
+    **Returns:** `ceil(n · (width / 2·margin)²)` (the 1/√n law), or `None` for a decided row,
+    an inequality claim, or a row without an interval.
+    """
     ratio, n = row.get("width_vs_margin"), (row.get("measured") or {}).get("n")
     if ratio is None or not n or row.get("kind", "equal") != "equal":
         return None

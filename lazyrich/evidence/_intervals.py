@@ -181,9 +181,16 @@ def interval(
     level: float = LEVEL,
     resolution: float | None = None,
 ) -> Measured:
-    """The interval named by `estimator` (`"t"`, `"bootstrap"` or `"bca"`) over `samples`.
+    """The interval named by `estimator` over `samples`: what a claim's `estimator` field
+    selects, and what `verify` recomputes.
 
-    This is what a claim's `estimator` field selects, and what `verify` recomputes.
+    **Arguments:**
+
+    - `samples`: one value per unit.
+    - `estimator`: `"t"`, `"bootstrap"` (percentile) or `"bca"`.
+    - `level`, `resolution`: as in `t_interval`.
+
+    **Returns:** a `Measured`.
     """
     if estimator == "t":
         return t_interval(samples, level=level, resolution=resolution)

@@ -37,12 +37,25 @@ OPTIONAL_FIELDS = ("sizing", "notes", "supersedes")
 
 
 def plan_sha256(path: str | Path) -> str:
-    """The sha256 of the plan file's bytes (what the run records)."""
+    """The sha256 of a plan file's bytes (what the run records).
+
+    **Arguments:**
+
+    - `path`: the plan.
+
+    **Returns:** the hex digest.
+    """
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def read_plan(path: str | Path) -> dict[str, Any]:
-    """Read and check a plan; its `claims` come back as `Claim` objects.
+    """Read and check a plan.
+
+    **Arguments:**
+
+    - `path`: the plan (`plan.json`).
+
+    **Returns:** the plan's fields as a dict; its `claims` as `Claim` objects.
 
     **Raises:** `ConfigError` with one line naming the file and the problem.
     """
@@ -93,7 +106,21 @@ def write_plan(
     sizing: dict[str, str] | None = None,
     notes: str | None = None,
 ) -> Path:
-    """Write a plan (indented JSON) before the run; commit it alone, then run `command`."""
+    """Write a plan (indented JSON) before the run; commit it alone, then run `command`.
+
+    **Arguments:**
+
+    - `path`: where to write it (`docs/evidence/STUDY/plan.json`).
+    - `study`, `preset`: what runs.
+    - `claims`: the declared claims (their margins and reasons decide).
+    - `options`: the study's command-line options, beyond the preset.
+    - `seeds`: the seeds (a count, or the list).
+    - `command`: the command that runs the plan.
+    - `sizing`: per claim id, the expected interval width against 2 × margin (optional).
+    - `notes`: anything else a referee should know (optional).
+
+    **Returns:** `path`.
+    """
     data: dict[str, Any] = {
         "study": study, "preset": preset, "options": list(options or []), "seeds": seeds,
         "command": command, "claims": [c.to_dict() for c in claims],
@@ -119,8 +146,15 @@ def _git(args: list[str], cwd: Path) -> str | None:
 
 
 def committed_at(path: str | Path) -> str | None:
-    """When the file's current content was first committed (ISO time, UTC), or `None` if this
-    content is in no commit (uncommitted, or not in a git repository)."""
+    """When a file's current content was first committed.
+
+    **Arguments:**
+
+    - `path`: a file in a git work tree.
+
+    **Returns:** the commit time (ISO 8601, UTC), or `None` if this content is in no commit
+    (uncommitted, or not in a git repository).
+    """
     path = Path(path).resolve()
     cwd = path.parent
     blob = _git(["hash-object", str(path)], cwd)
@@ -146,8 +180,15 @@ def now_utc() -> str:
 
 
 def provenance(plan_path: str | Path | None) -> dict[str, Any]:
-    """What a run records before it starts: the time, the code's commit and, with a plan, its
-    hash and when it was committed (`plan_committed_at`, `None` if not committed)."""
+    """What a run records before it starts.
+
+    **Arguments:**
+
+    - `plan_path`: the run's plan, or `None`.
+
+    **Returns:** `{started_at, code_commit, code_clean}` and, with a plan, `plan_sha256` and
+    `plan_committed_at` (`None` if not committed).
+    """
     here = Path(plan_path).resolve().parent if plan_path else Path.cwd()
     status = _git(["status", "--porcelain", "--untracked-files=no"], here)
     out: dict[str, Any] = {
@@ -162,8 +203,16 @@ def provenance(plan_path: str | Path | None) -> dict[str, Any]:
 
 
 def preregistered(prov: dict[str, Any] | None, plan_path: str | Path | None) -> tuple[bool, str]:
-    """Whether a run with provenance `prov` was preregistered by the plan at `plan_path`, and
-    why not (one phrase) when it was not."""
+    """Whether a run was preregistered by a plan.
+
+    **Arguments:**
+
+    - `prov`: the run's `summary.json["provenance"]` (or `None`).
+    - `plan_path`: the plan beside its results (or `None`).
+
+    **Returns:** `(True, "")`, or `(False, why)` with `why` one phrase (no plan, a changed
+    plan, a plan committed after the run started, ...).
+    """
     if plan_path is None or not Path(plan_path).exists():
         return False, "no plan.json"
     if not prov or "plan_sha256" not in prov:

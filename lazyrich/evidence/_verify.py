@@ -31,7 +31,15 @@ RTOL, ATOL = 1e-9, 1e-12
 
 
 def write_units(path: str | Path, rows: list[dict[str, Any]]) -> Path:
-    """Write the per-unit values of claims-table rows (their `samples`) to a netCDF file."""
+    """Write the per-unit values of claims-table rows to a netCDF file.
+
+    **Arguments:**
+
+    - `path`: the file (`units.nc`).
+    - `rows`: rows from `judge` (their `id` and `samples`).
+
+    **Returns:** `path`.
+    """
     ids = [str(r["id"]) for r in rows]
     lengths = [len(r.get("samples") or []) for r in rows]
     width = max(lengths, default=0)
@@ -56,6 +64,12 @@ def write_units(path: str | Path, rows: list[dict[str, Any]]) -> Path:
 
 def read_units(path: str | Path) -> dict[str, list[float]]:
     """The per-unit values per claim id from `write_units`' file.
+
+    **Arguments:**
+
+    - `path`: the file.
+
+    **Returns:** `{claim id: [values]}`.
 
     **Raises:** `ConfigError`, one line, if the file is missing or malformed.
     """
@@ -97,7 +111,11 @@ def _read_json(path: Path) -> Any:
 
 @dataclass
 class StudyCheck:
-    """What `verify` found for one study folder."""
+    """What `verify` found for one study folder.
+
+    **Fields:** `study` (the folder's name), `claims` (rows in its summary), `preregistered`,
+    `why_not` (why not, one phrase), `mismatches` (one line each; empty when all re-derive).
+    """
 
     study: str
     claims: int = 0
@@ -107,7 +125,14 @@ class StudyCheck:
 
 
 def verify_study(folder: str | Path) -> StudyCheck:
-    """Recompute every claim of one evidence folder; see the module docstring."""
+    """Recompute every claim of one evidence folder (see the module docstring).
+
+    **Arguments:**
+
+    - `folder`: holds `summary.json` and, if preregistered, `plan.json` and `units.nc`.
+
+    **Returns:** a `StudyCheck`.
+    """
     folder = Path(folder)
     check = StudyCheck(folder.name)
     try:
@@ -160,6 +185,12 @@ def _check_claim(study: str, claim: Claim, row: Any, units: dict[str, list[float
 
 def verify(root: str | Path) -> list[StudyCheck]:
     """Check every study folder under `root` (each with a `summary.json`), in name order.
+
+    **Arguments:**
+
+    - `root`: a folder of study folders (e.g. `docs/evidence`), or one study folder.
+
+    **Returns:** one `StudyCheck` per study folder.
 
     **Raises:** `ConfigError` if `root` holds no study folder.
     """
