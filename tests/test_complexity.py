@@ -3,6 +3,7 @@ a tiny end-to-end run through the command line, and its one-line errors."""
 
 import json
 import math
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -12,6 +13,7 @@ import xarray as xr
 
 from analysis import complexity as cx
 from analysis.cli import main
+from lazyrich import evidence
 from lazyrich.data import ball, ball_labels
 from lazyrich.errors import ConfigError
 from lazyrich.measures import cmi, i_ly_given_f, mi, mu
@@ -131,6 +133,30 @@ def test_tiny_run_end_to_end(tmp_path):
     step = ds.isel(run=2).step.values
     step = step[np.isfinite(step)]
     assert set(np.arange(10, step[-1] + 1, 10)) <= set(step)
+    # the claims: the declared ones, in order, each judged from its per-run values (units.nc)
+    kw: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v
+                          for k, v in json.loads((out / "config.json").read_text()).items()
+                          if k in cx.Config.__dataclass_fields__}  # fmt: skip
+    config = cx.Config(**kw)
+    declared = cx.declare(config)
+    rows = summary["claims"]
+    assert [r["id"] for r in rows] == [c.id for c in declared]
+    assert len(rows) == 8 and {r["verdict"] for r in rows} == {"smoke"}  # the quick preset
+    units = evidence.read_units(out / evidence.UNITS_FILE)
+    for claim, row in zip(declared, rows, strict=True):
+        m = evidence.measure(claim, units[row["id"]]).as_dict()
+        for k in ("value", "lo", "hi"):
+            assert (m[k] is None) == (row["measured"][k] is None)
+            if m[k] is not None:
+                assert row["measured"][k] == pytest.approx(m[k], rel=1e-12)
+        assert m["n"] == row["measured"]["n"] and row["margin"] == claim.margin
+    # per-run values: one per network × seed of the task, in run order
+    for task, nets in (("mnist1d", ("mlp", "cnn")), ("ball", ("mlp",))):
+        runs = [summary[task][n]["0"] for n in nets]
+        got = units[f"retention-{task}"]
+        np.testing.assert_allclose(got, [r["retention"] for r in runs], rtol=1e-12)
+        frac = [r["I_LY_given_F_final_mm"] / r["I_LY"] for r in runs]
+        np.testing.assert_allclose(units[f"L-retained-test-{task}"], frac, rtol=1e-12)
 
 
 def _fake_mnist(root, n_train=30, n_test=12):
@@ -229,7 +255,7 @@ def test_validate_raises_config_error():
 def test_t0_note_states_where_t0_sits():
     from types import SimpleNamespace
 
-    from analysis.complexity._claims import _at_t0
+    from analysis.complexity.claims import _at_t0
 
     runs = [
         {"mu_at_T0": 0.8, "I_FY_at_T0": 1.0, "I_LY": 2.0},
@@ -255,7 +281,7 @@ def test_analyse_measures_explained_share_below_the_test_floor():
     """F_t = L on a growing share of the points (random labels elsewhere) is explained by L
     (I(F;Y|L) = 0 in population), then F_t = Y is not: T0 is the last record, the records
     before it sit below and above the test's floor, and Σμ/ΣI(F;Y) over them is ≈ 1."""
-    from analysis.complexity._run import analyse, information
+    from analysis.complexity.run import analyse, information
     from lazyrich.measures import joint_counts, mutual_information
 
     n = 4000
@@ -282,3 +308,51 @@ def test_analyse_measures_explained_share_below_the_test_floor():
     assert s["mu_over_I_FY_before_T0"] == pytest.approx(1.0, abs=0.03)
     lo, hi = s["mu_over_I_FY_before_T0_boot"]
     assert lo <= s["mu_over_I_FY_before_T0"] + 1e-6 and hi >= 0.95
+
+
+def _run_summary(ratio, t0, tl, retention, mm, i_ly=0.5):
+    return {"mu_over_I_FY_before_T0": ratio, "records_before_T0": 3, "mu_at_T0": None,
+            "I_FY_at_T0": None, "I_LY": i_ly, "T0": t0, "T_L": tl, "records_before_T_L": 4,
+            "T0_over_T_L": None if t0 is None or tl is None else t0 / tl,
+            "zero_error_step": 100, "train_accuracy_final": 1.0, "retention": retention,
+            "retention_boot": [retention - 0.01, retention], "I_LY_given_F_final_mm": mm,
+            "I_LY_given_F_final_p": 0.5}  # fmt: skip
+
+
+def test_claims_are_judged_over_runs_with_their_margins():
+    """Per-run values go to the claims (one per network × seed, in order); the verdict follows
+    the interval over runs against theory ± margin; T0 never is a run not measured."""
+    c = cx.Config(tasks=("ball",), networks=("mlp", "cnn"), n_seeds=3)
+    runs = {
+        "0": _run_summary(0.97, 80, 100, 0.98, 0.004),
+        "1": _run_summary(0.95, 100, 100, 0.97, 0.006),
+        "2": _run_summary(0.96, None, 100, 0.985, 0.2),
+    }
+    rows = cx.claims({"ball": {"mlp": runs}}, c)
+    assert [r["id"] for r in rows] == [d.id for d in cx.declare(c)] == [
+        "explained-before-T0-ball", "T0-near-T_L-ball", "retention-ball", "L-retained-test-ball",
+    ]  # fmt: skip
+    by = {r["id"]: r for r in rows}
+    assert all(r["unit"] == "run" and r["figure"] == "figures/info_ball_mlp.png" for r in rows)
+    assert by["explained-before-T0-ball"]["samples"] == [0.97, 0.95, 0.96]
+    # t interval of (0.97, 0.95, 0.96): 0.96 ± 2.92·0.01/√3, inside 1 ± 0.1
+    lo = 0.96 - 2.919986 * 0.01 / math.sqrt(3)
+    assert by["explained-before-T0-ball"]["measured"]["lo"] == pytest.approx(lo, abs=1e-6)
+    assert by["explained-before-T0-ball"]["verdict"] == "agrees"
+    t = by["T0-near-T_L-ball"]
+    assert t["samples"][:2] == pytest.approx([math.log2(0.8), 0.0]) and math.isnan(t["samples"][2])
+    assert t["measured"]["n"] == 2 and "T0 never" in t["note"] and "0.5·I(L;Y)" in t["reason"]
+    assert by["retention-ball"]["verdict"] == "agrees"
+    # one run leaves 40% of I(L;Y): the wide interval over runs decides nothing
+    frac = by["L-retained-test-ball"]
+    assert frac["samples"] == pytest.approx([0.008, 0.012, 0.4])
+    assert frac["verdict"] == "undecided" and frac["margin"] == 0.05
+    # every run far outside the band: disagrees
+    bad = {k: {**v, "I_LY_given_F_final_mm": 0.2 + 0.01 * int(k)} for k, v in runs.items()}
+    row = cx.claims({"ball": {"mlp": bad}}, c)[3]
+    assert row["verdict"] == "disagrees" and row["measured"]["lo"] > 0.05
+    # a task without runs: its claims are still rows, not measured
+    empty = cx.claims({}, c)
+    assert [r["measured"]["n"] for r in empty] == [0, 0, 0, 0]
+    assert {r["verdict"] for r in empty} == {"undecided"}
+    assert cx.declare(cx.Config(tasks=("ball",), networks=("cnn",))) == []

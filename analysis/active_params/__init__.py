@@ -8,34 +8,38 @@ sparse SGD (only some layers trained) and probabilistic LWS-SGD (the top layers 
 the whole net with probability p), with the wall time of PLWS training against SGD training
 at equal steps.
 
-Every training run is one call of the engine (`lazyrich.train.train`). Modules: `_config`
-(options, data, networks), `_run` (engine calls and measures), `_summary` (headline numbers
-and claims), `_figures`.
+Every training run is one call of the engine (`lazyrich.train.train`). Modules: `config`
+(options, data, networks), `run` (engine calls and measures), `summary` (headline numbers),
+`claims` (the claims, declared from the options alone, judged by `lazyrich.evidence`),
+`figures`.
 """
 
-from ._config import DESCRIPTION as DESCRIPTION
-from ._config import NAME as NAME
-from ._config import PRESETS as PRESETS
-from ._config import RULES as RULES
-from ._config import SCORES as SCORES
-from ._config import TITLE as TITLE
-from ._config import Config as Config
-from ._config import build_network as build_network
-from ._config import load_data as load_data
-from ._config import network_names as network_names
-from ._config import num_layers as num_layers
-from ._config import parse_layers as parse_layers
-from ._config import seeds as seeds
-from ._config import validate as validate
-from ._run import active_mask as active_mask
-from ._run import control_strata as control_strata
-from ._run import engine_run as engine_run
-from ._run import num_steps as num_steps
-from ._run import plws_full_fraction as plws_full_fraction
-from ._run import reinit_accuracies as reinit_accuracies
-from ._run import reinit_masks as reinit_masks
-from ._run import run as run
-from ._run import run_of as run_of
-from ._run import top_change_share as top_change_share
-from ._summary import claims as claims
-from ._summary import summarize as summarize
+from .claims import claims as claims
+from .claims import declare as declare
+from .claims import per_unit as per_unit
+from .config import DESCRIPTION as DESCRIPTION
+from .config import NAME as NAME
+from .config import PRESETS as PRESETS
+from .config import RULES as RULES
+from .config import SCORES as SCORES
+from .config import TITLE as TITLE
+from .config import Config as Config
+from .config import build_network as build_network
+from .config import load_data as load_data
+from .config import network_names as network_names
+from .config import num_layers as num_layers
+from .config import parse_layers as parse_layers
+from .config import seeds as seeds
+from .config import validate as validate
+from .run import active_mask as active_mask
+from .run import control_strata as control_strata
+from .run import engine_run as engine_run
+from .run import num_steps as num_steps
+from .run import plws_full_fraction as plws_full_fraction
+from .run import reinit_accuracies as reinit_accuracies
+from .run import reinit_masks as reinit_masks
+from .run import run as run
+from .run import run_of as run_of
+from .run import top_change_share as top_change_share
+from .summary import bottom_enrichment as bottom_enrichment
+from .summary import summarize as summarize

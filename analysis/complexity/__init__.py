@@ -6,28 +6,32 @@ plain SGD towards zero training error. L is the best linear classifier on the sa
 data (logistic regression to convergence). At log-spaced early steps and at every epoch end
 the network's hard test predictions F_t (a measure of one engine call) give the plug-in
 I(F_t; Y), μ_Y(F_t; L) = I(F_t; Y) − I(F_t; Y | L) and I(L; Y | F_t), with I(L; Y) as reference.
-Modules: `_config` (options, tasks, networks), `_run` (engine calls, measures, summary),
-`_figures`.
+Modules: `config` (options, tasks, networks), `run` (engine calls, measures, summary),
+`claims` (the claims, declared from the options alone, judged by `lazyrich.evidence`), `_stats`
+(T0's permutation test, T_L, the per-run bootstrap: reported numbers, not verdicts),
+`figures`.
 """
 
-from ._claims import claims as claims
-from ._config import DESCRIPTION as DESCRIPTION
-from ._config import FILE_TASKS as FILE_TASKS
-from ._config import NAME as NAME
-from ._config import NETWORKS as NETWORKS
-from ._config import PRESETS as PRESETS
-from ._config import TASKS as TASKS
-from ._config import TITLE as TITLE
-from ._config import Config as Config
-from ._config import cnn_applies as cnn_applies
-from ._config import load_task as load_task
-from ._config import make_network as make_network
-from ._config import seeds as seeds
-from ._config import validate as validate
-from ._run import MEASURES as MEASURES
-from ._run import analyse as analyse
-from ._run import find_t0 as find_t0
-from ._run import information as information
-from ._run import record_steps as record_steps
-from ._run import run as run
-from ._run import train_and_measure as train_and_measure
+from .claims import claims as claims
+from .claims import declare as declare
+from .claims import per_unit as per_unit
+from .config import DESCRIPTION as DESCRIPTION
+from .config import FILE_TASKS as FILE_TASKS
+from .config import NAME as NAME
+from .config import NETWORKS as NETWORKS
+from .config import PRESETS as PRESETS
+from .config import TASKS as TASKS
+from .config import TITLE as TITLE
+from .config import Config as Config
+from .config import cnn_applies as cnn_applies
+from .config import load_task as load_task
+from .config import make_network as make_network
+from .config import seeds as seeds
+from .config import validate as validate
+from .run import MEASURES as MEASURES
+from .run import analyse as analyse
+from .run import find_t0 as find_t0
+from .run import information as information
+from .run import record_steps as record_steps
+from .run import run as run
+from .run import train_and_measure as train_and_measure

@@ -1,4 +1,6 @@
-"""T0 by a permutation test, T_L, and bootstrap intervals of the complexity study.
+"""T0 by a permutation test, T_L, and the per-run bootstrap of the complexity study.
+
+None of these is a verdict: the claims' intervals run over runs (`claims`).
 
 - T0: at each tested record (I(F_t;Y) ≥ t0_min_info·I(L;Y)), the Miller–Madow I(F_t;Y|L)
   against F_t shuffled within each L-stratum (`lazyrich.measures.cmi_permutation_test`, whose
@@ -10,7 +12,7 @@
 - Bootstrap: the test points resampled with replacement (the same resample for every record
   of a run), giving per replicate the pre-T0 ratio Σμ / ΣI(F_t;Y) over the records before
   T0 with I(F_t;Y) > 0 (tested or below the test's information floor) and the retention
-  μ_final / I(L;Y).
+  μ_final / I(L;Y): a per-run 5–95% range, reported beside the claims.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ import xarray as xr
 from lazyrich.results import StudyDir
 
 from .. import _plots
-from ._config import RULES, Config
+from .config import RULES, Config
 
 
 def _err(a: xr.DataArray) -> tuple[np.ndarray, np.ndarray]:

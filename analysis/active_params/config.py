@@ -226,6 +226,12 @@ def validate(c: Config) -> None:
         require(d in DATASETS, f"--datasets: unknown dataset {d!r}: choose from {DATASETS}")
     require(len(set(c.datasets)) == len(c.datasets), f"--datasets repeats: {c.datasets}")
     require(
+        not c.data_dir or any(d in FILE_DATASETS for d in c.datasets),
+        f"--data-dir {c.data_dir} is not used: the datasets {' '.join(c.datasets)} are "
+        f"generated, not read from files; drop --data-dir (or add one of "
+        f"{', '.join(FILE_DATASETS)} to --datasets)",
+    )
+    require(
         len(set(c.reinit_percents)) == len(c.reinit_percents),
         f"--reinit-percents repeats a value: {c.reinit_percents}",
     )

@@ -45,7 +45,8 @@ from lazyrich.optim import PLWS, layer_mask, masked, plws_coin
 from lazyrich.results import StudyDir, write_dataset
 from lazyrich.train import Grid, accuracy, default_devices, step_key, train
 
-from ._config import (
+from .claims import claims
+from .config import (
     NAME,
     RULES,
     Config,
@@ -57,8 +58,8 @@ from ._config import (
     seeds,
     validate,
 )
-from ._figures import figures
-from ._summary import summarize
+from .figures import figures
+from .summary import summarize
 
 # --------------------------------------------------------------------------- training
 
@@ -299,4 +300,6 @@ def run(c: Config, store: StudyDir, *, progress: bool = True) -> dict:
     )
     write_dataset(store.results_path, ds)
     figures(ds, store, c)
-    return summarize(ds, c)
+    summary = summarize(ds, c)
+    summary["claims"] = claims(ds, c)
+    return summary
