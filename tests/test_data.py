@@ -3,6 +3,7 @@
 import gzip
 import math
 import pickle
+import pickletools
 import random
 import struct
 
@@ -488,6 +489,56 @@ def test_cifar10_round_trip(tmp_path):
     np.testing.assert_allclose(np.asarray(std.x_train.mean(axis=(0, 1, 2))), 0, atol=1e-5)
     np.testing.assert_allclose(np.asarray(std.x_train.std(axis=(0, 1, 2))), 1, atol=1e-4)
     assert std.x_train.std(axis=(0, 1, 2)).shape == (3,)
+
+
+@pytest.mark.parametrize("layout", ["python2", "protocol2", "default"])
+def test_cifar10_genuine_format_round_trip(tmp_path, layout):
+    """Batches laid out as the official python 2 files (protocol 2, python 2 strings, the
+    numpy.core globals), and as python 3 pickles of the same dict at protocol 2 (bytes through
+    `_codecs.encode`) and the default protocol, load bit for bit through the restricted
+    unpickler; the standard unpickler is the oracle for what the bytes hold."""
+    from lazyrich.data._unpickle import load_batch
+    from tests.test_loader_fuzz import CIFAR_NAMES, cifar_batch_dict, python2_cifar_batch
+
+    rng = np.random.default_rng(7)
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    batches = {}
+    for name in CIFAR_NAMES:
+        b = batches[name] = cifar_batch_dict(rng, name, 4)
+        if layout == "python2":
+            data = python2_cifar_batch(b[b"batch_label"], b[b"labels"], b[b"data"], b[b"filenames"])
+            ops = list(pickletools.genops(data))
+            names = {op.name for op, _, _ in ops}
+            assert data[:2] == b"\x80\x02"
+            assert {"SHORT_BINSTRING", "BINSTRING"} <= names  # python 2 str, read as bytes
+            assert not names & {"BINUNICODE", "SHORT_BINBYTES", "BINBYTES", "STACK_GLOBAL"}
+            found = [a for op, a, _ in ops if op.name == "GLOBAL"]
+            assert found == ["numpy.core.multiarray _reconstruct", "numpy ndarray", "numpy dtype"]
+        else:
+            data = pickle.dumps(b, protocol=2 if layout == "protocol2" else None)
+        oracle = pickle.loads(data, encoding="bytes")
+        assert set(oracle) == set(b) and oracle[b"labels"] == b[b"labels"]
+        np.testing.assert_array_equal(oracle[b"data"], b[b"data"])
+        ours = load_batch(data)
+        assert set(ours) == set(b)
+        assert ours[b"data"].dtype == np.uint8 and ours[b"data"].shape == (4, 3072)
+        assert ours[b"data"].tobytes() == b[b"data"].tobytes()
+        assert ours[b"labels"] == b[b"labels"] and ours[b"filenames"] == b[b"filenames"]
+        assert ours[b"batch_label"] == b[b"batch_label"]
+        (folder / name).write_bytes(data)
+    ds = load_cifar10(tmp_path, standardize=False)
+
+    def images(name):  # channel-major rows -> (n, 32, 32, 3)
+        return batches[name][b"data"].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+
+    train = np.concatenate([images(n) for n in CIFAR_NAMES[:5]])
+    np.testing.assert_array_equal(np.asarray(ds.x_train), f32_scaled(train))
+    np.testing.assert_array_equal(np.asarray(ds.x_test), f32_scaled(images("test_batch")))
+    np.testing.assert_array_equal(
+        ds.y_train, sum((batches[n][b"labels"] for n in CIFAR_NAMES[:5]), [])
+    )
+    np.testing.assert_array_equal(ds.y_test, batches["test_batch"][b"labels"])
 
 
 def test_cifar5m_round_trip(tmp_path):

@@ -14,6 +14,20 @@ Images come back as float32 in `[0, 1]` (`uint8 / 255`), then, unless `standardi
 standardised per channel with the *training* set's mean and standard deviation; shape
 `(n, H, W, C)` channel-last (MNIST `(n, 28, 28, 1)`, CIFAR `(n, 32, 32, 3)`); labels int32.
 
+Every file is untrusted (a mirror or a shared directory may hold anything), so:
+
+- **No code runs.** A CIFAR-10 batch is read by the restricted unpickler of `_unpickle`: it
+  accepts only the few numpy globals a genuine batch refers to, never imports or calls them
+  (our own checked rebuild makes the array), and refuses any other global by name. `.npz`
+  arrays are read with our own checks, never with pickling allowed.
+- **No allocation beyond the file's real size.** Declared sizes are checked before anything is
+  allocated: an IDX header's shape × itemsize against the file's size; a pickle's
+  length-prefixed strings, memo indices and array shapes against the bytes that remain; an
+  `.npy` header's shape against its zip member, and the member's sizes against the zip's
+  (stored or deflated members only). A compressed file (`.gz`, a deflated `.npz` member) is
+  decompressed in chunks and never beyond the size its header declares, and a header that
+  declares more than deflate can expand the file's real size to (1032:1) is refused first.
+
 NumPy, gzip, pickle and zipfile are used here only to read bytes; everything numeric is JAX.
 Every failure is a one-line `DataError` naming the file and the fix.
 """
@@ -21,18 +35,22 @@ Every failure is a one-line `DataError` naming the file and the fix.
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import pickle
+import struct
 import zipfile
 import zlib
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any, BinaryIO
 
 import jax.numpy as jnp
 import numpy as np
 
 from ..errors import DataError, require
 from ._dataset import Dataset
+from ._unpickle import Refused, load_batch, shown
 
 ENV_VAR = "LAZYRICH_DATA"
 
@@ -42,6 +60,15 @@ CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz (extract 
 CIFAR5M_URL = "https://github.com/preetum/cifar5m"
 
 _IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+# deflate emits at least 2 bits per 258-byte match: no stream expands by more than this
+_DEFLATE_MAX_RATIO = 1032
+_CHUNK = 1 << 22  # bytes decompressed per read
+# what a malformed file can make the parsers raise (all of them mean "corrupt file")
+_PARSE_ERRORS = (
+    OSError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError, OverflowError,
+    RuntimeError, struct.error, zlib.error, zipfile.BadZipFile, zipfile.LargeZipFile,
+    pickle.UnpicklingError,
+)  # fmt: skip
 
 
 def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
@@ -82,48 +109,87 @@ def _find(root: Path, subdirs: Sequence[str], names: Sequence[str], what: str, u
     )
 
 
-def _read_bytes(path: Path) -> bytes:
-    try:
-        if path.suffix == ".gz":
-            with gzip.open(path, "rb") as f:
-                return f.read()
-        return path.read_bytes()
-    except (OSError, EOFError, zlib.error) as err:
-        raise DataError(
-            f"corrupt file {path} ({type(err).__name__}): delete it and re-download"
-        ) from None
+def _corrupt(path: Path, what: str, fix: str = "delete it and re-download") -> DataError:
+    return DataError(f"corrupt file {path}: {what}; {fix}")
+
+
+def _read_upto(f: BinaryIO, n: int) -> bytes | bytearray:
+    """Up to `n` bytes of `f`, read in chunks so that memory grows only with real data."""
+    if n <= _CHUNK:
+        return f.read(n)
+    buf = bytearray()
+    while len(buf) < n:
+        chunk = f.read(min(_CHUNK, n - len(buf)))
+        if not chunk:
+            break
+        buf += chunk
+    return buf
+
+
+def _read_idx_stream(f: BinaryIO, path: Path, size: int, compressed: bool) -> np.ndarray:
+    """Parse an IDX stream whose file holds `size` bytes (compressed or not)."""
+    magic = f.read(4)
+    if len(magic) < 4 or magic[0] or magic[1] or magic[2] not in _IDX_DTYPES or magic[3] < 1:
+        raise _corrupt(path, "bad IDX magic number")
+    ndim = magic[3]
+    dims = f.read(4 * ndim)
+    if len(dims) < 4 * ndim:
+        raise _corrupt(path, "truncated IDX header")
+    shape = struct.unpack(f">{ndim}I", dims)
+    shown_shape = shown(shape)
+    dtype = np.dtype(_IDX_DTYPES[magic[2]])
+    nbytes = math.prod(shape) * dtype.itemsize  # python ints: no overflow
+    total = 4 + 4 * ndim + nbytes
+    if not compressed and total != size:
+        hint = "truncated?" if size < total else "trailing data?"
+        raise _corrupt(
+            path, f"{size} bytes but its header {shown_shape} implies {shown(total)} ({hint})"
+        )
+    if compressed and total > _DEFLATE_MAX_RATIO * size:
+        raise _corrupt(
+            path,
+            f"its header {shown_shape} implies {shown(total)} bytes, more than a {size}-byte "
+            ".gz file can hold",
+        )
+    body = _read_upto(f, nbytes)
+    if len(body) != nbytes:
+        got = 4 + 4 * ndim + len(body)
+        raise _corrupt(
+            path, f"{got} bytes but its header {shown_shape} implies {shown(total)} (truncated?)"
+        )
+    if f.read(1):
+        raise _corrupt(path, f"longer than the {total} bytes its header {shown_shape} implies")
+    return np.frombuffer(body, dtype).reshape(shape)
 
 
 def read_idx(path: str | os.PathLike) -> np.ndarray:
     """Read an IDX file (raw or `.gz`), checking its magic number and length exactly.
+
+    The header's shape × itemsize is checked against the file's real size before anything is
+    allocated; a `.gz` file is decompressed in chunks, never beyond what its header declares
+    (one byte more shows trailing data), and refused unread if the header declares more than
+    deflate can expand the file to.
 
     **Arguments:**
 
     - `path`: the file (read as gzip if its name ends in `.gz`).
 
     **Returns:** a NumPy array of the header's shape and dtype (uint8, int8, big-endian
-    int16/int32/float32/float64), a read-only view of the file's bytes.
+    int16/int32/float32/float64), read-only.
 
-    **Raises:** `DataError` for an unreadable file, a bad magic number, a truncated header or a
-    length that does not match the header.
+    **Raises:** `DataError` for an unreadable file, a bad magic number, a truncated header, a
+    length that does not match the header, or a broken gzip stream.
     """
     path = Path(path)
-    data = _read_bytes(path)
-    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _IDX_DTYPES or data[3] < 1:
-        raise DataError(f"corrupt file {path}: bad IDX magic number; delete it and re-download")
-    ndim = data[3]
-    header = 4 + 4 * ndim
-    if len(data) < header:
-        raise DataError(f"corrupt file {path}: truncated IDX header; delete it and re-download")
-    shape = tuple(int(s) for s in np.frombuffer(data, ">u4", count=ndim, offset=4))
-    dtype = np.dtype(_IDX_DTYPES[data[2]])
-    expected = header + int(np.prod(shape)) * dtype.itemsize
-    if len(data) != expected:
-        raise DataError(
-            f"corrupt file {path}: {len(data)} bytes but its header {shape} implies {expected} "
-            "(truncated?); delete it and re-download"
-        )
-    return np.frombuffer(data, dtype, offset=header).reshape(shape)
+    try:
+        with open(path, "rb") as raw:
+            size = os.fstat(raw.fileno()).st_size
+            if path.suffix != ".gz":
+                return _read_idx_stream(raw, path, size, compressed=False)
+            with gzip.GzipFile(fileobj=raw, mode="rb") as f:
+                return _read_idx_stream(f, path, size, compressed=True)  # type: ignore[arg-type]
+    except (OSError, EOFError, zlib.error) as err:
+        raise _corrupt(path, f"{type(err).__name__}: {shown(str(err))}") from None
 
 
 def _images(
@@ -200,30 +266,47 @@ def load_mnist(
     return Dataset(x_train, y_train, x_test, y_test, name=name, num_classes=10)
 
 
-def _load_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
+def _unpickle_batch(path: Path) -> Any:
+    """The object in a CIFAR-10 batch, read by the restricted unpickler of `_unpickle`."""
     try:
-        with open(path, "rb") as f:
-            batch = pickle.load(f, encoding="bytes")
-    except (pickle.UnpicklingError, EOFError, OSError, ValueError, TypeError, AttributeError,
-            ImportError, IndexError, KeyError) as err:  # fmt: skip
-        raise DataError(
-            f"corrupt file {path} ({type(err).__name__}): delete it and re-extract"
+        batch = load_batch(path.read_bytes())
+    except Refused as err:
+        raise _corrupt(
+            path,
+            f"not a CIFAR-10 batch: {err}",
+            f"re-download it from the official archive {CIFAR10_URL}",
         ) from None
+    except _PARSE_ERRORS as err:
+        raise _corrupt(
+            path, f"{type(err).__name__}: {shown(str(err))}", "delete it and re-extract"
+        ) from None
+    return batch
+
+
+def _load_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    batch = _unpickle_batch(path)
     if not isinstance(batch, dict):
-        raise DataError(f"corrupt file {path}: not a CIFAR-10 batch dict; delete it and re-extract")
-    batch = {k.decode() if isinstance(k, bytes) else k: v for k, v in batch.items()}
+        raise _corrupt(path, "not a CIFAR-10 batch dict", "delete it and re-extract")
+    batch = {k.decode("latin-1") if isinstance(k, bytes) else k: v for k, v in batch.items()}
     if "data" not in batch or "labels" not in batch:
-        raise DataError(
-            f"corrupt file {path}: no 'data'/'labels' entries; delete it and re-extract"
+        raise _corrupt(path, "no 'data'/'labels' entries", "delete it and re-extract")
+    data, labels = batch["data"], batch["labels"]
+    data = data if isinstance(data, np.ndarray) else None
+    if data is None or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072:
+        found = "not an array" if data is None else f"{data.dtype} {data.shape}"
+        raise _corrupt(
+            path, f"data is {found}, expected uint8 (n, 3072)", "delete it and re-extract"
         )
-    data = np.asarray(batch["data"])
-    if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
-        raise DataError(
-            f"corrupt file {path}: data is {data.dtype} {data.shape}, expected uint8 (n, 3072); "
-            "delete it and re-extract"
+    if isinstance(labels, np.ndarray) and labels.dtype.kind in "iu":
+        pass
+    elif isinstance(labels, list) and all(type(v) is int and 0 <= v < 10 for v in labels):
+        labels = np.asarray(labels, dtype=np.int64)
+    else:
+        raise _corrupt(
+            path, "labels are not a list of integers in 0..9", "delete it and re-extract"
         )
     images = data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
-    return images, np.asarray(batch["labels"])
+    return images, labels
 
 
 def load_cifar10(data_dir: str | os.PathLike | None = None, *, standardize: bool = True) -> Dataset:
@@ -252,23 +335,68 @@ def load_cifar10(data_dir: str | os.PathLike | None = None, *, standardize: bool
     return Dataset(x_train, y_train, x_test, ys[5], name="cifar10", num_classes=10)
 
 
+# ---------------------------------------------------------------- CIFAR-5m: .npz without pickles
+
+
+def _read_npy_member(zf: zipfile.ZipFile, name: str, path: Path, size: int) -> np.ndarray:
+    """Array `name` of an open `.npz`, its sizes checked against the zip's before reading."""
+    try:
+        info = zf.getinfo(f"{name}.npy")
+    except KeyError:
+        raise _corrupt(path, "no arrays 'X' and 'Y'") from None
+    stored = info.compress_type == zipfile.ZIP_STORED
+    if not stored and info.compress_type != zipfile.ZIP_DEFLATED:
+        raise _corrupt(path, f"{name}.npy is compressed with method {info.compress_type}")
+    bound = info.compress_size if stored else _DEFLATE_MAX_RATIO * info.compress_size
+    if info.compress_size > size or info.file_size > bound:
+        raise _corrupt(
+            path, f"{name}.npy claims {info.file_size} bytes, more than the {size}-byte file holds"
+        )
+    with zf.open(info) as f:
+        try:  # numpy's header parser (tokenize + literal_eval) raises many types on garbage
+            version = np.lib.format.read_magic(f)
+            if version == (1, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
+            elif version == (2, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
+            else:
+                raise _corrupt(path, f"{name}.npy has format version {version}, not 1.0 or 2.0")
+        except DataError:
+            raise
+        except Exception as err:  # noqa: BLE001 - any failure to parse the header is corruption
+            raise _corrupt(
+                path, f"unreadable {name}.npy header ({type(err).__name__}: {shown(str(err))})"
+            ) from None
+        if dtype.hasobject or dtype.kind not in ("u" if name == "X" else "iu"):
+            raise _corrupt(path, f"{name} is {dtype}, expected " + (
+                "uint8 images" if name == "X" else "integer labels"))  # fmt: skip
+        if any(d < 0 for d in shape):
+            raise _corrupt(path, f"{name}.npy has a negative size in its shape {shown(shape)}")
+        nbytes = math.prod(shape) * dtype.itemsize
+        if f.tell() + nbytes != info.file_size:
+            raise _corrupt(
+                path, f"{name}.npy holds {info.file_size - f.tell()} bytes of data but its "
+                f"header {shown(shape)} {dtype} implies {shown(nbytes)}",
+            )  # fmt: skip
+        raw = _read_upto(f, nbytes)  # type: ignore[arg-type]
+    if len(raw) != nbytes:
+        raise _corrupt(path, f"{name}.npy is truncated")
+    return np.frombuffer(raw, dtype).reshape(shape, order="F" if fortran else "C")
+
+
 def _load_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
     try:
-        with np.load(path, allow_pickle=False) as z:
-            x, y = z["X"], z["Y"]
-    except KeyError:
-        raise DataError(
-            f"corrupt file {path}: no arrays 'X' and 'Y'; delete it and re-download"
-        ) from None
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError, zlib.error) as err:
-        raise DataError(
-            f"corrupt file {path} ({type(err).__name__}): delete it and re-download"
-        ) from None
+        with open(path, "rb") as raw:
+            size = os.fstat(raw.fileno()).st_size
+            with zipfile.ZipFile(raw) as zf:
+                x = _read_npy_member(zf, "X", path, size)
+                y = _read_npy_member(zf, "Y", path, size)
+    except DataError:
+        raise
+    except _PARSE_ERRORS as err:
+        raise _corrupt(path, f"{type(err).__name__}: {shown(str(err))}") from None
     if x.dtype != np.uint8 or x.ndim != 4 or x.shape[1:] != (32, 32, 3):
-        raise DataError(
-            f"corrupt file {path}: X is {x.dtype} {x.shape}, expected uint8 (n, 32, 32, 3); "
-            "delete it and re-download"
-        )
+        raise _corrupt(path, f"X is {x.dtype} {x.shape}, expected uint8 (n, 32, 32, 3)")
     return x, y
 
 
