@@ -107,6 +107,7 @@ def test_end_to_end(tmp_path):
     ds.close()
     for fig in ("explained_variance", "accuracy_vs_epoch", "accuracy_vs_d", "label_noise"):
         assert (study / "figures" / f"{fig}.png").stat().st_size > 1000
+    assert main(["report", "--out", str(tmp_path)]) == 0  # the report accepts the rows
 
 
 def test_padded_subspaces_equal_separate_runs():

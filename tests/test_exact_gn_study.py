@@ -118,6 +118,9 @@ def test_end_to_end(tiny_run):
         )
     for fig in ("curves", "batch_loss_drop", "ntk_cka", "ntk_cka_vs_loss"):
         assert (tiny_run / "figures" / f"{fig}.png").stat().st_size > 1000
+    # the report picks the study up and accepts its claims
+    assert main(["report", "--out", str(tiny_run.parent)]) == 0
+    assert "exact-gn/figures/curves.png" in (tiny_run.parent / "report.html").read_text()
 
 
 def test_claims_recomputed_from_results(tiny_run):

@@ -48,7 +48,6 @@ def declare(c: Config) -> list[evidence.Claim]:
             margin=ACCURACY_MARGIN,
             reason=ACCURACY_REASON,
             figure=FIGURE,
-            theory_text="0 (equal test accuracy)",
         ),
         evidence.Claim(
             id="pbfgs_fewer_epochs",
