@@ -35,10 +35,22 @@ def plan_run(plan_path: Path, study: str, options: list[str]) -> tuple[dict[str,
     return plan, str(plan["preset"])
 
 
+def config_seeds(config: Any) -> list[int] | None:
+    """The seeds a study's config runs: its `seeds` list, or a count (`seeds` or `n_seeds`)
+    from its first `seed` (`seed, …, seed + count − 1`); `None` if it names none."""
+    count = getattr(config, "seeds", getattr(config, "n_seeds", None))
+    if count is None:
+        return None
+    if not isinstance(count, int):
+        return _as_list(count)
+    start = int(getattr(config, "seed", 0))
+    return list(range(start, start + count))
+
+
 def check_seeds(plan: dict[str, Any], config: Any) -> None:
     """The config built from the plan's options runs the plan's seeds."""
-    seeds = getattr(config, "seeds", None)
-    if seeds is not None and _as_list(seeds) != _as_list(plan["seeds"]):
+    seeds = config_seeds(config)
+    if seeds is not None and seeds != _as_list(plan["seeds"]):
         raise ConfigError(
             f"the plan names seeds {plan['seeds']} but its options give {seeds}: "
             "put the seeds in the plan's options"

@@ -9,6 +9,7 @@ from pathlib import Path
 from lazyrich import evidence
 from lazyrich.errors import ConfigError
 
+from ._evidence import config_seeds
 from .studies import get_preset, get_study
 
 PLAN_USAGE = """usage: lazyrich plan STUDY [--preset evidence] [--out DIR] [study options]
@@ -32,8 +33,6 @@ def plan_command(args: list[str]) -> int:
     if not args or args[0] in ("-h", "--help"):
         print(PLAN_USAGE)
         return 0
-    import dataclasses
-
     import tyro
 
     name, rest = args[0], list(args[1:])
@@ -48,23 +47,23 @@ def plan_command(args: list[str]) -> int:
             value = rest.pop(i + 1)
             rest.pop(i)
             preset, out = (value, out) if flag == "--preset" else (preset, Path(value))
-    default = get_preset(study, preset)
-    config = tyro.cli(type(default), args=rest, default=default, prog=f"lazyrich plan {name}")
-    study.validate(config)
     path = out / name / "plan.json"
     if path.exists():
         raise ConfigError(
             f"{path} exists: a changed plan is a new plan; write it to another --out "
             "(e.g. docs/evidence/STUDY/rerun-2) and keep both"
         )
-    seeds = dataclasses.asdict(config).get("seeds", 1)
+    default = get_preset(study, preset)
+    config = tyro.cli(type(default), args=rest, default=default, prog=f"lazyrich plan {name}")
+    study.validate(config)
+    seeds = config_seeds(config) or [0]
     command = f"uv run lazyrich run {name} --plan {path} --out {out}"
     evidence.write_plan(
         path,
         study=name,
         preset=preset,
         options=rest,
-        seeds=seeds if isinstance(seeds, int) else list(seeds),
+        seeds=seeds,
         command=command,
         claims=study.declare(config),
     )

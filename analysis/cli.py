@@ -99,7 +99,7 @@ def run_study(
     from lazyrich.results import StudyDir, write_json
     from lazyrich.train import barrier
 
-    from ._evidence import check_seeds, finish_claims, plan_run
+    from ._evidence import SMOKE_PRESETS, check_seeds, finish_claims, plan_run
 
     study = get_study(name)
     plan = None
@@ -129,6 +129,7 @@ def run_study(
         t0 = time.perf_counter()
         summary = study.run(config, store, progress=True)
         summary = {"study": name, "preset": preset, **summary, "provenance": prov}
+        summary["smoke"] = preset in SMOKE_PRESETS  # quick: claims shown, never decided
         if jax.process_index() == 0 and summary.get("claims") is not None:
             summary["claims"] = finish_claims(
                 summary["claims"], preset=preset, plan=plan, folder=store.path
