@@ -86,6 +86,10 @@ def test_end_to_end(tiny_run):
     assert {c["verdict"] for c in summary["claims"]} == {"smoke"}  # the quick preset
     for fig in ("active_share_by_layer", "reinit_accuracy", "lws_accuracy"):
         assert (tiny_run / "figures" / f"{fig}.png").stat().st_size > 1000
+    assert main(["report", "--out", str(tiny_run.parent)]) == 0  # the report takes the rows
+    assert "active-params/figures/reinit_accuracy.png" in (
+        tiny_run.parent / "report.html"
+    ).read_text(encoding="utf-8")
 
 
 def test_claims_are_measured_over_seeds(tiny_run):
