@@ -57,7 +57,7 @@ def _status(summary: dict[str, Any], path: Path) -> str:
     if summary.get("preset") == "quick":
         return ""  # smoke: preregistration does not apply
     ok, why = preregistered(summary.get("provenance"), path / "plan.json")
-    return "" if ok else f"not preregistered ({why})"
+    return "" if ok else f"not preregistered: {why}"
 
 
 def _read_json(path: Path) -> Any:

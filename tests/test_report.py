@@ -262,9 +262,9 @@ def test_evidence_without_a_plan_is_marked_not_preregistered(tmp_path):
     (tmp_path / "gamma-eta" / "summary.json").write_text(json.dumps(s))
     _study(tmp_path / "gamma-eta", "budget-control", [_claim(5)])  # a control, in a subfolder
     page = write_report(tmp_path).read_text(encoding="utf-8")
-    assert "not preregistered (no plan.json)" in page
+    assert "not preregistered: no plan.json" in page
     assert "gamma-eta/budget-control" in page
     md = write_markdown(tmp_path).read_text(encoding="utf-8")
     row = next(r for r in md.splitlines() if r.startswith("| gamma-eta | **e1**"))
-    assert "**undecided** (not preregistered (no plan.json)); width" in row
+    assert "**undecided** (not preregistered: no plan.json); width" in row
     assert "seeds to fit the band" in row
