@@ -10,3 +10,4 @@ from ._lazy import effective_rate as effective_rate
 from ._lazy import kernel_gd_predictions as kernel_gd_predictions
 from ._network import lazy_vs_network as lazy_vs_network
 from ._network import network_kernels as network_kernels
+from ._rich import rich_vs_network as rich_vs_network

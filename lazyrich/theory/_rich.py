@@ -1,0 +1,162 @@
+"""Finite networks beside both infinite-width theories in one call: `rich_vs_network`.
+
+At each width N and seed, the centred μP MLP `scaled(MLP(D, N, L − 1, 1, mup), gamma=γ)` is
+trained by full-batch GD on `half_mse` at the rate `η0 · N` through the training engine
+(`lazyrich.train.train`, γ and seed as vmapped axes, one compiled program per width). Beside
+it: the DMFT at the same (γ, η0, step) (`lazyrich.theory.dmft`, the N → ∞ limit at fixed γ) and
+the lazy theory (`kernel_gd_predictions` with the infinite-width NTK K and rate η0/γ², the
+γ → 0 limit). Conventions are those of `lazyrich.theory._dmft`; the network's output is
+centred, so every curve starts at `½ mean y²`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import xarray as xr
+from jax.typing import ArrayLike
+
+from ..data import Dataset
+from ..errors import require
+from ..models import MLP, scaled
+from ..train import Grid, train
+from ._dmft import _as_inputs, _as_targets, _check, dmft, infinite_ntk
+from ._lazy import kernel_gd_predictions
+
+
+def rich_vs_network(
+    x_train: ArrayLike,
+    y_train: ArrayLike,
+    x_test: ArrayLike,
+    y_test: ArrayLike,
+    *,
+    depth: int,
+    activation: str,
+    gamma: float | Sequence[float] | np.ndarray,
+    eta0: float | Sequence[float] | np.ndarray,
+    steps: Sequence[int] | np.ndarray,
+    widths: Sequence[int],
+    seeds: Sequence[int],
+    solver: str = "auto",
+    samples: int = 4096,
+    batches: int = 8,
+    key: jax.Array | None = None,
+    x64: bool | Callable[[dict[str, float]], bool] | None = True,
+    progress: bool = False,
+) -> xr.Dataset:
+    """Train μP networks at every width and seed and set them beside the DMFT and the NTK.
+
+    **Arguments:**
+
+    - `x_train`, `y_train`, `x_test`, `y_test`: the data (one output: targets `(n,)` or
+      `(n, 1)`).
+    - `depth`: L, the number of weight layers (the network is `MLP(depth=L − 1)`).
+    - `activation`: as for `dmft` (`"linear"` any L; `"tanh"`, `"relu"`, `"erf"` L = 2).
+    - `gamma`: γ values; `eta0`: η0, one or one per γ (the network's rate is `η0 · N`).
+    - `steps`: increasing GD step counts ≥ 0 at which losses are recorded.
+    - `widths`: hidden widths N; `seeds`: initialisation seeds (a vmapped axis).
+    - `solver`, `samples`, `batches`, `key`: passed to `dmft`.
+    - `x64`, `progress`: the networks' precision and a progress bar, as in
+      `lazyrich.train.train`.
+
+    **Returns:** an `xarray.Dataset`: the network's `train_loss` and `test_loss` over
+    `(gamma, width, seed, step)` (NaN after a divergence) and `diverged` over
+    `(gamma, width, seed)`; over `(gamma, step)` the DMFT's `dmft_train_loss`,
+    `dmft_test_loss` (with `*_mc_error` for the sampling solver) and the lazy theory's
+    `ntk_train_loss`, `ntk_test_loss`; `eta0` per γ.
+    """
+    _, gammas, eta0s, record = _check(depth, activation, gamma, eta0, steps, solver)
+    wid = np.asarray(widths)
+    require(
+        wid.ndim == 1
+        and wid.size >= 1
+        and np.issubdtype(wid.dtype, np.integer)
+        and bool(np.all(wid >= 1)),
+        f"widths must be a list of integers >= 1, got {widths}",
+    )
+    xtr, xte = _as_inputs(x_train, "x_train"), _as_inputs(x_test, "x_test")
+    p, d = xtr.shape
+    ytr = _as_targets(y_train, p, "y_train")
+    yte = _as_targets(y_test, xte.shape[0], "y_test")
+    theory = dmft(
+        xtr,
+        ytr,
+        xte,
+        y_test=yte,
+        depth=depth,
+        activation=activation,
+        gamma=gammas,
+        eta0=eta0s,
+        steps=record,
+        solver=solver,
+        samples=samples,
+        batches=batches,
+        key=key,
+    )
+    with jax.enable_x64(True):  # float64 arrays; the engine casts them per chunk
+        data = Dataset(
+            *(jnp.asarray(a) for a in (xtr, ytr[:, None], xte, yte[:, None])),
+            name="rich",
+            num_classes=0,
+        )
+    train_l, test_l, diverged = [], [], []
+    for n in wid.tolist():
+
+        def make_model(key, hp, n=n):
+            net = MLP(d, n, depth - 1, 1, activation=activation, parameterization="mup", key=key)
+            return scaled(net, gamma=hp["gamma"], centre=True)
+
+        ds = train(
+            make_model,
+            lambda hp: optax.sgd(hp["eta"]),
+            data,
+            grid=Grid.product(gamma=gammas, eta=(eta0s * n)[:, None], seed=list(seeds)),
+            record_at=[int(t) for t in record],
+            batch=None,
+            loss="half_mse",
+            x64=x64,
+            progress=progress,
+            description=f"rich vs network, width {n}",
+        )
+        assert isinstance(ds, xr.Dataset)
+        ds = ds.isel(eta=0, drop=True)
+        train_l.append(ds["train_loss_full"].transpose("gamma", "seed", "step").values)
+        test_l.append(ds["test_loss"].transpose("gamma", "seed", "step").values)
+        diverged.append(ds["diverged"].transpose("gamma", "seed").values)
+    net_dims = ("gamma", "width", "seed", "step")
+    out = xr.Dataset(
+        {
+            "train_loss": (net_dims, np.stack(train_l, axis=1)),
+            "test_loss": (net_dims, np.stack(test_l, axis=1)),
+            "diverged": (("gamma", "width", "seed"), np.stack(diverged, axis=1)),
+            "eta0": (("gamma",), eta0s),
+        },
+        coords={"gamma": gammas, "width": wid, "seed": np.asarray(seeds), "step": record},
+        attrs={**theory.attrs, "network": "centred muP MLP, full-batch GD at eta0 * width"},
+    )
+    for name in theory.data_vars:
+        if str(name).endswith("loss") or str(name).endswith("loss_mc_error"):
+            out[f"dmft_{name}"] = theory[name]
+    k_np = infinite_ntk(np.concatenate([xtr, xte]), depth=depth, activation=activation)
+    ntk_train, ntk_test = [], []
+    with jax.enable_x64(True):
+        k = jnp.asarray(k_np)
+        for g, e0 in zip(gammas, eta0s, strict=True):
+            pred = kernel_gd_predictions(
+                k[:p, :p],
+                k[p:, :p],
+                jnp.asarray(ytr),
+                jnp.asarray(record),
+                eta=float(e0) / float(g) ** 2,
+                method="gd",
+                y_test=jnp.asarray(yte),
+            )
+            ntk_train.append(np.asarray(pred.train_loss))
+            ntk_test.append(np.asarray(pred.test_loss))
+    out["ntk_train_loss"] = (("gamma", "step"), np.stack(ntk_train))
+    out["ntk_test_loss"] = (("gamma", "step"), np.stack(ntk_test))
+    return out
