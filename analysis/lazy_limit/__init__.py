@@ -15,10 +15,18 @@ above (the lazy and ultra-rich learning-rate scalings of PAPERS.md §1), so for 
 infinite-width theory is the same curve at every γ: its fastest mode contracts by `1 − lr` per
 step.
 
-Modules: `config` (options, presets, data, schedules), `run` (the engine/theory call per
-dataset and width), `study` (results.nc, summary), `figures`.
+The claims (`claims.declare`, judged by `lazyrich.evidence`) are fitted per seed: the γ
+exponent of the empirical-NTK gap and the width exponent of the infinite-width gap, with an
+interval over seeds.
+
+Modules: `config` (options, presets, data, schedules), `case` (the engine/theory call per
+dataset and width), `run` (the entry point: seeds, results.nc, summary), `claims`, `figures`.
 """
 
+from .case import predictions as predictions
+from .case import relative_gap as relative_gap
+from .case import run_case as run_case
+from .claims import declare as declare
 from .config import DESCRIPTION as DESCRIPTION
 from .config import NAME as NAME
 from .config import PRESETS as PRESETS
@@ -29,8 +37,5 @@ from .config import kernel_steps as kernel_steps
 from .config import load_data as load_data
 from .config import record_steps as record_steps
 from .config import validate as validate
-from .run import predictions as predictions
-from .run import relative_gap as relative_gap
-from .run import run_case as run_case
-from .study import expectations as expectations
-from .study import run as run
+from .run import expectations as expectations
+from .run import run as run

@@ -1,144 +1,138 @@
-"""The lazy-limit experiment: per (dataset, width), one `lazyrich.theory.lazy_vs_network` call.
-
-That call trains the centred model `scaled(net, gamma=γ, centre=True)` at every γ with the
-training engine (full-batch GD, loss `"half_mse"` = `1/(2P) Σ (f − y)²`, step `η0·N`, γ
-vmapped, float64 per γ through `x64=`) and returns the closed-form empirical- and
-infinite-width-NTK predictions at the same steps. The kernel distance to init on the probe
-points is an engine measure, evaluated at the kernel steps only.
-"""
+"""The lazy-limit study's entry point: run every dataset, write results.nc, figures and the
+summary (theory gaps, kernel distances, which expectations the run shows)."""
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import replace
 
-import jax
-import jax.numpy as jnp
 import numpy as np
+import xarray as xr
 
-from lazyrich.kernels import empirical_ntk, kernel_distance
-from lazyrich.models import MLP
-from lazyrich.theory import effective_rate, kernel_gd_predictions, lazy_vs_network, network_kernels
-from lazyrich.train import Snapshot
+from lazyrich.results import StudyDir, write_dataset
 
-from .config import THRESHOLD, Config, load_data, lr_scale
-
-
-def kernel_distance_measure(ksteps: np.ndarray, probe: int):
-    """A measure: `1 − cos(K0, Kt)` of the empirical NTK on the first `probe` training points
-    at the steps `ksteps` (NaN at other records). The kernel of `f = (net − net₀)/γ` is
-    `Θ_net/γ²`; the cosine distance does not see the scale."""
-    wanted = np.asarray(ksteps, np.int32)
-
-    def measure(s: Snapshot) -> jax.Array:
-        xp = s.data.x_train[:probe]
-
-        def distance():
-            k0 = empirical_ntk(s.apply, s.params0, xp)
-            return kernel_distance(k0, empirical_ntk(s.apply, s.params, xp))
-
-        nan = lambda: jnp.asarray(jnp.nan, xp.dtype)
-        return jax.lax.cond(jnp.any(s.step == jnp.asarray(wanted)), distance, nan)
-
-    return measure
+from .case import run_case
+from .claims import judge_all
+from .config import NAME, Config, gamma_grid, kernel_steps, record_steps, validate
+from .figures import figures, max_gap
 
 
-def predictions(k_all, p: int, data, gammas, eta0, width: int, steps) -> tuple[np.ndarray, ...]:
-    """Closed-form train/test losses `(γ, step)` for the unscaled net kernel `k_all` on
-    `[x_train; x_test]` (P + Q points)."""
-    _, y_tr, _, y_te = (jnp.asarray(a) for a in data)
-    ktr, kte = k_all[:p, :p], k_all[p:, :p]
-    train, test = [], []
-    for g, e0 in zip(gammas, eta0, strict=True):
-        rate = effective_rate(float(e0), gamma=float(g), lr_multiplier=float(width))
-        pred = kernel_gd_predictions(
-            ktr, kte, y_tr, jnp.asarray(steps), eta=rate, method="gd", y_test=y_te
-        )
-        train.append(np.asarray(pred.train_loss))
-        test.append(np.asarray(pred.test_loss))
-    return np.stack(train), np.stack(test)
-
-
-def relative_gap(measured: np.ndarray, predicted: np.ndarray) -> np.ndarray:
-    """`|measured − predicted| / predicted`, elementwise."""
-    return np.abs(measured - predicted) / predicted
-
-
-def _x64(c: Config):
+def _nested(c: Config, gammas, values: dict[str, np.ndarray]) -> dict:
+    """`{dataset: {width: {gamma: value}}}` from `(width, gamma)` arrays per dataset."""
     return {
-        "auto": lambda hp: bool(hp["gamma"] < c.float64_below),
-        "always": True,
-        "never": False,
-    }[c.float64]
+        d: {
+            str(w): {f"{g:.3g}": _num(v[wi, gi]) for gi, g in enumerate(gammas)}
+            for wi, w in enumerate(c.widths)
+        }
+        for d, v in values.items()
+    }
 
 
-def run_case(c: Config, name: str, gammas: np.ndarray, steps, ksteps, progress: bool) -> dict:
-    """Every width of one dataset: training, both predictions, gaps, kernel distances."""
-    data = load_data(name, c)
-    p = c.n_train
-    x_all = np.concatenate([data[0], data[2]])
-    use64 = {
-        "auto": gammas < c.float64_below,
-        "always": np.ones(gammas.size, bool),
-        "never": np.zeros(gammas.size, bool),
-    }[c.float64]
-    keys = ("train_loss", "test_loss", "kernel_distance", "diverged")
-    out: dict[str, Any] = {k: [] for k in (*keys, "emp_train", "emp_test", "init_to_inf")}
-    out["k_emp"] = []
-    eta0 = None
-    kd = kernel_distance_measure(ksteps, c.probe)
-    kidx = np.searchsorted(steps, ksteps)
-    for width in c.widths:
-        with jax.enable_x64(True):
-            net = MLP(
-                x_all.shape[1],
-                width,
-                c.depth - 1,  # L weight layers = L − 1 hidden layers
-                1,
-                activation=c.activation,
-                parameterization="mup",
-                dtype=jnp.float64,
-                key=jax.random.fold_in(jax.random.key(c.seed), 0),
-            )
-        mats = network_kernels(net, x_all, chunk_size=c.chunk_size or None)
-        if eta0 is None:  # the lazy scale, from the width-independent N·Θ_mup
-            lam = float(np.linalg.eigvalsh(width * mats["infinite"][:p, :p])[-1])
-            eta0 = c.lr * p / lam * lr_scale(gammas, c.depth)
-        assert eta0 is not None
-        ds = lazy_vs_network(
-            net,
-            *data,
-            gamma=gammas,
-            eta0=eta0,
-            steps=steps,
-            kernels=mats,
-            x64=_x64(c),
-            measures={"kernel_distance": kd},
-            keep_initial=True,
-            threshold=THRESHOLD,
-            progress=progress,
-            description=f"lazy-limit {name} N={width}",
-        )
-        if "inf_train" not in out:  # width-independent: from the first width, as before
-            out["inf_train"] = ds.infinite_train_loss.values
-            out["inf_test"] = ds.infinite_test_loss.values
-        out["train_loss"].append(ds.train_loss.values)
-        out["test_loss"].append(ds.test_loss.values)
-        out["kernel_distance"].append(ds.kernel_distance.values[:, kidx])
-        out["diverged"].append(ds.diverged.values)
-        out["emp_train"].append(ds.empirical_train_loss.values)
-        out["emp_test"].append(ds.empirical_test_loss.values)
-        with jax.enable_x64(True):
-            k_emp, k_inf = (jnp.asarray(mats[k]) for k in ("empirical", "infinite"))
-            out["init_to_inf"].append(float(kernel_distance(k_emp, k_inf)))
-        out["k_emp"].append(mats["empirical"])
-    arrays = {k: np.stack(v) for k, v in out.items() if isinstance(v, list)}
-    assert eta0 is not None
-    arrays.update(eta0=eta0, inf_train=out["inf_train"], inf_test=out["inf_test"])
-    arrays["diverged"] = arrays["diverged"].astype(bool)
-    arrays["float64"] = use64
-    gaps = lambda tr, te: np.maximum(
-        relative_gap(arrays["train_loss"], tr), relative_gap(arrays["test_loss"], te)
+def _num(v) -> float | None:
+    return float(v) if np.isfinite(v) else None
+
+
+def expectations(c: Config, gammas, res: dict[str, dict]) -> dict[str, bool | None]:
+    """Which of the theory's expectations the measured numbers show."""
+    gap = {d: max_gap(r["gap"]) for d, r in res.items()}
+    gap_inf = {d: max_gap(r["gap_infinite"]) for d, r in res.items()}
+    kd = {d: r["kernel_distance"][..., -1] for d, r in res.items()}
+    small = gammas <= 1e-2 * (1 + 1e-9)
+    order = np.argsort(c.widths)
+
+    def rising(v):  # per width: the largest non-diverged γ above the smallest
+        ok = [row[np.isfinite(row)] for row in v]
+        return all(r.size >= 2 and r[-1] > r[0] for r in ok)
+
+    return {
+        "empirical_gap_below_5pct_at_gamma_le_1e-2": (
+            bool(all(np.all(g[:, small] < 0.05) for g in gap.values())) if small.any() else None
+        ),
+        "empirical_gap_larger_at_largest_gamma": (
+            all(rising(g) for g in gap.values()) if gammas.size > 1 else None
+        ),
+        "infinite_gap_shrinks_with_width_at_smallest_gamma": (
+            bool(all(np.all(np.diff(g[order, 0]) < 0) for g in gap_inf.values()))
+            if len(c.widths) > 1
+            else None
+        ),
+        "kernel_distance_larger_at_largest_gamma": (
+            all(rising(v) for v in kd.values()) if gammas.size > 1 else None
+        ),
+    }
+
+
+def run(c: Config, store: StudyDir, *, progress: bool = True) -> dict:
+    """Train, predict, compare; write results.nc and figures; return the summary."""
+    validate(c)
+    gammas = gamma_grid(c)
+    steps = record_steps(c)
+    ksteps = kernel_steps(c, steps)
+    res = {d: run_case(c, d, gammas, steps, ksteps, progress) for d in c.datasets}
+    per_seed = [res] + [
+        {d: run_case(replace(c, seed=c.seed + k), d, gammas, steps, ksteps, progress)
+         for d in c.datasets}
+        for k in range(1, c.seeds)
+    ]  # fmt: skip
+    write_dataset(store.results_path, _dataset(c, gammas, steps, ksteps, res))
+    order = np.argsort(c.widths)
+    figures(c, gammas, steps, ksteps, res, store, order)
+    return {
+        "datasets": list(c.datasets),
+        "widths": list(c.widths),
+        "gammas": [float(g) for g in gammas],
+        "theory_gap": _nested(c, gammas, {d: max_gap(r["gap"]) for d, r in res.items()}),
+        "theory_gap_infinite": _nested(
+            c, gammas, {d: max_gap(r["gap_infinite"]) for d, r in res.items()}
+        ),
+        "kernel_distance_final": _nested(
+            c, gammas, {d: r["kernel_distance"][..., -1] for d, r in res.items()}
+        ),
+        "init_ntk_distance_to_infinite": {
+            d: {str(w): float(r["init_to_inf"][i]) for i, w in enumerate(c.widths)}
+            for d, r in res.items()
+        },
+        "diverged_runs": int(sum(r["diverged"].sum() for r in res.values())),
+        "expectations": expectations(c, gammas, res),
+        "seeds": [c.seed + k for k in range(c.seeds)],
+        "claims": judge_all(c, gammas, per_seed),
+    }
+
+
+def _dataset(c: Config, gammas, steps, ksteps, res) -> xr.Dataset:
+    st = lambda k: np.stack([res[d][k] for d in c.datasets])
+    full = ("dataset", "width", "gamma", "step")
+    return xr.Dataset(
+        {
+            "train_loss": (full, st("train_loss")),
+            "test_loss": (full, st("test_loss")),
+            "pred_train_loss": (full, st("emp_train")),
+            "pred_test_loss": (full, st("emp_test")),
+            "inf_train_loss": (("dataset", "gamma", "step"), st("inf_train")),
+            "inf_test_loss": (("dataset", "gamma", "step"), st("inf_test")),
+            "gap": (full, st("gap")),
+            "gap_infinite": (full, st("gap_infinite")),
+            "kernel_distance": (
+                ("dataset", "width", "gamma", "kernel_step"),
+                st("kernel_distance"),
+            ),
+            "init_ntk_distance_to_infinite": (("dataset", "width"), st("init_to_inf")),
+            "diverged": (("dataset", "width", "gamma"), st("diverged")),
+            "eta0": (("dataset", "gamma"), st("eta0")),
+            "float64": (("dataset", "gamma"), st("float64")),
+        },
+        coords={
+            "dataset": list(c.datasets),
+            "width": list(c.widths),
+            "gamma": gammas,
+            "step": steps,
+            "kernel_step": ksteps,
+        },
+        attrs={
+            "study": NAME,
+            "loss": "1/(2P) sum (f - y)^2, one output",
+            "gap": "|measured - predicted| / predicted, max(train, test) per step",
+            "learning_rate": "eta0 * width (muP)",
+            "eta0": "lr * P / lambda_max(N Theta_inf) * s(gamma)",
+            "s_gamma": "gamma^2 for gamma <= 1, gamma^(2/L) above, L = depth weight layers",
+        },
     )
-    arrays["gap"] = gaps(arrays["emp_train"], arrays["emp_test"])
-    arrays["gap_infinite"] = gaps(arrays["inf_train"][None], arrays["inf_test"][None])
-    return arrays
