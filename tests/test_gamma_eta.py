@@ -1,25 +1,30 @@
 """The γ–η study: η protocol, read-outs, dynamics detectors, sharpness replay, toy, CLI errors."""
 
+import dataclasses
 import json
+import math
+from typing import Any
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import xarray as xr
 from jax.flatten_util import ravel_pytree
 
-from analysis._report_claims import check_claims
 from analysis.cli import main
-from analysis.gamma_eta import Config, case_label, cases_of, collapse
+from analysis.gamma_eta import Config, case_label, cases_of, collapse, declare
 from analysis.gamma_eta import dynamics as dyn
+from analysis.gamma_eta import per_seed as ps
 from analysis.gamma_eta import protocol as proto
 from analysis.gamma_eta.analyse import rich_indices
-from analysis.gamma_eta.claims import case_claims
+from analysis.gamma_eta.claims import judge_case, lazy_margin, rich_margin
 from analysis.gamma_eta.fits import broken_fit
 from analysis.gamma_eta.setup import Stream, make_setup
 from analysis.gamma_eta.sharpness import sharpness_along
 from analysis.gamma_eta.toy import toy_summary
+from lazyrich import evidence
 from lazyrich.errors import ConfigError
 from lazyrich.models import CNN, MLP, partition, scaled
 from lazyrich.train import Grid, OnlineSetup, get_loss, run_sweep
@@ -92,7 +97,8 @@ def test_drops_and_plateau_of_a_two_step_staircase():
     assert 60 < drops[0]["start"] < 100 < drops[0]["end"] < 170
     assert 1200 < drops[1]["start"] < 2000 < drops[1]["end"] < 3400
     assert drops[0]["loss_after"] < 0.35 and drops[1]["loss_after"] < 0.07
-    assert 80 < dyn.plateau_length(t, loss, 1.0) <= 100
+    plateau = dyn.plateau_length(t, loss, 1.0)
+    assert plateau is not None and 80 < plateau <= 100
     assert dyn.plateau_length(t, np.ones_like(t), 1.0) is None
 
 
@@ -295,10 +301,33 @@ def test_short_window_below_the_probe_range_runs(tmp_path):
     """A colleague's crash: with a 1-decade window the lattice ended above the probe's smallest
     η and `lat_div[:, probe_k] = probe_marked` raised an IndexError."""
     argv = [*TINY, "--eta-min", "1e-3", "--eta-max", "10", "--eta-per-decade", "1"]
-    argv += ["--window-decades", "1", "--gamma-min", "1", "--gamma-max", "1000"]
+    argv += ["--window-decades", "1", "--gamma-min", "1", "--gamma-max", "1000", "--seeds", "2"]
     assert main(["run", "gamma-eta", *argv, "--out", str(tmp_path)]) == 0
-    summary = json.loads((tmp_path / "gamma-eta" / "summary.json").read_text())
-    check_claims("gamma-eta", summary["claims"])
+    folder = tmp_path / "gamma-eta"
+    summary = json.loads((folder / "summary.json").read_text())
+    # the rows are the declared claims, each measured on its per-seed values (units.nc)
+    cfg = json.loads((folder / "config.json").read_text())
+    names = {f.name for f in dataclasses.fields(Config)}
+    fields: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in cfg.items()}
+    c = Config(**{k: v for k, v in fields.items() if k in names})
+    declared = declare(c)
+    assert [r["id"] for r in summary["claims"]] == [d.id for d in declared]
+    assert {d.id.split()[-1] for d in declared} == {"1", "2", "2b", "3a", "3b", "4", "5", "6"}
+    units = evidence.read_units(folder / evidence.UNITS_FILE)
+    for claim, row in zip(declared, summary["claims"], strict=True):
+        assert len(units[claim.id]) == 2  # one value per seed
+        assert row["measured"] == evidence.measure(claim, units[claim.id]).as_dict()
+        assert row["verdict"] == "smoke" and row["margin"] == claim.margin
+    best = summary["cases"]["teacher mse L=2"]["best_gamma_per_seed"]
+    np.testing.assert_allclose(units["teacher mse L=2 6"], np.log10(best))
+    ds = xr.open_dataset(folder / "results.nc", engine="scipy").load()
+    assert ds.eta_star_per_seed.shape == (1, 4, 2)
+    assert ds.sharpness_per_seed.shape == (1, 4, 2, 2)
+    # the sharpness was replayed for every seed at its own η*
+    star = ds.eta_star_per_seed.values[0]
+    np.testing.assert_array_equal(
+        np.isfinite(ds.sharpness_per_seed.values[0, :, :, -1]), np.isfinite(star)
+    )
     case = summary["cases"]["teacher mse L=2"]
     assert isinstance(case["plateau_flagged_left_out_of_fits"], int)
     assert "collapse" in case  # rich γ 10, 100, 1000 on the grid: the collapse runs ran
@@ -339,25 +368,102 @@ def test_toy_matching_a0_recovers_the_initial_weight():
     assert collapse.toy_matching_a0(g, 3, 0.2) is None  # below the asymptote 1/3
 
 
-def test_claim_rules_on_made_up_numbers():
-    from analysis.gamma_eta.claims import t_interval
+def test_declared_margins_and_resolutions_come_from_the_theory_and_the_grids():
+    c = Config(depth=(2, 3, 4), gamma_per_decade=2.0, eta_per_decade=4.0)  # γ: 1e-3 … 1e3
+    by_id = {d.id: d for d in declare(c)}
+    L3 = {k.split()[-1]: v for k, v in by_id.items() if k.startswith("teacher mse L=3 ")}
+    assert L3["2"].theory == pytest.approx(2 / 3) and L3["3b"].theory == pytest.approx(-2 / 3)
+    assert L3["2"].margin == pytest.approx((2 / 3 - 1 / 2) / 2)  # the L = 4 prediction
+    assert by_id["teacher mse L=2 2"].margin == pytest.approx((1 - 2 / 3) / 2)
+    assert by_id["teacher mse L=4 2b"].margin == pytest.approx((1 / 2 - 2 / 5) / 2)
+    assert L3["1"].margin == L3["3a"].margin == pytest.approx((2 - 2 / 3) / 2)
+    # η on a 1/4-decade lattice, each side of γ = 1 spans 3 decades
+    assert L3["1"].resolution == L3["2"].resolution == pytest.approx(0.25 / 3)
+    assert L3["3a"].resolution is None  # the sharpness is not a grid value
+    assert (L3["5"].kind, L3["5"].theory) == ("below", 1.0)
+    assert (L3["6"].kind, L3["6"].theory, L3["6"].resolution) == ("above", 0.0, 0.5)
+    toy = collapse.toy_plateau_slope(np.array([10.0, 100.0, 1000.0]), 3)
+    assert L3["4"].theory == pytest.approx(toy, abs=1e-4)
+    assert "not the toy's prefactor" in L3["4"].claim
+    assert rich_margin(3)[0] == pytest.approx(1 / 12) and lazy_margin(2)[0] == 0.5
+    # no collapse runs, no claims 4 and 5; the declaration reads the config alone
+    ids = [d.id for d in declare(Config(depth=(2,), collapse=False))]
+    assert [i.split()[-1] for i in ids] == ["1", "2", "2b", "3a", "3b", "6"]
 
-    m = t_interval([1.0, 1.1, 0.9])
-    assert m["lo"] < 1.0 < m["hi"] and abs(m["value"] - 1.0) < 1e-12
-    assert t_interval([1.0, float("nan"), 2.0])["lo"] is None  # a missing seed: no interval
+
+def test_judge_case_measures_per_seed_values():
+    c = Config(depth=(3,), gamma_per_decade=2.0, collapse=False)
+    claims = declare(c)
+    label = "teacher mse L=3"
     s = {
-        "depth": 3, "eta_star_slope_small_gamma": {"mean": 2.1, "lo": 1.8, "hi": 2.4},
-        "eta_star_slope_large_gamma": {"mean": 0.3, "lo": 0.25, "hi": 0.35},
-        "eta_max_slope_large_gamma": {"mean": 0.6, "lo": 0.4, "hi": 1.4},
-        "sharpness_slope_small_gamma": "too few points", "sharpness_slope_large_gamma": "x",
+        "depth": 3,
+        "per_seed": {
+            "slopes": {
+                "eta_star": {"small": [2.0, 2.1, 1.9], "large": [0.3, 0.32, 0.28]},
+                "eta_max": {"small": [2.0, 2.0, 2.0], "large": [0.6, 0.7, math.nan]},
+                "sharpness": {"small": [-2.0, -1.9, -2.1], "large": [-0.66, -0.68, -0.64]},
+            },
+            "plateau_flagged_gammas": [[], [1000.0], []],
+        },
         "best_gamma_per_seed": [100.0, 1000.0, 100.0],
-    }  # fmt: skip
-    verdicts = {c["id"]: c["verdict"] for c in case_claims("c", s, None)}
+    }
+    rows = judge_case(claims, label, s, None)
+    assert list(rows) == [d.id for d in claims]
+    verdicts = {k.split()[-1]: r["verdict"] for k, r in rows.items()}
     assert verdicts == {
-        "c 1": "agrees", "c 2": "disagrees", "c 2b": "undecided", "c 3a": "undecided",
-        "c 3b": "undecided", "c 6": "agrees",
+        "1": "agrees", "2": "disagrees", "2b": "undecided", "3a": "agrees", "3b": "agrees",
+        "6": "agrees",
     }  # fmt: skip
-    check_claims("gamma-eta", case_claims("c", s, None))
+    r = rows[f"{label} 2b"]
+    assert r["measured"]["n"] == 2 and r["samples"][:2] == [0.6, 0.7]  # a seed without a fit
+    assert "seed 1: 1" in rows[f"{label} 1"]["note"]  # the flagged γ are named per seed
+    assert rows[f"{label} 6"]["samples"] == pytest.approx([2.0, 3.0, 2.0])
+    for claim in claims:
+        row = rows[claim.id]
+        assert row["measured"] == evidence.measure(claim, row["samples"]).as_dict()
+
+
+def test_per_seed_eta_star_and_eta_max_by_brute_force():
+    rng = np.random.default_rng(1)
+    loss = rng.uniform(0.1, 1.0, (4, 5, 3))
+    div = rng.uniform(size=(4, 5, 3)) < 0.2
+    etas = np.sort(rng.uniform(1e-3, 1, (4, 5)), axis=1)
+    marked = proto.divergence_rule(div)
+    best, top, index = ps.eta_star_per_seed(loss, marked, etas)
+    for i in range(4):
+        for k in range(3):
+            ok = [j for j in range(5) if not marked[i, j, k]]
+            if not ok:
+                assert np.isnan(best[i, k]) and np.isnan(top[i, k])
+                continue
+            j = min(ok, key=lambda j: loss[i, j, k])
+            assert best[i, k] == etas[i, j] and index[i, k] == j and top[i, k] == etas[i, ok[-1]]
+    # the γ of each seed's lowest loss over the cells it survived
+    g = np.array([0.1, 1.0, 10.0, 100.0])
+    for k, gk in enumerate(ps.best_gamma_per_seed(g, loss, marked)):
+        cells = [(loss[i, j, k], g[i]) for i in range(4) for j in range(5) if not marked[i, j, k]]
+        assert gk == min(cells)[1]
+
+
+def test_per_seed_plateau_flag_reads_the_seed_curve_at_its_own_eta_star():
+    curves = np.ones((2, 3, 2, 4))  # (γ, η, seed, step), loss0 = 1
+    curves[0, 1, 0, -1] = 0.5  # seed 0 at η index 1 leaves the plateau at γ 0
+    curves[0, 2, 1, -1] = 0.5  # seed 1 leaves it only at η index 2, not at its η* (index 0)
+    index = np.array([[1, 0], [0, 0]])
+    best = np.array([[1.0, 1.0], [np.nan, 1.0]])
+    flags = ps.plateau_per_seed(curves, index, best, 1.0)
+    np.testing.assert_array_equal(flags, [[False, True], [False, True]])
+
+
+def test_per_seed_slopes_recover_a_broken_power_law():
+    g = np.logspace(-3, 3, 13)
+    u = np.log10(g)  # slope 2 below γ = 1, b2 above, the fit's own smooth break (width 0.2)
+    law = lambda b2: 10 ** (-2 + 2 * u + (b2 - 2) * 0.2 * np.logaddexp(0, u / 0.2))
+    values = np.stack([law(2 / 3), law(1 / 2), np.full(13, np.nan)], axis=1)
+    out = ps.slopes_per_seed(g, values)
+    assert out["small"][:2] == pytest.approx([2.0, 2.0], abs=0.02)
+    assert out["large"][:2] == pytest.approx([2 / 3, 1 / 2], abs=0.02)
+    assert np.isnan(out["small"][2]) and np.isnan(out["large"][2])  # no points: no fit
 
 
 def test_edge_ratios_note():

@@ -9,12 +9,18 @@ chunk, in float64 where γ < 1e-2. From it: η*(γ) and η_max(γ) with Bayesian
 fits, the sharpness at η*(γ) along training, the ultra-rich loss curves with their plateaus,
 drops and time collapse, and the deep-linear toy theory against its simulation.
 
+The claims (`claims.declare`, judged by `lazyrich.evidence`) are measured per seed: each
+seed's η*(γ) and η_max(γ), its sharpness at its own η*, and a broken power law fitted per seed
+(`per_seed`); the interval runs over the seeds.
+
 Modules: `config` (options, presets, validation, cases), `setup` (streams and models),
-`protocol` (the η lattice and read-outs), `study` (the sweeps, results.nc, summary),
-`analyse` (one case's read-outs), `sharpness` (Lanczos sharpness by the engine), `fits`,
-`dynamics` (plateaus, drops, collapse), `toy` (deep-linear theory), `figures`.
+`protocol` (the η lattice and read-outs), `run` (the sweeps, results.nc, summary),
+`analyse` (one case's read-outs), `per_seed` (the claims' per-seed read-outs), `sharpness`
+(Lanczos sharpness by the engine), `fits`, `dynamics` (plateaus, drops, collapse), `collapse`
+(the time-collapse runs), `toy` (deep-linear theory), `claims`, `figures`.
 """
 
+from .claims import declare as declare
 from .config import DESCRIPTION as DESCRIPTION
 from .config import NAME as NAME
 from .config import PRESETS as PRESETS
@@ -23,4 +29,4 @@ from .config import Config as Config
 from .config import case_label as case_label
 from .config import cases_of as cases_of
 from .config import validate as validate
-from .study import run as run
+from .run import run as run

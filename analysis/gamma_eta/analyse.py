@@ -12,6 +12,7 @@ from lazyrich.train import OnlineSetup, log_steps
 from . import dynamics as dyn
 from . import protocol as proto
 from .fits import broken_fit
+from .per_seed import best_gamma_per_seed, eta_star_per_seed, plateau_per_seed, slopes_per_seed
 from .sharpness import sharpness_along
 
 
@@ -45,6 +46,13 @@ def _per_gamma(gammas, values) -> dict[str, float | None]:
     return {
         f"{g:.3g}": (float(v) if np.isfinite(v) else None)
         for g, v in zip(gammas, values, strict=True)
+    }
+
+
+def _per_gamma_seed(gammas, values) -> dict[str, list[float | None]]:
+    return {
+        f"{g:.3g}": [float(v) if np.isfinite(v) else None for v in row]
+        for g, row in zip(gammas, values, strict=True)
     }
 
 
@@ -127,23 +135,41 @@ def analyse_case(
     plateau = np.isfinite(best) & ~np.any(curve_at_star <= dyn.PLATEAU_FRACTION * loss0, axis=1)
     best_fit = np.where(plateau, np.nan, best)
 
-    # sharpness at η*(γ), seed 0, along training
-    ok = np.nonzero(np.isfinite(best))[0]
+    # per seed (the claims' unit): η*, η_max, plateau flags; censored η_max left out
+    star_s, max_s, idx_s = eta_star_per_seed(final, marked, etas)
+    plateau_s = plateau_per_seed(main["test_loss"], idx_s, star_s, loss0)
+    star_s_fit = np.where(plateau_s, np.nan, star_s)
+    max_s_fit = np.where(censored[:, None] & ~marked[:, -1, :], np.nan, max_s)
+
+    # sharpness along training at each seed's η*(γ), that seed's init and stream replayed
     checkpoints = np.concatenate([[0], log_steps(c.steps, c.sharpness_points)])
     checkpoints = np.unique(checkpoints)
-    sharp = np.full((gammas.size, c.sharpness_points + 1), np.nan)
-    if ok.size:
-        lam, _ = sharpness_along(
-            setup,
-            gammas[ok],
-            best[ok],
-            checkpoints,
-            fixed_x=fixed[0],
-            fixed_y=fixed[1],
-            num_iters=c.sharpness_iters,
-        )
-        sharp[ok, : lam.shape[1]] = lam
+    n_seed = final.shape[-1]
+    sharp_s = np.full((gammas.size, n_seed, c.sharpness_points + 1), np.nan)
+    for s in range(n_seed):
+        ok_s = np.nonzero(np.isfinite(star_s[:, s]))[0]
+        if ok_s.size:
+            lam, _ = sharpness_along(
+                setup,
+                gammas[ok_s],
+                star_s[ok_s, s],
+                checkpoints,
+                fixed_x=fixed[0],
+                fixed_y=fixed[1],
+                seed=s,
+                num_iters=c.sharpness_iters,
+            )
+            sharp_s[ok_s, s, : lam.shape[1]] = lam
+    count = np.isfinite(sharp_s).sum(1)  # the seed mean over the seeds measured
+    sharp = np.where(count > 0, np.nansum(sharp_s, 1) / np.maximum(count, 1), np.nan)
+    ok = np.nonzero(count[:, 0] > 0)[0]
     final_sharp = sharp[:, checkpoints.size - 1]
+    sharp_s_fit = np.where(plateau_s, np.nan, sharp_s[:, :, checkpoints.size - 1])
+    slopes_s = {
+        "eta_star": slopes_per_seed(gammas, star_s_fit),
+        "eta_max": slopes_per_seed(gammas, max_s_fit),
+        "sharpness": slopes_per_seed(gammas, sharp_s_fit),
+    }
 
     fits, fit_dicts = {}, {}
     sharp_fit = np.where(plateau, np.nan, final_sharp)
@@ -160,14 +186,6 @@ def analyse_case(
 
     has = np.isfinite(best_loss)
     best_i = int(np.argmin(np.where(has, best_loss, np.inf)))
-    # per seed: the γ of the lowest final loss over stable (γ, η) — the spread of γ* over seeds
-    per_seed = np.where(stable[..., None], np.where(marked, np.inf, final), np.inf)
-    flat = per_seed.reshape(-1, per_seed.shape[-1])
-    seed_best = [
-        float(gammas[int(np.argmin(flat[:, s])) // per_seed.shape[1]])
-        for s in range(per_seed.shape[-1])
-        if np.isfinite(flat[:, s]).any()
-    ]
     small, large = gammas < 1, gammas > 1
     summary: dict[str, Any] = {
         "arch": arch,
@@ -203,7 +221,7 @@ def analyse_case(
         "fits": fit_dicts,
         "best_gamma": float(gammas[best_i]) if has.any() else None,
         "best_loss": float(best_loss[best_i]) if has.any() else None,
-        "best_gamma_per_seed": seed_best,
+        "best_gamma_per_seed": best_gamma_per_seed(gammas, final, marked),
         "initial_loss": loss0,
         "collapse_score": rich["score"],
         "collapse_score_unrescaled": rich["score_raw"],
@@ -213,6 +231,17 @@ def analyse_case(
             for g, row in zip(gammas[ok], sharp[ok], strict=True)
         },
         "diverged_fraction": float(marked.mean()),
+        "per_seed": {
+            "eta_star": _per_gamma_seed(gammas, star_s),
+            "eta_max": _per_gamma_seed(gammas, max_s),
+            "plateau_flagged_gammas": [
+                [float(g) for g in gammas[plateau_s[:, s]]] for s in range(n_seed)
+            ],
+            "sharpness_final": _per_gamma_seed(gammas, sharp_s[:, :, checkpoints.size - 1]),
+            "slopes": slopes_s,
+            "rule": "per seed: η* is the η of that seed's lowest final loss among the η it "
+            "survived, η_max the largest; a broken power law (least squares) fitted per seed",
+        },
     }
     # the lattice spans the probe's and every window's offsets (a window may end above the
     # probe's smallest η: a short --window-decades)
@@ -239,6 +268,9 @@ def analyse_case(
         "censored": censored,
         "probe_diverged": probe["diverged"],
         "sharpness": sharp,
+        "eta_star_per_seed": star_s,
+        "eta_max_per_seed": max_s,
+        "sharpness_per_seed": sharp_s,
         "sharpness_step": np.pad(
             checkpoints, (0, c.sharpness_points + 1 - checkpoints.size), constant_values=-1
         ),

@@ -1,20 +1,25 @@
-"""The γ–η study's claims (`summary.json["claims"]`, shape in DESIGN.md), decided by rules
-fixed here before any run.
+"""The γ–η study's claims, declared from the config alone (`declare`) and judged per seed
+(`judge_case`) by `lazyrich.evidence`'s one rule.
 
-- **Slopes** (claims 1–3, per case): the broken-power-law fit's 90% interval of the small-γ
-  slope (theory 2, or −2 for the sharpness) and the large-γ slope (2/L, −2/L). `agrees` when the
-  theory lies inside the interval and the interval is narrower than `SLOPE_WIDTH`
-  (small γ) or `RICH_WIDTH` (large γ); `disagrees` when outside; `undecided` otherwise.
-- **Plateau growth** (claim 4): the log-log slope of the escape step over the rich γ at
-  η0 ∝ γ^(2/L), a 90% t-interval over seeds, against the toy model's slope (a0 = 1); same rule
-  with width `RICH_WIDTH`. The note gives the toy's a0 whose slope equals the measured one.
-- **Collapse** (claim 5): per seed the ratio of the aligned gap at η0 ∝ γ^(2/L) to the smaller
-  of the gaps with exponent 1 and with one η0 (for L = 2 exponent 1 is 2/L, so only the
-  latter); 90% t-interval over seeds; theory "< 1": `agrees` when hi < 1, `disagrees` when
-  lo > 1.
-- **Best γ** (claim 6): per seed the γ of the lowest final loss; 90% t-interval of log10 γ*
-  over seeds; theory "> 0" (γ* > 1): `agrees` when lo > 0, `disagrees` when hi < 0.
-A `t`-interval over n seeds is mean ± t(0.95, n − 1)·sd/√n (n = 1: no interval: undecided).
+Per case (task × loss × architecture × depth L weight layers), the unit is the seed:
+
+- **1, 2, 2b** — the slopes of η*(γ) (γ ≪ 1: 2; γ ≫ 1: 2/L) and of η_max(γ) (γ ≫ 1: 2/L):
+  per seed, a broken power law fitted to that seed's η* (or η_max) over the γ grid
+  (`per_seed`). η* and η_max are lattice values (1/eta_per_decade decade apart), so a slope
+  over a side of the γ grid spanning S decades moves in steps of about
+  (1/eta_per_decade)/S when one end moves one lattice step: that is the claim's `resolution`.
+- **3a, 3b** — the slopes of the sharpness at the end of training, measured per seed at that
+  seed's η* (theory −2 and −2/L).
+- **4** — the plateau end's growth with γ at η0 ∝ γ^(2/L) (per-seed log-log slope) against
+  the deep-linear toy's slope at a0 = 1 over the same γ.
+- **5** — the time collapse: per seed, the aligned gap at η0 ∝ γ^(2/L) over the smaller gap
+  of the other schedules; below 1.
+- **6** — the best γ: per seed log10 γ* (γ of the seed's lowest final loss); above 0.
+
+Margins come from the theory alone: a rich slope 2/L is told from the nearest other depth's
+2/(L ± 1) by half the gap between them; the lazy slope 2 from the rich slope of the same depth
+by half of 2 − 2/L; the toy's plateau slope from the nearest other depth's toy slope by half
+their gap.
 """
 
 from __future__ import annotations
@@ -24,58 +29,202 @@ from typing import Any
 
 import numpy as np
 
-from .collapse import toy_matching_a0
+from lazyrich import evidence
+from lazyrich.evidence import Claim
+
+from .analyse import rich_indices
+from .collapse import toy_matching_a0, toy_plateau_slope
+from .config import Config, case_label, cases_of, validate
 
 PAPER = "Atanasov et al. 2024 (arXiv 2410.04642)"
-SLOPE_WIDTH = 1.5
-RICH_WIDTH = 0.5
-_T95 = {2: 6.314, 3: 2.920, 4: 2.353, 5: 2.132, 6: 2.015, 7: 1.943, 8: 1.895, 9: 1.860}
+COLLAPSE_MARGIN = 0.1
 
 
-def t_interval(values) -> dict[str, float | None]:
-    v = np.asarray([x for x in values if x is not None and np.isfinite(x)], float)
-    if v.size < 2 or v.size < len(list(values)):
-        m = float(v.mean()) if v.size else None
-        return {"value": m, "lo": None, "hi": None}
-    half = _T95.get(v.size, 1.645) * v.std(ddof=1) / math.sqrt(v.size)
-    return {"value": float(v.mean()), "lo": float(v.mean() - half), "hi": float(v.mean() + half)}
+def rich_margin(depth: int) -> tuple[float, str]:
+    """Half the gap from 2/L to the nearest other depth's 2/L' (L' = L ± 1, L' ≥ 2)."""
+    near = min((d for d in (depth - 1, depth + 1) if d >= 2), key=lambda d: abs(2 / d - 2 / depth))
+    gap = abs(2 / depth - 2 / near)
+    return gap / 2, f"half the gap |2/{depth} − 2/{near}| = {gap:.3f} to the L = {near} prediction"
 
 
-def _verdict_point(theory: float, m: dict, width: float) -> str:
-    if m["lo"] is None or m["hi"] is None:
-        return "undecided"
-    if not m["lo"] <= theory <= m["hi"]:
-        return "disagrees"
-    return "agrees" if m["hi"] - m["lo"] < width else "undecided"
+def lazy_margin(depth: int) -> tuple[float, str]:
+    """Half the gap from the lazy slope 2 to the rich slope 2/L of the same depth."""
+    gap = 2 - 2 / depth
+    return gap / 2, f"half the gap 2 − 2/{depth} = {gap:.3f} to the rich slope of the same depth"
 
 
-def _verdict_side(m: dict, *, below: float | None = None, above: float | None = None) -> str:
-    if m["lo"] is None or m["hi"] is None:
-        return "undecided"
-    if below is not None:
-        return "agrees" if m["hi"] < below else "disagrees" if m["lo"] > below else "undecided"
-    assert above is not None
-    return "agrees" if m["lo"] > above else "disagrees" if m["hi"] < above else "undecided"
+def _slope_resolution(eta_per_decade: float, span: float) -> tuple[float, str]:
+    step = 1 / eta_per_decade
+    res = step / span if span > 0 else step
+    return res, (
+        f"; η is a lattice value ({step:.3g} decade apart): over a {span:.3g}-decade side of "
+        f"the γ grid one lattice step at one end moves the slope by {res:.3g} (the resolution)"
+    )
 
 
-def _fit_measured(fit: Any) -> dict:
-    if not isinstance(fit, dict) or "mean" not in fit:
-        return {"value": None, "lo": None, "hi": None}
-    return {"value": fit["mean"], "lo": fit["lo"], "hi": fit["hi"]}
+def _toy_margin(gammas: np.ndarray, depth: int, toy: float) -> tuple[float, str]:
+    others = {d: toy_plateau_slope(gammas, d) for d in (depth - 1, depth + 1) if d >= 2}
+    near = min(others, key=lambda d: abs(others[d] - toy))
+    gap = round(abs(others[near] - toy), 4)
+    return gap / 2, (
+        f"half the gap {gap:.3f} to the toy's slope at L = {near} over the same γ (the "
+        "nearest competing depth)"
+    )
 
 
-def _claim(id_, claim, theory, measured, verdict, rule, figure, note=None) -> dict:
-    out = {
-        "id": id_, "paper": PAPER, "claim": claim, "theory": theory, "measured": measured,
-        "verdict": verdict, "rule": rule, "figure": figure,
-    }  # fmt: skip
-    if note:
-        out["note"] = note
+def declare(c: Config) -> list[Claim]:
+    """Every claim this config measures, in the order of the run's rows (config only)."""
+    gammas, _ = validate(c)
+    ri = rich_indices(gammas, c.rich_gammas, c.gamma_per_decade)
+    small = round(-math.log10(float(gammas.min())), 9) if gammas.min() < 1 else 0.0
+    large = round(math.log10(float(gammas.max())), 9) if gammas.max() > 1 else 0.0
+    out: list[Claim] = []
+    for task, loss, arch, depth in cases_of(c):
+        label = case_label(task, loss, arch, depth)
+        out += _case(c, label, depth, gammas[ri], small, large)
     return out
 
 
+def _case(c: Config, label: str, L: int, rich: np.ndarray, small: float, large: float):
+    lazy_m, lazy_why = lazy_margin(L)
+    rich_m, rich_why = rich_margin(L)
+    res_s, why_s = _slope_resolution(c.eta_per_decade, small)
+    res_l, why_l = _slope_resolution(c.eta_per_decade, large)
+    where = f"(L = {L} weight layers)"
+    eta_fig, sharp_fig = "figures/eta_star_fit.png", "figures/sharpness.png"
+    out = [
+        Claim(id=f"{label} 1", claim=f"η* ∝ γ² for γ ≪ 1: per-seed slope of η*(γ) {where}",
+              theory=2.0, margin=lazy_m, reason=lazy_why + why_s, figure=eta_fig,
+              resolution=res_s, theory_text="2", paper=PAPER),
+        Claim(id=f"{label} 2", claim=f"η* ∝ γ^(2/L) for γ ≫ 1: per-seed slope of η*(γ) {where}",
+              theory=2 / L, margin=rich_m, reason=rich_why + why_l, figure=eta_fig,
+              resolution=res_l, theory_text=f"2/L = {2 / L:.3g}", paper=PAPER),
+        Claim(id=f"{label} 2b",
+              claim=f"η_max ∝ γ^(2/L) for γ ≫ 1: per-seed slope of η_max(γ) {where}",
+              theory=2 / L, margin=rich_m, reason=rich_why + why_l, figure=eta_fig,
+              resolution=res_l, theory_text=f"2/L = {2 / L:.3g}", paper=PAPER),
+        Claim(id=f"{label} 3a",
+              claim=f"sharpness at η* ∝ γ^(−2) for γ ≪ 1: per-seed slope at the end {where}",
+              theory=-2.0, margin=lazy_m, reason=lazy_why, figure=sharp_fig,
+              theory_text="−2", paper=PAPER),
+        Claim(id=f"{label} 3b",
+              claim=f"sharpness at η* ∝ γ^(−2/L) for γ ≫ 1: per-seed slope at the end {where}",
+              theory=-2 / L, margin=rich_m, reason=rich_why, figure=sharp_fig,
+              theory_text=f"−2/L = {-2 / L:.3g}", paper=PAPER),
+    ]  # fmt: skip
+    if c.collapse and rich.size >= 2:
+        toy = round(toy_plateau_slope(rich, L), 4)  # a simulation: rounded, so plans compare
+        toy_m, toy_why = _toy_margin(rich, L, toy)
+        gs = ", ".join(f"{g:.3g}" for g in rich)
+        out.append(
+            Claim(
+                id=f"{label} 4",
+                claim="ultra-rich curves: plateau, then drop; the plateau end (0.9× the initial "
+                f"loss) grows with γ ({gs}) at η0 ∝ γ^(2/L) with the log-log slope of the "
+                "deep-linear toy at a0 = 1 (the paper gives the scaling, not the toy's "
+                f"prefactor a0) {where}",
+                theory=toy,
+                margin=toy_m,
+                reason=toy_why,
+                figure="figures/collapse.png",
+                theory_text=f"toy slope (a0 = 1) = {toy:.3g}",
+                paper=PAPER,
+            )  # fmt: skip
+        )
+        out.append(
+            Claim(
+                id=f"{label} 5",
+                claim="rich curves collapse in τ = η γ^(−2/L) t: the aligned gap at "
+                "η0 ∝ γ^(2/L) over the smaller gap with η0 ∝ γ or one η0 is below 1",
+                theory=1.0,
+                kind="below",
+                margin=COLLAPSE_MARGIN,
+                reason="a rescaling that removes less than a tenth of the gap is practically "
+                "no collapse",
+                figure="figures/collapse.png",
+                theory_text="ratio 1",
+                paper=PAPER,
+            )  # fmt: skip
+        )
+    out.append(
+        Claim(
+            id=f"{label} 6",
+            claim="the best online loss is at large γ: log10 γ* > 0 (γ* of each seed's lowest "
+            "final loss)",
+            theory=0.0,
+            kind="above",
+            margin=0.0,
+            reason="γ = 1 is the lazy/rich boundary, the theory's only scale; γ* is a grid "
+            f"value, and the grid's spacing ({1 / c.gamma_per_decade:.3g} decade, the "
+            "resolution) is its band",
+            figure="figures/loss_heatmap.png",
+            resolution=1 / c.gamma_per_decade,
+            theory_text="log10 γ* = 0",
+            paper=PAPER,
+        )  # fmt: skip
+    )
+    return out
+
+
+def judge_case(
+    claims: list[Claim], label: str, s: dict[str, Any], collapse: dict | None
+) -> dict[str, dict[str, Any]]:
+    """Rows of `claims` (this case's, from `declare`) measured on the case's summary `s` and
+    collapse analysis, keyed by claim id."""
+    per = s.get("per_seed", {})
+    slopes = per.get("slopes", {})
+    flagged = per.get("plateau_flagged_gammas", [])
+    left = ", ".join(f"seed {k}: {len(v)}" for k, v in enumerate(flagged) if v)
+    left = f"γ still on their plateau at the seed's η*, left out of its fit: {left}" if left else ""
+    ratios = edge_ratios(s)
+    rows = {}
+    for claim in claims:
+        suffix = claim.id[len(label) + 1 :]
+        samples, note = _measure(suffix, slopes, collapse, s, claim, left, ratios)
+        rows[claim.id] = evidence.judge(claim, samples, note=note or None)
+    return rows
+
+
+def _measure(suffix, slopes, collapse, s, claim, left, ratios) -> tuple[list[float], str]:
+    fits = {
+        "1": ("eta_star", "small"), "2": ("eta_star", "large"), "2b": ("eta_max", "large"),
+        "3a": ("sharpness", "small"), "3b": ("sharpness", "large"),
+    }  # fmt: skip
+    if suffix in fits:
+        key, side = fits[suffix]
+        values = slopes.get(key, {}).get(side, [])
+        notes = [f"per-seed slopes: {_fmt(values)}"] if values else ["not measured"]
+        if key != "eta_max" and left:
+            notes.append(left)
+        if suffix in ("2", "3b") and ratios:
+            notes.append(ratios)
+        if values and not np.all(np.isfinite(values)):
+            notes.append("— : a seed with fewer than 5 γ of finite, unflagged values (no fit)")
+        return values, "; ".join(notes)
+    if suffix == "6":
+        best = s.get("best_gamma_per_seed", [])
+        logs = [math.log10(g) if g and np.isfinite(g) else math.nan for g in best]
+        return logs, f"γ* per seed: {_fmt(best)}"
+    if collapse is None:
+        return [], "not measured: no collapse runs (no finite η* at the rich γ)"
+    if suffix == "4":
+        values = collapse["plateau_slope_per_seed"]
+        return values, _plateau_note(collapse, s["depth"], evidence.measure(claim, values))
+    g, L = collapse["gap_decades"], s["depth"]
+    ratios5 = [
+        a / (min(b, c) if L != 2 else c) if min(b, c) > 0 else math.nan
+        for a, b, c in zip(g["2/L"], g["1"], g["0"], strict=True)
+    ]
+    note = (
+        f"gaps (decades, per seed) 2/L: {_fmt(g['2/L'])}; exponent 1: {_fmt(g['1'])}; "
+        f"no rescaling: {_fmt(g['0'])}" + ("; L = 2: exponent 1 is 2/L" if L == 2 else "")
+        + _unaligned(collapse)
+    )  # fmt: skip
+    return ratios5, note
+
+
 def edge_ratios(s: dict) -> str | None:
-    """`η*/η_max` at each γ ≥ 1 (the rich side), and what a drift of it means.
+    """`η*/η_max` at each γ ≥ 1 (the rich side, seed-mean read-out), and what a drift means.
 
     If the ratio grows with γ, η* is not a fixed fraction of the stability edge and its slope
     is steeper than η_max's: within the fixed step budget the best η moves toward the edge at
@@ -100,108 +249,17 @@ def edge_ratios(s: dict) -> str | None:
     return text
 
 
-def case_claims(label: str, s: dict, collapse: dict | None) -> list[dict]:
-    """Claims 1–6 of one case from its summary `s` and its collapse analysis."""
-    L = s["depth"]
-    rule_pt = "theory inside the fit's 90% interval and the interval narrower than {w}"
-    out = []
-    flagged = s.get("plateau_flagged_left_out_of_fits", 0)
-    left = f"{flagged} γ still on their plateau at η* left out of the fit" if flagged else None
-    eta, sh = "eta_star_fit", "sharpness"
-    for cid, key, theory, width, fig, what in (
-        ("1", "eta_star_slope_small_gamma", 2.0, SLOPE_WIDTH, eta, "η* slope, γ ≪ 1"),
-        ("2", "eta_star_slope_large_gamma", 2.0 / L, RICH_WIDTH, eta, "η* slope, γ ≫ 1"),
-        ("2b", "eta_max_slope_large_gamma", 2.0 / L, RICH_WIDTH, eta, "η_max slope, γ ≫ 1"),
-        ("3a", "sharpness_slope_small_gamma", -2.0, SLOPE_WIDTH, sh, "sharpness at η*, γ ≪ 1"),
-        ("3b", "sharpness_slope_large_gamma", -2.0 / L, RICH_WIDTH, sh, "sharpness, γ ≫ 1"),
-    ):
-        m = _fit_measured(s.get(key))
-        note = left if key.startswith(("eta_star", "sharpness")) else None
-        ratios = edge_ratios(s)
-        if cid in ("2", "3b") and ratios:
-            note = f"{note}; {ratios}" if note else ratios
-        if m["value"] is None:
-            note = f"not measured: {s.get(key)}"
-        out.append(
-            _claim(
-                f"{label} {cid}",
-                f"{what} (L = {L} weight layers)",
-                round(theory, 4),
-                m,
-                _verdict_point(theory, m, width),
-                rule_pt.format(w=width),
-                f"figures/{fig}.png",
-                note,
-            )  # fmt: skip
-        )
-    if collapse is not None:
-        m = t_interval(collapse["plateau_slope_per_seed"])
-        toy = collapse["plateau_slope_toy"]
-        out.append(
-            _claim(
-                f"{label} 4",
-                "ultra-rich curves: plateau then drop; the plateau end (0.9× initial loss) "
-                "grows with γ at η0 ∝ γ^(2/L), log-log slope vs the deep-linear toy's",
-                round(toy, 4),
-                m,
-                _verdict_point(toy, m, RICH_WIDTH),
-                f"toy slope inside the 90% t-interval over seeds, narrower than {RICH_WIDTH}",
-                "figures/collapse.png",
-                _plateau_note(collapse, L, m),
-            )  # fmt: skip
-        )
-        g = collapse["gap_decades"]
-        ratios = [
-            a / (min(b, c) if L != 2 else c) if min(b, c) > 0 else math.nan
-            for a, b, c in zip(g["2/L"], g["1"], g["0"], strict=True)
-        ]
-        m = t_interval(ratios)
-        note = (
-            f"gaps (decades, per seed) 2/L: {_fmt(g['2/L'])}; exponent 1: {_fmt(g['1'])}; "
-            f"no rescaling: {_fmt(g['0'])}" + ("; L = 2: exponent 1 is 2/L" if L == 2 else "")
-            + _unaligned(collapse)
-        )  # fmt: skip
-        out.append(
-            _claim(
-                f"{label} 5",
-                "rich curves collapse in τ = η γ^(−2/L) t: aligned gap at η0 ∝ γ^(2/L) over the "
-                "smaller gap with η0 ∝ γ or one η0",
-                "< 1",
-                m,
-                _verdict_side(m, below=1.0),
-                "90% t-interval over seeds of the ratio below 1: agrees; above 1: disagrees",
-                "figures/collapse.png",
-                note,
-            )  # fmt: skip
-        )
-    logs = [math.log10(x) for x in s.get("best_gamma_per_seed", [])]
-    m = t_interval(logs)
-    out.append(
-        _claim(
-            f"{label} 6",
-            "the best online loss is at large γ: log10 γ* > 0",
-            "> 0",
-            m,
-            _verdict_side(m, above=0.0),
-            "90% t-interval over seeds of log10 γ* (γ of each seed's lowest final loss) above 0: "
-            "agrees; below: disagrees",
-            "figures/loss_heatmap.png",
-            f"γ* per seed: {_fmt(s.get('best_gamma_per_seed', []))}",
-        )  # fmt: skip
-    )
-    return out
-
-
-def _plateau_note(collapse: dict, L: int, m: dict) -> str:
+def _plateau_note(collapse: dict, L: int, m: evidence.Measured) -> str:
     """Claim 4's note: where the measured slope sits on the toy's curve of slopes against its
     initial weight a0 (a0 = 1 is the theory value; smaller a0 moves toward the asymptote)."""
-    text = "a curve that never reaches the level leaves its seed undecided"
+    text = "a curve that never reaches the level leaves its seed unmeasured"
     gammas = np.asarray(collapse.get("gammas", []), float)
-    if gammas.size < 2 or m["value"] is None:
+    if gammas.size < 2 or m.value is None:
         return text
     asym = "→ 0 like 1/ln γ" if L == 2 else f"→ 1 − 2/L = {1 - 2 / L:.3g}"
     text += f"; the toy's slope over these γ falls as a0 falls ({asym})"
-    found = {k: toy_matching_a0(gammas, L, m[k]) for k in ("value", "lo", "hi") if m[k] is not None}
+    bounds = {"value": m.value, "lo": m.lo, "hi": m.hi}
+    found = {k: toy_matching_a0(gammas, L, v) for k, v in bounds.items() if v is not None}
     if found.get("value") is None:
         return text + "; no a0 in [0.001, 1] gives the measured slope"
     pw = {k: a**L for k, a in found.items() if a is not None}

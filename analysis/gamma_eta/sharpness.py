@@ -1,8 +1,9 @@
-"""Sharpness along training at η*(γ): seed 0 of the sweep, trained again by the engine.
+"""Sharpness along training at η*(γ): one seed of the sweep, trained again by the engine.
 
 The sweep records metrics, not parameters, so the runs at η*(γ) are run once more with the
-engine (`lazyrich.train.train`) — the sweep's model factory, online stream and seed 0, so the
-same initialisation and batches, and plain SGD at η·N, one vmapped γ axis, in float64 — with
+engine (`lazyrich.train.train`) — the sweep's model factory, online stream and one seed (the
+study replays every seed at its own η*), so the same initialisation and batches, and plain
+SGD at η·N, one vmapped γ axis, in float64 — with
 a measure at the checkpoints: the top Hessian eigenvalue of the training loss on one fixed
 batch, by Lanczos on Hessian-vector products (`lazyrich.measures.top_hessian_eigenvalue`).
 No dense Hessian is formed.

@@ -7,6 +7,7 @@ import jax
 import numpy as np
 import xarray as xr
 
+from lazyrich import evidence
 from lazyrich.results import StudyDir, write_dataset
 from lazyrich.train import Grid, log_steps, run_sweep
 
@@ -14,7 +15,7 @@ from . import collapse as col
 from . import figures as figs
 from . import protocol as proto
 from .analyse import analyse_case, rich_indices
-from .claims import case_claims
+from .claims import declare, judge_case
 from .config import NAME, Config, auto_chunk, case_label, cases_of, validate
 from .setup import CNN_DEPTH, initial_loss, make_setup, make_stream
 from .toy import toy_summary
@@ -135,14 +136,16 @@ def run(c: Config, store: StudyDir, *, progress: bool = True) -> dict:
     figs.ultra_rich(results, store.figure("ultra_rich"))
     figs.toy({d: v[1] for d, v in toy.items()}, store.figure("toy_theory"))
     figs.collapse(results, store.figure("collapse"))
-    claims = []
+    declared = declare(c)
+    rows: dict[str, dict] = {}
     for r in results:
         cl = r["collapse"]
         if cl is not None:
             r["summary"]["collapse"] = {k: v for k, v in cl.items() if k != "curves"}
-        claims += case_claims(r["label"], r["summary"], cl)
+        mine = [d for d in declared if d.id.startswith(r["label"] + " ")]
+        rows.update(judge_case(mine, r["label"], r["summary"], cl))
     return {
-        "claims": claims,
+        "claims": [rows.get(d.id) or evidence.judge(d, [], note="not measured") for d in declared],
         "cases": {r["label"]: r["summary"] for r in results},
         "toy_theory": {f"L={d}": v[0] for d, v in toy.items()},
         "protocol": {
@@ -154,7 +157,11 @@ def run(c: Config, store: StudyDir, *, progress: bool = True) -> dict:
             "depth_convention": "L = number of weight layers (L − 1 hidden layers), as in the "
             f"authors' code; the CNN has L = {CNN_DEPTH} (conv, conv, fc, readout)",
             "plateau_rule": "a γ whose seed-mean test loss at η* never falls to 0.9× the "
-            "initial loss is flagged and left out of the η* and sharpness fits",
+            "initial loss is flagged and left out of the η* and sharpness fits (per seed: the "
+            "seed's curve at its own η*, left out of that seed's fits)",
+            "per_seed_rule": "the claims' unit is the seed: per seed η* is the η of its lowest "
+            "final loss among the η it survived, η_max the largest such η, the sharpness is "
+            "replayed at that η*, and a broken power law (least squares) is fitted per seed",
             "biases": "zero-initialised, inside each layer's scaling, trained"
             if c.bias
             else "none (--no-bias)",
@@ -187,6 +194,12 @@ def _dataset(c: Config, gammas, steps, probe_k, results) -> xr.Dataset:
                 stack("probe_diverged"),
             ),
             "sharpness": (("case", "gamma", "checkpoint"), stack("sharpness")),
+            "eta_star_per_seed": (("case", "gamma", "seed"), stack("eta_star_per_seed")),
+            "eta_max_per_seed": (("case", "gamma", "seed"), stack("eta_max_per_seed")),
+            "sharpness_per_seed": (
+                ("case", "gamma", "seed", "checkpoint"),
+                stack("sharpness_per_seed"),
+            ),
             "sharpness_step": (("checkpoint",), results[0]["arrays"]["sharpness_step"]),
         },
         coords={
