@@ -110,7 +110,7 @@ def _case(c: Config, label: str, L: int, rich: np.ndarray, small: float, large: 
         Claim(id=f"{label} 3b",
               claim=f"sharpness at η* ∝ γ^(−2/L) for γ ≫ 1: per-seed slope at the end {where}",
               theory=-2 / L, margin=rich_m, reason=rich_why, figure=sharp_fig,
-              theory_text=f"−2/L = {-2 / L:.3g}", paper=PAPER),
+              theory_text=f"−2/L = −{2 / L:.3g}", paper=PAPER),
     ]  # fmt: skip
     if c.collapse and rich.size >= 2:
         toy = round(toy_plateau_slope(rich, L), 4)  # a simulation: rounded, so plans compare
