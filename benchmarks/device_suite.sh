@@ -77,6 +77,7 @@ if [ "$SMOKE" = 1 ]; then
   step dldr 300 dldr --small
   step lws 300 lws --small
   step gamma_eta_timing 600 gamma_eta_timing --small --timeout 280
+  step dmft 300 dmft --small
 else
   step sweep_throughput 75 sweep_throughput --width 1000 --steps 1000 --loop-steps 100
   step ntk 80 ntk --paper
@@ -85,6 +86,7 @@ else
   step dldr 60 dldr --parts 1 --width 1024 --depth 4 --batch 1024 --d 40
   step lws 50 lws --width 2048 --batch 1024 --cnn-width 64 --image 32
   step gamma_eta_timing 170 gamma_eta_timing --timeout 80
+  step dmft 90 dmft --paper --timeout 28
 fi
 
 echo

@@ -29,7 +29,7 @@ def suite_steps(mode: str) -> list[str]:
 
 def test_smoke_runs_every_gpu_step():
     gpu = suite_steps("gpu")
-    assert len(gpu) == 7
+    assert len(gpu) == 8
     assert suite_steps("smoke") == gpu
 
 

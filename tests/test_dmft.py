@@ -12,6 +12,7 @@ from lazyrich.errors import ConfigError
 from lazyrich.kernels import infinite_kernels
 from lazyrich.models import MLP
 from lazyrich.theory import dmft, effective_rate, kernel_gd_predictions, rich_vs_network
+from lazyrich.theory._dmft_linear import deep_linear_solve, two_layer_linear
 
 
 def problem(p=8, q=4, d=3, seed=0):
@@ -183,6 +184,20 @@ def test_networks_converge_to_the_dmft_not_the_ntk(x64):
     lazy_gap = float(np.abs(ds.dmft_train_loss - ds.ntk_train_loss).max())
     assert lazy_gap > 3 * gap[-1]
     np.testing.assert_allclose(ds.train_loss.values[..., 0], 0.5 * np.mean(ytr**2))
+
+
+def test_general_linear_solver_is_the_two_layer_recursion(x64):
+    """The L-layer causal solver at L = 2 equals the one-step recursion used for L = 2."""
+    xtr, ytr, xte, _ = problem(seed=2)
+    x = jnp.asarray(np.concatenate([xtr, xte]))
+    kx = x @ x.T / x.shape[1]
+    y = jnp.asarray(np.concatenate([ytr, np.zeros(len(xte))]))
+    w = jnp.asarray(np.r_[np.full(len(xtr), 1 / len(xtr)), np.zeros(len(xte))])
+    args = (kx, y, w, jnp.asarray(2.0), jnp.asarray(1.5))
+    general = deep_linear_solve(*args, depth=2, steps=12)
+    recursion = two_layer_linear(*args, steps=12)
+    np.testing.assert_allclose(general, recursion, rtol=1e-12, atol=1e-14)
+    assert float(jnp.max(jnp.abs(recursion[-1]))) > 0.1
 
 
 def test_bad_input_is_one_line():

@@ -66,7 +66,7 @@ from jax.typing import ArrayLike
 from ..errors import require
 from ..kernels import infinite_kernels
 from ..models import ACTIVATIONS, MLP
-from ._dmft_linear import deep_linear_solve
+from ._dmft_linear import deep_linear_solve, two_layer_linear
 from ._dmft_sampling import two_layer_sample
 
 SOLVERS = ("auto", "exact", "sampling")
@@ -167,7 +167,10 @@ def _check(depth, activation, gamma, eta0, steps, solver):
 
 @functools.partial(jax.jit, static_argnames=("depth", "steps"))
 def _exact(kx, y, weights, gammas, eta0s, *, depth, steps):
-    solve = functools.partial(deep_linear_solve, depth=depth, steps=steps)
+    if depth == 2:
+        solve = functools.partial(two_layer_linear, steps=steps)
+    else:
+        solve = functools.partial(deep_linear_solve, depth=depth, steps=steps)
     return jax.vmap(solve, in_axes=(None, None, None, 0, 0))(kx, y, weights, gammas, eta0s)
 
 

@@ -22,10 +22,12 @@ backward pass down), so one sweep in time order solves the self-consistency exac
 fixed-point iteration, no tolerance beyond float64 round-off. The alternating iteration of
 Bordelon & Pehlevan would reach the same point after at most T sweeps.
 
-**Cost** with T times and p points (N = T p): a layer whose two sources are both paths holds
-four coefficient arrays of N² numbers plus Φ and G; for L = 2 the sources are χ¹ (p numbers)
-and w₀ (one), so memory is O(T p²) and time O(T p³). For L ≥ 3: memory ≈ 6 (L − 2) N² floats
-and time O(L N³) per γ.
+**Cost** with T times and p points (N = T p): for L = 2 the sources are χ¹ (p numbers) and
+w₀ (one) and the kernels `K^x`, `G² = 1 1ᵀ` do not change, so the coefficients follow the
+one-step recursion `Hc ← Hc + c K^x diag(Δ) Zc`, `Zc ← Zc + c 1 Δᵀ Hc` (`two_layer_linear`):
+memory O(p²), time O(T p³). For L ≥ 3 a layer whose two sources are both paths holds four
+coefficient arrays of N² numbers plus Φ and G: memory ≈ 6 (L − 2) N² floats, time O(L N³)
+per γ.
 """
 
 from __future__ import annotations
@@ -43,6 +45,41 @@ def _block(p: int, t, T: int, dim: int) -> Array:
         return jnp.ones((p, 1))
     e = jnp.zeros((p, T, p)).at[:, t, :].set(jnp.eye(p))
     return e.reshape(p, T * p)
+
+
+def two_layer_linear(
+    kx: Float[Array, "p p"],
+    y: Float[Array, " p"],
+    weights: Float[Array, " p"],
+    gamma: Float[Array, ""],
+    eta0: Float[Array, ""],
+    *,
+    steps: int,
+) -> Float[Array, "T p"]:
+    """L = 2: the outputs `f(t)`, t < `steps`, by the one-step coefficient recursion.
+
+    **Arguments:** as for `deep_linear_solve` (without `depth`).
+
+    **Returns:** `f`, `(T, p)`.
+    """
+    p = kx.shape[0]
+    c = eta0 / gamma
+
+    def step(carry, _):
+        hc, hx, zc, zx = carry  # h = hc χ + hx w₀, z = zc χ + zx w₀ (rows: points)
+        f = (jnp.sum((zc @ kx) * hc, axis=1) + zx * hx) / gamma
+        delta = weights * (y - f)
+        hc, hx, zc, zx = (
+            hc + c * kx @ (delta[:, None] * zc),
+            hx + c * kx @ (delta * zx),
+            zc + c * jnp.broadcast_to(delta @ hc, (p, p)),
+            zx + c * jnp.broadcast_to(delta @ hx, (p,)),
+        )
+        return (hc, hx, zc, zx), f
+
+    eye, zero = jnp.eye(p, dtype=kx.dtype), jnp.zeros((p,), kx.dtype)
+    init = (eye, zero, jnp.zeros_like(eye), jnp.ones_like(zero))
+    return jax.lax.scan(step, init, None, length=steps)[1]
 
 
 def deep_linear_solve(
