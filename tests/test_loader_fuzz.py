@@ -9,8 +9,10 @@ behind a small header, a zip entry claiming 4 GB), random bytes, trailing bytes,
 pickles whose `__reduce__` would create a marker file — then calls the loader and checks:
 
 - the outcome is a `DataError` whose message is one line naming the file, or (only for a flip
-  or trailing bytes that leave a well-formed file, e.g. a flipped pixel) a dataset of the
-  pristine shapes; never another exception type;
+  or trailing bytes that leave a well-formed file) a dataset: of the pristine shapes where a
+  pickle's or zip's pixel or label byte was flipped, bit-identical to the pristine data where
+  the damage hit bytes the format ignores (a pickle's bytes after STOP, a gzip's zero padding
+  or a deflate stream's final padding bits); never another exception type;
 - the marker file never exists and the data directory holds the same files afterwards;
 - the peak of Python/NumPy allocations (`tracemalloc`) stays under 16 MiB (the files are a few
   KiB; a loader that trusted a declared size would allocate gigabytes).
@@ -199,7 +201,8 @@ class Case:
     kind: str
     target: Path
     data: bytes
-    must_reject: bool  # False only where the damage may leave a well-formed file
+    accept: str  # "never"; "same": only as the pristine data (bytes the format ignores);
+    # "shapes": as any data of the pristine shapes (a flipped pixel or label is well-formed)
 
 
 def _flip(data: bytes, rng: np.random.Generator, lo: int, hi: int) -> bytes:
@@ -313,16 +316,17 @@ def make_cases(
         kind = kinds[i % len(kinds)]
         target = paths[int(rng.integers(0, len(paths)))]
         good = files[target]
-        must = True
+        accept = "never"
         if kind == "truncate":
             data = good[: int(rng.integers(0, len(good)))]
         elif kind == "flip":
             if loader == "mnist":  # the header: every flip there is detectable
                 data = _flip(good, rng, 0, 4 + 4 * good[3])
             elif loader == "fashion-mnist.gz":  # the deflate stream and the CRC/size trailer
-                data = _flip(good, rng, 10, len(good))
+                # (the CRC catches changed data; the final byte's padding bits are ignored)
+                data, accept = _flip(good, rng, 10, len(good)), "same"
             else:  # anywhere: a flipped pixel or label leaves a well-formed file
-                data, must = _flip(good, rng, 0, len(good)), False
+                data, accept = _flip(good, rng, 0, len(good)), "shapes"
         elif kind == "magic":
             if loader == "mnist":
                 bad = good[:4]
@@ -368,8 +372,8 @@ def make_cases(
         elif kind == "trailing":
             extra = bytes(rng.integers(0, 256, int(rng.integers(1, 64)), dtype=np.uint8))
             data = good + extra
-            # a pickle ends at STOP and gzip skips zero padding: trailing bytes may be ignored
-            must = loader == "mnist"
+            # a pickle ends at STOP, gzip skips zero padding, a zip is read from its end
+            accept = "never" if loader == "mnist" else "same"
         else:  # malicious
             if loader == "cifar10":
                 data = evil[i // len(kinds) % len(evil)]
@@ -378,7 +382,7 @@ def make_cases(
                 objs = np.array([None, _Marker(str(marker))], dtype=object)
                 np.savez(buf, X=objs, Y=np.zeros(2, np.int64))
                 data = buf.getvalue()
-        yield Case(loader, kind, target, data, must)
+        yield Case(loader, kind, target, data, accept)
 
 
 class _Marker:
@@ -409,8 +413,8 @@ class Tally:
     by_kind: dict[str, int] = field(default_factory=dict)
 
 
-def _shapes(ds) -> tuple:
-    return tuple(a.shape for a in (ds.x_train, ds.y_train, ds.x_test, ds.y_test))
+def _arrays(ds) -> tuple[np.ndarray, ...]:
+    return tuple(np.asarray(a) for a in (ds.x_train, ds.y_train, ds.x_test, ds.y_test))
 
 
 def fuzz(n: int = 60, seed: int = 0, workdir: Path | None = None) -> dict[str, Tally]:
@@ -422,7 +426,7 @@ def fuzz(n: int = 60, seed: int = 0, workdir: Path | None = None) -> dict[str, T
         for loader, load in LOADERS.items():
             root, marker = base / loader / "data", base / loader / "PWNED"
             files = write_pristine(loader, root, np.random.default_rng(seed))
-            pristine = _shapes(load(root))  # also compiles the scaling once, outside tracing
+            pristine = _arrays(load(root))  # also compiles the scaling once, outside tracing
             listing = sorted(p.relative_to(root) for p in root.rglob("*"))
             tally = tallies[loader] = Tally()
             tracemalloc.start()
@@ -444,7 +448,7 @@ def fuzz(n: int = 60, seed: int = 0, workdir: Path | None = None) -> dict[str, T
     return tallies
 
 
-def _run_case(case: Case, root: Path, load, pristine: tuple, tally: Tally) -> None:
+def _run_case(case: Case, root: Path, load, pristine: tuple[np.ndarray, ...], tally: Tally):
     case.target.write_bytes(case.data)
     tally.cases += 1
     tally.by_kind[case.kind] = tally.by_kind.get(case.kind, 0) + 1
@@ -461,8 +465,11 @@ def _run_case(case: Case, root: Path, load, pristine: tuple, tally: Tally) -> No
         tally.other.append(f"{label}: {type(e).__name__}: {str(e)[:200]}")
     else:
         tally.accepted += 1
-        if case.must_reject or _shapes(ds) != pristine:
-            tally.wrongly_accepted.append(f"{label}: shapes {_shapes(ds)}")
+        got = _arrays(ds)
+        shapes = [a.shape for a in got] == [a.shape for a in pristine]
+        same = shapes and all(np.array_equal(a, b) for a, b in zip(got, pristine, strict=True))
+        if not {"never": False, "same": same, "shapes": shapes}[case.accept]:
+            tally.wrongly_accepted.append(f"{label}: shapes {[a.shape for a in got]}, same {same}")
     peak = tracemalloc.get_traced_memory()[1]
     tally.peak = max(tally.peak, peak)
     if peak > PEAK_LIMIT:
@@ -511,6 +518,7 @@ def test_every_loader_survives_the_fuzz(tmp_path):
         # every kind ran, and the kinds that always damage the structure were all rejected
         assert set(t.by_kind) >= {"truncate", "flip", "magic", "huge", "random", "trailing"}
         assert t.rejected >= n - t.by_kind["flip"] - t.by_kind["trailing"], name
+    assert tallies["mnist"].rejected == n  # every damage to a plain IDX file shows
     assert tallies["cifar10"].by_kind["malicious"] >= 8
     assert tallies["cifar5m"].by_kind["malicious"] >= 8
 
