@@ -233,8 +233,8 @@ class StudyDir:
         """Create the directory, or fail with one line if it cannot be written."""
         try:
             (self.path / "figures").mkdir(parents=True, exist_ok=True)
-            probe = self.path / ".write-test"
-            probe.write_bytes(b"")
+            fd, probe = _temporary(self.path, "write-test")  # unique: runs may race here
+            os.close(fd)
             probe.unlink()
         except OSError as e:
             raise ConfigError(
