@@ -89,6 +89,8 @@ def test_end_to_end(tiny_run):
     }
     for fig in ("loss_curves", "theory_gap", "kernel_distance"):
         assert (tiny_run / "figures" / f"{fig}.png").stat().st_size > 1000
+    assert main(["report", "--out", str(tiny_run.parent)]) == 0  # the report takes the rows
+    assert "lazy-limit/figures/theory_gap.png" in (tiny_run.parent / "report.html").read_text()
 
 
 def test_claim_rows_are_the_declared_claims_measured_on_the_units(tiny_run):
