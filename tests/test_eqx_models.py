@@ -69,6 +69,15 @@ class Tiny(eqx.Module):
         return self.l2(self.act(self.l1(x)))
 
 
+class VmapWrapper(eqx.Module):
+    """A researcher's own batching of a per-example module."""
+
+    inner: eqx.Module
+
+    def __call__(self, x):
+        return jax.vmap(self.inner)(x)
+
+
 def _mlp(key=0, **kw):
     kw = {"width_size": 8, "depth": 2, "activation": jax.nn.tanh, **kw}
     return eqx.nn.MLP(6, kw.pop("out_size", 3), key=jax.random.key(key), **kw)
@@ -138,6 +147,15 @@ def test_conventions_by_shape_and_explicit_wrappers():
     assert convention(batched(mlp), x) == "batched"
     p, a = functional(per_example(Matmul(w)))
     chex.assert_trees_all_close(a(p, x), x @ w)
+    # a user's own vmap wrapper is batched: the same outputs and NTK as the module itself
+    conv = ConvNet(key=jax.random.key(3))
+    img = jax.random.normal(jax.random.key(2), (4, 1, 5, 5))
+    p_raw, a_raw = functional(conv)
+    p_wrap, a_wrap = functional(VmapWrapper(conv))
+    assert convention(VmapWrapper(conv), img) == "batched"
+    chex.assert_trees_all_close(
+        empirical_ntk(a_wrap, p_wrap, img), empirical_ntk(a_raw, p_raw, img), rtol=1e-5
+    )
     # inputs of the wrong size: one line naming the fix
     with pytest.raises(ConfigError, match="shape the model was built for") as err:
         apply(params, jnp.ones((4, 7)))
