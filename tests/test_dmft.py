@@ -110,6 +110,56 @@ def test_sampling_agrees_with_exact_linear(x64):
     assert np.all(rich_gap > 10 * sampled.train_loss_mc_error.values[:, -1])
 
 
+def test_three_layer_sampling(x64):
+    """L = 3 (hidden-to-hidden responses A and B): the sampled sites agree with the exact
+    deep-linear solution at γ = 1 (oracle 2), and for tanh with the lazy NTK closed form at
+    small γ, both within the reported Monte-Carlo error."""
+    xtr, ytr, xte, yte = problem(p=6, q=2, seed=0)
+    steps = np.arange(0, 7)
+    kw: dict[str, Any] = dict(depth=3, steps=steps, y_test=yte, samples=1024, batches=8)
+    exact = dmft(xtr, ytr, xte, activation="linear", gamma=[1.0], eta0=[0.3], **kw)
+    sampled = dmft(
+        xtr,
+        ytr,
+        xte,
+        activation="linear",
+        gamma=[1.0],
+        eta0=[0.3],
+        solver="sampling",
+        key=jax.random.key(1),
+        **kw,
+    )
+    err = sampled.train_loss_mc_error.values[0, 1:]
+    gap = np.abs(sampled.train_loss.values - exact.train_loss.values)[0, 1:]
+    assert np.all(gap < 4 * err), (gap / err).max()
+    assert np.all(err < 0.05 * exact.train_loss.values[0, 1:])
+    gamma = 1e-4
+    lazy = dmft(
+        xtr,
+        ytr,
+        xte,
+        activation="tanh",
+        gamma=[gamma],
+        eta0=[0.5 * gamma**2],
+        key=jax.random.key(2),
+        **kw,
+    )
+    tr, _ = lazy_losses(
+        xtr,
+        ytr,
+        xte,
+        yte,
+        depth=3,
+        activation="tanh",
+        gamma=gamma,
+        eta0=0.5 * gamma**2,
+        steps=steps,
+    )
+    err = lazy.train_loss_mc_error.values[0, 1:]
+    assert np.all(np.abs(lazy.train_loss.values[0, 1:] - tr[1:]) < 4 * err)
+    assert tr[-1] < 0.8 * tr[0]
+
+
 def whitened_moments(x, y, xte, *, gamma, eta0, steps):
     """Oracle 5's closed form: a two-layer linear net `f = m·x/(γ√D)`, `m = Wᵀw/N`, with
     whitened inputs (XᵀX/P = I). With `u = Σ_μ Δ_μ x_μ` one GD step is W += a w uᵀ,
@@ -215,7 +265,7 @@ def test_bad_input_is_one_line():
         ({"gamma": -1.0}, "gamma"),
         ({"eta0": [0.1, 0.2]}, "eta0"),
         ({"steps": [3, 1]}, "steps"),
-        ({"activation": "tanh", "depth": 3}, "sampling solver"),
+        ({"activation": "tanh", "depth": 4}, "sampling solver"),
         ({"activation": "tanh", "solver": "exact"}, "exact solver"),
     ]:
         with pytest.raises(ConfigError, match=match):

@@ -44,18 +44,21 @@ and B terms the feedback through the initial random matrices. As γ → 0 (c →
 the fields freeze and the dynamics are kernel GD with the infinite-width NTK.
 
 **Solvers.** Linear φ: every field is linear in its sources and the kernels are exact quadratic
-forms (`_dmft_linear`, any L ≥ 2). Nonlinear φ, L = 2: S sampled sites (`_dmft_sampling`), with
-a control variate that makes the γ → 0 limit exact, repeated over independent batches whose
-spread gives the Monte-Carlo error. Both sweep once in time order: in discrete time every
+forms (`_dmft_linear`, any L ≥ 2). Nonlinear φ (or linear, as a check), L = 2: S sampled
+sites (`_dmft_sampling`), with a control variate that makes the γ → 0 limit exact; L = 3: S
+sites per hidden layer carrying the tangents that give the responses A and B
+(`_dmft_deep_sampling`, no control variate). Both are repeated over independent batches whose
+spread gives the Monte-Carlo error. All sweep once in time order: in discrete time every
 quantity at step t depends only on earlier steps (and earlier layers within the step), so the
 self-consistency holds exactly after one sweep (no fixed-point tolerance; float64 round-off).
-Both run in float64 (the centred output cancels O(1) terms to O(γ)).
+All run in float64 (the centred output cancels O(1) terms to O(γ)).
 
 **Cost** (measured by `benchmarks/dmft.py`; 2-core CPU, two γ): linear L = 2 is a one-step
 recursion, O(T p³) time and O(p²) memory (P·T = 10⁵ in about 0.5 s); linear L ≥ 3 holds
 O(N²) numbers per layer and takes O(N³) time, N = T·(P + Q) (N = 2500: about 40 s, 1.5 GB);
-sampling, L = 2: O(S B T p²) time, O(S p) memory per γ. **Not implemented:** nonlinear L ≥ 3
-(its A and B responses need the sites' mean Jacobians), several outputs, biases.
+sampling, L = 2: O(S B T p²) time, O(S p) memory per γ; sampling, L = 3: O(S B T² p² N) time
+and O(S T p N) memory per γ (small T·p only). **Not implemented:** nonlinear L ≥ 4, several
+outputs, biases.
 """
 
 from __future__ import annotations
@@ -72,6 +75,7 @@ from jax.typing import ArrayLike
 from ..errors import require
 from ..kernels import infinite_kernels
 from ..models import ACTIVATIONS, MLP
+from ._dmft_deep_sampling import three_layer_sample
 from ._dmft_linear import deep_linear_solve, two_layer_linear
 from ._dmft_sampling import two_layer_sample
 
@@ -144,9 +148,9 @@ def _check(depth, activation, gamma, eta0, steps, solver):
         f"the exact solver needs activation='linear', got {activation!r}: use solver='sampling'",
     )
     require(
-        solver != "sampling" or depth == 2,
-        f"the sampling solver is implemented for depth=2 (one hidden layer), got depth={depth}:"
-        " use depth=2, or activation='linear' for deeper networks",
+        solver != "sampling" or depth in (2, 3),
+        f"the sampling solver is implemented for depth 2 and 3, got depth={depth}:"
+        " use depth=2 or 3, or activation='linear' (exact, any depth)",
     )
     gammas = np.atleast_1d(np.asarray(gamma, np.float64))
     require(
@@ -191,6 +195,19 @@ def _sampled(x, y, weights, k0, gammas, eta0s, keys, *, activation, steps, sampl
     return jax.lax.map(one_batch, keys)  # (batches, gamma, T, p): batches one at a time
 
 
+@functools.partial(jax.jit, static_argnames=("activation", "steps", "samples"))
+def _sampled3(x, y, weights, gammas, eta0s, keys, *, activation, steps, samples):
+    solve = functools.partial(
+        three_layer_sample, activation=activation, steps=steps, samples=samples
+    )
+
+    def one_batch(key):
+        per_gamma = lambda g, e: solve(x, y, weights, g, e, key=key)  # noqa: E731
+        return jax.vmap(per_gamma)(gammas, eta0s)
+
+    return jax.lax.map(one_batch, keys)
+
+
 def dmft(
     x_train: ArrayLike,
     y_train: ArrayLike,
@@ -220,7 +237,7 @@ def dmft(
     - `x_test`: test inputs `(Q, ...)`; `y_test` (keyword): their targets, for `test_loss`.
     - `depth`: L ≥ 2, the number of weight layers (`lazyrich.models.MLP(depth=L − 1)`).
     - `activation`: `"linear"` (exact solver, any L), or `"tanh"`, `"relu"`, `"erf"`
-      (sampling solver, L = 2).
+      (sampling solver, L = 2 or 3).
     - `gamma`: γ values (one vmapped program); `eta0`: the base rate η0, one or one per γ.
     - `steps`: increasing GD step counts ≥ 0 to report.
     - `solver`: `"auto"` (exact for linear, else sampling), `"exact"` or `"sampling"` (the
@@ -268,12 +285,12 @@ def dmft(
                 and batches >= 2,
                 f"samples and batches must be integers >= 2, got {samples}, {batches}",
             )
-            k0 = jnp.asarray(
-                infinite_ntk(x_all, depth=depth, activation=activation, tanh_degree=tanh_degree)
-            )
             keys = jax.random.split(jax.random.key(0) if key is None else key, batches)
-            f = np.asarray(
-                _sampled(
+            if depth == 2:
+                k0 = jnp.asarray(
+                    infinite_ntk(x_all, depth=2, activation=activation, tanh_degree=tanh_degree)
+                )
+                f = _sampled(
                     *args[:3],
                     k0,
                     *args[3:],
@@ -282,7 +299,9 @@ def dmft(
                     steps=t_len,
                     samples=samples,
                 )
-            )
+            else:
+                f = _sampled3(*args, keys, activation=activation, steps=t_len, samples=samples)
+            f = np.asarray(f)
             attrs.update(samples=samples, batches=batches)
     f = f[:, :, record]  # (batches, gamma, step, p)
     out = xr.Dataset(

@@ -55,7 +55,7 @@ def rich_vs_network(
     - `x_train`, `y_train`, `x_test`, `y_test`: the data (one output: targets `(n,)` or
       `(n, 1)`).
     - `depth`: L, the number of weight layers (the network is `MLP(depth=L − 1)`).
-    - `activation`: as for `dmft` (`"linear"` any L; `"tanh"`, `"relu"`, `"erf"` L = 2).
+    - `activation`: as for `dmft` (`"linear"` any L; `"tanh"`, `"relu"`, `"erf"` L = 2 or 3).
     - `gamma`: γ values; `eta0`: η0, one or one per γ (the network's rate is `η0 · N`).
     - `steps`: increasing GD step counts ≥ 0 at which losses are recorded.
     - `widths`: hidden widths N; `seeds`: initialisation seeds (a vmapped axis).
