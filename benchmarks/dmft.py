@@ -2,7 +2,8 @@
 
 Each case runs in a fresh process (so its peak resident memory is its own): the exact
 deep-linear solver at L = 2 and L = 3 (memory O(L (T P)²), time O((T P)³)),
-and the sampling solver at L = 2 (tanh, S sites × B batches). Exact L = 2 runs a one-step
+and the sampling solver at L = 2 and 3 (tanh, S sites × B batches; L = 3 carries tangents of
+every site's path: memory O(S T P · T P)). Exact L = 2 runs a one-step
 recursion (memory O(P²), time O(T P³)). Reported per case: the first
 call (compilation included), the median of the further calls, the peak RSS of the process
 and, for scale, the same process's RSS before the solver ran. All in float64, 2 values of γ.
@@ -30,12 +31,14 @@ from ._machine import add_out, write
 CPU = [
     ("exact", 2, 100, 100), ("exact", 2, 100, 1000), ("exact", 2, 1000, 10),
     ("exact", 3, 10, 100), ("exact", 3, 20, 100), ("exact", 3, 30, 100),
-    ("sampling", 2, 50, 200), ("sampling", 2, 100, 100),
+    ("sampling", 2, 50, 200), ("sampling", 2, 100, 100), ("sampling", 3, 8, 10),
+    ("sampling", 3, 8, 20),
 ]  # fmt: skip
 PAPER = [
     ("exact", 2, 1000, 1000), ("exact", 3, 50, 100), ("sampling", 2, 1000, 100),
+    ("sampling", 3, 10, 20),
 ]  # fmt: skip
-SMALL = [("exact", 2, 8, 10), ("exact", 3, 6, 8), ("sampling", 2, 8, 10)]
+SMALL = [("exact", 2, 8, 10), ("exact", 3, 6, 8), ("sampling", 2, 8, 10), ("sampling", 3, 6, 6)]
 
 
 def _rss_mb() -> float:
@@ -52,6 +55,8 @@ def run_case(solver: str, depth: int, p: int, t: int, samples: int, repeats: int
     from lazyrich.theory import dmft
 
     q = max(1, p // 4)
+    if solver == "sampling" and depth == 3:
+        samples = min(samples, 2048)  # tangent history: 2 S T (P+Q) · T (P+Q) numbers per γ
     rng = np.random.default_rng(0)
     x = rng.normal(size=(p + q, 8))
     y = np.tanh(x[:, 0]) + 0.1 * rng.normal(size=p + q)
