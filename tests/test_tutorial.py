@@ -38,6 +38,7 @@ def test_tutorial_runs(tmp_path, monkeypatch):
     assert ns["gap"] < 0.5  # the finite-width NTK is near its infinite-width twin
     loss = ns["sweep"].train_loss_full.values
     assert (loss[..., -1] < loss[..., 0]).all()  # every run of the sweep learns
+    assert ns["row"]["verdict"] == "agrees" and ns["row"]["measured"]["n"] == 5
     lazy = ns["lazy"].isel(gamma=0)
     for kind in ("train", "test"):  # γ = 1e-3: the network is its linearization
         np.testing.assert_allclose(lazy[f"{kind}_loss"], lazy[f"empirical_{kind}_loss"], rtol=0.01)
