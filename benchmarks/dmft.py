@@ -32,7 +32,7 @@ CPU = [
     ("exact", 2, 100, 100), ("exact", 2, 100, 1000), ("exact", 2, 1000, 10),
     ("exact", 3, 10, 100), ("exact", 3, 20, 100), ("exact", 3, 30, 100),
     ("sampling", 2, 50, 200), ("sampling", 2, 100, 100), ("sampling", 3, 8, 10),
-    ("sampling", 3, 8, 20),
+    ("sampling", 3, 4, 20),
 ]  # fmt: skip
 PAPER = [
     ("exact", 2, 1000, 1000), ("exact", 3, 50, 100), ("sampling", 2, 1000, 100),

@@ -201,9 +201,9 @@ def _sampled3(x, y, weights, gammas, eta0s, keys, *, activation, steps, samples)
         three_layer_sample, activation=activation, steps=steps, samples=samples
     )
 
-    def one_batch(key):
-        per_gamma = lambda g, e: solve(x, y, weights, g, e, key=key)  # noqa: E731
-        return jax.vmap(per_gamma)(gammas, eta0s)
+    def one_batch(key):  # γ one at a time: each carries O(S T p · T p) tangents
+        per_gamma = lambda ge: solve(x, y, weights, ge[0], ge[1], key=key)  # noqa: E731
+        return jax.lax.map(per_gamma, (gammas, eta0s))
 
     return jax.lax.map(one_batch, keys)
 
@@ -238,7 +238,8 @@ def dmft(
     - `depth`: L ≥ 2, the number of weight layers (`lazyrich.models.MLP(depth=L − 1)`).
     - `activation`: `"linear"` (exact solver, any L), or `"tanh"`, `"relu"`, `"erf"`
       (sampling solver, L = 2 or 3).
-    - `gamma`: γ values (one vmapped program); `eta0`: the base rate η0, one or one per γ.
+    - `gamma`: γ values (one compiled program, vmapped over γ; the L = 3 sampler maps over γ
+      one at a time to bound memory); `eta0`: the base rate η0, one or one per γ.
     - `steps`: increasing GD step counts ≥ 0 to report.
     - `solver`: `"auto"` (exact for linear, else sampling), `"exact"` or `"sampling"` (the
       latter also for linear, e.g. to check it against the exact one).
