@@ -192,7 +192,8 @@ def verify(root: str | Path) -> list[StudyCheck]:
 
     **Arguments:**
 
-    - `root`: a folder of study folders (e.g. `docs/evidence`), or one study folder.
+    - `root`: a folder of study folders (e.g. `docs/evidence`; their subfolders with a
+      `summary.json`, controls and reruns, too), or one study folder.
 
     **Returns:** one `StudyCheck` per study folder.
 
@@ -202,7 +203,14 @@ def verify(root: str | Path) -> list[StudyCheck]:
     if (root / "summary.json").is_file():
         folders = [root]
     else:
-        folders = sorted(p.parent for p in root.glob("*/summary.json"))
+        # each study, and its controls or reruns kept in subfolders (STUDY/CONTROL/)
+        folders = sorted(
+            [p.parent for p in root.glob("*/summary.json")]
+            + [p.parent for p in root.glob("*/*/summary.json")]
+        )
     if not folders:
         raise ConfigError(f"{root}: no study folder (a folder with summary.json) to verify")
-    return [verify_study(f) for f in folders]
+    checks = [verify_study(f) for f in folders]
+    for f, c in zip(folders, checks, strict=True):
+        c.study = f.relative_to(root).as_posix() if f != root else f.name
+    return checks
