@@ -103,7 +103,11 @@ def collect(out: Path) -> list[_Study]:
     names = []
     for name in [*STUDIES, *extra]:  # each study, then its controls (OUT/STUDY/CONTROL/)
         names.append(name)
-        names += sorted(f"{name}/{p.parent.name}" for p in out.glob(f"{name}/*/summary.json"))
+        names += sorted(
+            p.parent.relative_to(out).as_posix()
+            for p in (out / name).rglob("summary.json")
+            if p.parent != out / name
+        )
     studies = [_load(out, name) for name in names]
     if all(s.summary is None for s in studies):
         raise ConfigError(

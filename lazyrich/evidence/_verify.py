@@ -204,10 +204,7 @@ def verify(root: str | Path) -> list[StudyCheck]:
         folders = [root]
     else:
         # each study, and its controls or reruns kept in subfolders (STUDY/CONTROL/)
-        folders = sorted(
-            [p.parent for p in root.glob("*/summary.json")]
-            + [p.parent for p in root.glob("*/*/summary.json")]
-        )
+        folders = sorted(p.parent for p in root.rglob("summary.json"))
     if not folders:
         raise ConfigError(f"{root}: no study folder (a folder with summary.json) to verify")
     checks = [verify_study(f) for f in folders]
