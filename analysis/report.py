@@ -251,9 +251,16 @@ def write_markdown(out: Path, path: Path | None = None) -> Path:
     `out/EVIDENCE.md`: one overall table, one per study); return its path."""
     out = Path(out)
     studies = collect(out)
+
+    def kept(s: _Study) -> list[dict[str, Any]]:  # a figure the run did not keep: no link
+        have = {p.relative_to(s.path).as_posix() for p in s.figures}
+        return [
+            {**c, "figure": c["figure"] if c["figure"] in have else None} for c in s.claims or []
+        ]
+
     text = markdown_tables(
         [
-            (s.name, s.title, None if s.summary is None else (s.claims or []), s.error or s.status)
+            (s.name, s.title, None if s.summary is None else kept(s), s.error or s.status)
             for s in studies
         ]
     )
