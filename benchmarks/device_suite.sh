@@ -79,7 +79,7 @@ if [ "$SMOKE" = 1 ]; then
   step gamma_eta_timing 600 gamma_eta_timing --small --timeout 280
   step dmft 300 dmft --small
 else
-  step sweep_throughput 75 sweep_throughput --width 1000 --steps 1000 --loop-steps 100
+  step sweep_throughput 75 sweep_throughput --width 1000 --steps 1000 --loop-steps 100 --rounds 2
   step ntk 80 ntk --paper
   step lazy_dynamics 60 lazy_dynamics --paper
   step gauss_newton 60 gauss_newton --paper

@@ -93,8 +93,10 @@ def test_chunked_equals_unchunked_and_resume_loads_chunks(tmp_path):
     whole = train(_make, _optimizer("sgd"), data, **kw)
     store = StudyDir(tmp_path, "s").prepare()
     chunked = train(_make, _optimizer("sgd"), data, chunk_size=2, store=store, tag="t", **kw)
+    # equal to float32 rounding: the first layer is one product over a seed's runs, tiled by
+    # how many runs of a seed share the chunk (3 here, 1 per chunk of 2)
     for name in ("train_loss", "test_loss", "train_loss_full", "test_accuracy"):
-        np.testing.assert_array_equal(whole[name].values, chunked[name].values)
+        np.testing.assert_allclose(whole[name].values, chunked[name].values, rtol=1e-6)
     saved = sorted(p.name for p in store.chunks.glob("t-*.npz"))
     assert len(saved) == 3
     # a resumed call loads the chunks instead of recomputing: poison one and see it come back
@@ -104,7 +106,7 @@ def test_chunked_equals_unchunked_and_resume_loads_chunks(tmp_path):
     store.save_chunk(0, poisoned, tag=saved[0].rsplit("_", 1)[0])
     again = train(_make, _optimizer("sgd"), data, chunk_size=2, store=store, tag="t", **kw)
     np.testing.assert_array_equal(
-        again.test_loss.values.reshape(6, -1)[:2], whole.test_loss.values.reshape(6, -1)[:2] + 1
+        again.test_loss.values.reshape(6, -1)[:2], chunked.test_loss.values.reshape(6, -1)[:2] + 1
     )
 
 

@@ -119,7 +119,10 @@ class Dense(eqx.Module):
 
         **Returns:** `w_mult · x Wᵀ + b_mult · b`, shape `(n, fan_out)`.
         """
-        y = self.w_mult * (x @ self.weight.T)
+        # W xᵀ, not x Wᵀ: under vmap over runs whose weights differ and whose input x is
+        # shared (the engine's runs of one seed), this is one product [W_1; …; W_R] xᵀ that
+        # XLA:CPU runs on the stored weights; x Wᵀ made it transpose every weight each step
+        y = self.w_mult * (self.weight @ x.T).T
         if self.bias is not None:
             y = y + self.b_mult * self.bias
         return y

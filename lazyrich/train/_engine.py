@@ -14,7 +14,18 @@ grid (γ, η, seed, or any other named axis) and records metrics at chosen steps
 
 Inside a chunk of runs every run is a slice of a `jax.vmap`, steps run in a `lax.fori_loop`
 whose trip count is an array, and the run axis is sharded over devices with `shard_map`
-(each device runs the unpartitioned program, so results do not depend on the device count).
+(each device runs the unpartitioned program on its runs).
+
+**Work that depends only on the seed is done once per seed.** A chunk's runs are laid out in
+groups of one seed (`lazyrich.train._seeds`), and a step is a `vmap` over groups of a `vmap`
+over a group's runs: the group's batch, the leaves of the model that depend on the seed alone
+(read from the factory's jaxpr: a centred net's frozen initial copy, fixed random matrices)
+and what is computed from them (the frozen copy's outputs on the batch) are computed once per
+group, and the product of the shared batch with the runs' first-layer weights is one product
+over the group's runs. Results therefore agree across chunk sizes and device counts to
+floating-point rounding (that product is tiled by the number of runs in a group), not bit for
+bit; a given call is deterministic.
+
 The compiled programs are module-level `eqx.filter_jit` functions of a `_Spec` pytree: a
 second call with the same structure (same step, same model shapes, same data shapes, a fresh
 model or fresh data) reuses them.
@@ -60,6 +71,7 @@ from ._programs import (
     is_factory,
     step_program,
 )
+from ._seeds import seed_layout
 from ._steps import as_step
 
 Measure = Callable[[Snapshot], Array | Mapping[str, Array]]
@@ -132,7 +144,7 @@ def train(
     - `grid`: the hyperparameter grid (default: one run with seed 0).
     - `batch`: batch size (online: required; finite: `None` for full-batch GD).
     - `loss`: `"mse"` (mean over batch × outputs, no ½), `"half_mse"` (half of it, the lazy
-      theory's `1/(2 n k) Σ (f − y)²`) or `"xent"` (softmax cross-entropy).
+      theory's `1/(2 n k) Σ (f − y)²`) or `"ce"` (softmax cross-entropy).
     - `measures`: `name -> fn(snapshot)` returning an array or a dict of arrays, evaluated
       (vmapped, compiled) at every record; see `Snapshot`. Values after divergence are NaN.
     - `keep_initial`: keep the initial params in the state (`snapshot.params0`).
@@ -144,14 +156,14 @@ def train(
     - `eval_chunk`: examples per piece of the train/test evaluation (bounds memory).
     - `return_params`: also return the final trainable params, stacked over runs in grid
       (C) order, as NumPy arrays.
-    - `chunk_size`: runs per compiled program (default: all); the last chunk is padded.
+    - `chunk_size`: runs per compiled program (default: all). A chunk's runs are laid out
+      in groups of one seed, each group of the same size, padded by repeating runs.
     - `x64`: float64 for `True`, float32 for `False`, the current setting for `None`, or a
       function of a run's hyperparameters (e.g. `lambda hp: hp["gamma"] < 1e-2`);
       chunks never mix precisions.
     - `store`, `tag`: save finished chunks in `store` (and load them on a resumed call);
       `tag` names this call's chunks (give each call of a study its own).
-    - `devices`: devices to shard the run axis over (default: `default_devices()`, limited to
-      `store.devices` when the store sets it).
+    - `devices`: devices to shard the run axis over (default: `default_devices()`).
     - `process`: `(index, count)` of a multi-process launch (default JAX's).
     - `progress`: a tqdm bar over steps × chunks.
     - `description`: the bar's label (default `"train"`).
@@ -197,7 +209,7 @@ def train(
     seed_index = np.searchsorted(seeds, grid.run_seeds())
     n = grid.num_runs
     if devices is None:
-        devices = default_devices(store.devices if store is not None else None)
+        devices = default_devices()
     devices = list(devices)
     sharding = run_sharding(devices)
     chunk_size = n if chunk_size is None else chunk_size
@@ -246,8 +258,11 @@ def train(
 
     step_seconds = [0.0]  # wall time inside the step programs (this call's chunks)
 
-    def compute(lo: int, hi: int, bar) -> dict[str, np.ndarray]:
-        idx = lo + np.arange(chunk_size) % (hi - lo)  # pad by repeating the chunk's runs
+    layout = seed_layout(seed_index, bounds, len(devices))
+
+    def compute(c: int, bar) -> dict[str, np.ndarray]:
+        lo, hi = bounds[c]
+        slots, first = layout.slots[c], layout.first[c]  # runs laid out in seed groups
         use64 = bool(precision[lo])
         with jax.enable_x64(use64):
             dtype = jnp.result_type(float)
@@ -259,13 +274,16 @@ def train(
                 _cast_data(data, dtype),
                 jax.vmap(jax.random.key)(jnp.asarray(seeds, jnp.uint32)),
             )
+            groups = jnp.asarray(layout.groups[c], jnp.int32)
             hp = {
-                k: jnp.asarray(runs[k][idx], jnp.int32 if k == "seed" else dtype) for k in hp_names
+                k: jnp.asarray(runs[k][slots], jnp.int32 if k == "seed" else dtype).reshape(
+                    groups.size, layout.per_group
+                )
+                for k in hp_names
             }
-            sidx = jnp.asarray(seed_index[idx], jnp.int32)
             if sharding is not None:
-                hp, sidx = jax.device_put((hp, sidx), sharding)
-            state = init_program(spec, hp, sidx)
+                hp, groups = jax.device_put((hp, groups), sharding)
+            state = init_program(spec, hp, groups)
             out: dict[str, dict[int, np.ndarray]] = {}
             t = 0
             for r in record:
@@ -288,17 +306,18 @@ def train(
             if not online:
                 names += ["train_loss_full", "train_accuracy"]
             for k in names:  # never evaluated (evaluate_at=[]): NaN throughout
-                out.setdefault(k, {int(record[0]): np.full(chunk_size, np.nan)})
+                out.setdefault(k, {int(record[0]): np.full(slots.size, np.nan)})
             saved = {}
             for k, by_step in out.items():  # NaN where a record did not evaluate `k`
                 like = np.full_like(next(iter(by_step.values())), np.nan)
                 rows = [by_step.get(int(r), like) for r in record]
-                saved[k] = np.stack(rows, 1)[: hi - lo]
-            saved["diverged"] = np.asarray(state.diverged)[: hi - lo]
-            saved["diverged_step"] = np.asarray(state.diverged_step, np.int64)[: hi - lo]
+                saved[k] = np.stack(rows, 1)[first]
+            per_run = lambda a: np.asarray(a).reshape((slots.size,) + a.shape[2:])[first]  # noqa: E731
+            saved["diverged"] = per_run(state.diverged)
+            saved["diverged_step"] = per_run(state.diverged_step).astype(np.int64)
             if return_params:
                 for i, leaf in enumerate(jax.tree.leaves(state.params)):
-                    saved[f"param:{i}"] = np.asarray(leaf)[: hi - lo]
+                    saved[f"param:{i}"] = per_run(leaf)
         return saved
 
     mine = [c for c in range(len(bounds)) if c % p_count == p_index]
@@ -309,7 +328,7 @@ def train(
     for c in mine:
         saved = store.load_chunk(c, tag=name) if store is not None else None
         if saved is None:
-            saved = compute(*bounds[c], bar)
+            saved = compute(c, bar)
             if store is not None:
                 store.save_chunk(c, saved, tag=name)
         else:

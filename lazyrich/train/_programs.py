@@ -19,6 +19,7 @@ from jaxtyping import Array, PRNGKeyArray, PyTree
 from ..data import Dataset, batch_indices
 from ..models import Apply, partition
 from ._losses import accuracy, get_loss
+from ._seeds import seed_only
 from ._steps import Step
 
 
@@ -102,14 +103,21 @@ class Spec(eqx.Module):
 
 
 class State(eqx.Module):
-    """The state of a chunk of runs (leading axis: runs)."""
+    """The state of a chunk of runs, laid out in seed groups (`lazyrich.train._seeds`).
+
+    Per-run leaves have leading axes `(groups, runs per group)`; `seed_rest` (the model's
+    seed-only non-trainable leaves, `None` elsewhere) and `group_seed` (each group's index into
+    `Spec.seed_keys`) a leading axis of groups. Runs are stored grouped, not reshaped in the
+    loop: a reshape there made XLA copy the updated first-layer weights every step.
+    """
 
     params: PyTree
     rest: PyTree
+    seed_rest: PyTree
     opt_state: Any
     params0: PyTree
     hp: dict[str, Array]
-    seed_index: Array
+    group_seed: Array
     diverged: Array
     diverged_step: Array
     loss_sum: Array
@@ -137,10 +145,10 @@ def step_key(seed: int | PRNGKeyArray, t: int | Array) -> PRNGKeyArray:
 
 
 def _map_runs(fn: Callable, *args: Any, single: bool = False) -> Any:
-    """`eqx.filter_vmap(fn)(*args)` over the leading run axis; with `single` (a step whose
-    `branches` is set) a single run is not vmapped but sliced and re-stacked, so a `lax.cond`
-    on a per-run value (PLWS's coin) stays a conditional that runs one branch instead of
-    becoming a `select` that runs both."""
+    """`eqx.filter_vmap(fn)(*args)` over the leading axis (of groups, or of a group's runs);
+    with `single` (a step whose `branches` is set) an axis of size one is not vmapped but
+    sliced and re-stacked, so for a single run a `lax.cond` on a per-run value (PLWS's coin)
+    stays a conditional that runs one branch instead of becoming a `select` that runs both."""
     n = jax.tree.leaves(eqx.filter(args, eqx.is_array))[0].shape[0]
     if n != 1 or not single:
         return eqx.filter_vmap(fn)(*args)
@@ -174,9 +182,15 @@ def _sharded(spec: Spec, fn: Callable, run_args: tuple, rep_args: tuple = ()) ->
     return eqx.combine(dyn, out_static[0])
 
 
-def _init(spec: Spec, hp: dict[str, Array], seed_index: Array) -> State:
-    def one(hp_r, si):
-        key = spec.seed_keys[si]
+def _flat(tree: Any) -> Any:
+    """`(G, K, ...)` leaves as `(G·K, ...)`."""
+    return jax.tree.map(lambda a: a.reshape((-1,) + a.shape[2:]) if eqx.is_array(a) else a, tree)
+
+
+def _init(spec: Spec, hp: dict[str, Array], group_seed: Array) -> State:
+    keys = spec.seed_keys[group_seed]
+
+    def one(hp_r, key):
         if spec.make_model is not None:
             model = spec.make_model(jax.random.fold_in(key, 0), hp_r)
         else:
@@ -187,80 +201,101 @@ def _init(spec: Spec, hp: dict[str, Array], seed_index: Array) -> State:
         )
         return params, (rest if spec.make_model is not None else None), opt_state
 
-    params, rest, opt_state = eqx.filter_vmap(one)(hp, seed_index)
-    like = seed_index.astype(jnp.result_type(float))
+    in_group = lambda hp_g, key: eqx.filter_vmap(one, in_axes=(0, None))(hp_g, key)  # noqa: E731
+    params, rest, opt_state = eqx.filter_vmap(in_group)(hp, keys)
+    seed_rest = None
+    if spec.make_model is not None:
+        # leaves that depend on the seed alone (a centred net's frozen copy) are kept once
+        # per group: the step closes over them, so what is computed from them is per group
+        hp0 = jax.tree.map(lambda a: a[0, 0], hp)
+        mask = seed_only(spec.make_model, jax.random.fold_in(keys[0], 0), hp0)
+        seed_part, rest = eqx.partition(rest, mask)
+        seed_rest = jax.tree.map(lambda a: a[:, 0] if eqx.is_array(a) else a, seed_part)
+    like = jnp.zeros(next(iter(hp.values())).shape, jnp.result_type(float))
     return State(
         params=params,
         rest=rest,
+        seed_rest=seed_rest,
         opt_state=opt_state,
         params0=params if spec.keep_initial else None,
         hp=hp,
-        seed_index=seed_index,
-        diverged=jnp.zeros(seed_index.shape, bool),
-        diverged_step=jnp.full(seed_index.shape, -1, jnp.int32),
-        loss_sum=jnp.zeros_like(like),
-        count=jnp.zeros(seed_index.shape, jnp.int32),
+        group_seed=group_seed,
+        diverged=jnp.zeros(like.shape, bool),
+        diverged_step=jnp.full(like.shape, -1, jnp.int32),
+        loss_sum=like,
+        count=jnp.zeros(like.shape, jnp.int32),
     )
 
 
 @eqx.filter_jit
-def init_program(spec: Spec, hp: dict[str, Array], seed_index: Array) -> State:
-    """The initial state of a chunk of runs."""
-    return _sharded(spec, _init, (hp, seed_index))
+def init_program(spec: Spec, hp: dict[str, Array], group_seed: Array) -> State:
+    """The initial state of a chunk of runs: `hp` of shape `(groups, runs per group)`,
+    `group_seed` `(groups,)`."""
+    return _sharded(spec, _init, (hp, group_seed))
 
 
-def _rest(spec: Spec, rest: PyTree) -> PyTree:
-    return rest if spec.make_model is not None else partition(spec.model)[1]
+def _rest(spec: Spec, rest: PyTree, seed_rest: PyTree) -> PyTree:
+    """A run's non-trainable half: its own leaves with its group's seed-only ones."""
+    if spec.make_model is None:
+        return partition(spec.model)[1]
+    return eqx.combine(rest, seed_rest)
 
 
-def _batches(spec: Spec, t: Array) -> tuple[Array, Array, bool]:
-    """The batches of step `t`: per seed `(n_seeds, batch, ...)`, or shared (full batch)."""
+def _batch(spec: Spec, key: PRNGKeyArray, t: Array) -> tuple[Array, Array]:
+    """The batch of step `t` for the runs with seed key `key` (the whole set: full batch)."""
     data, batch = spec.data, spec.batch
     if isinstance(data, Stream):
         assert batch is not None  # checked by `train`
-        keys = jax.vmap(lambda k: jax.random.fold_in(jax.random.fold_in(k, 1), t))(spec.seed_keys)
-        xs, ys = jax.vmap(data.sample, (0, None))(keys, batch)
-        return xs, ys, True
+        return data.sample(jax.random.fold_in(jax.random.fold_in(key, 1), t), batch)
     assert isinstance(data, Dataset)
     if batch is None:
-        return data.x_train, data.y_train, False
-    n = data.x_train.shape[0]
-    idx = jax.vmap(lambda k: batch_indices(jax.random.fold_in(k, 1), n, batch, t))(spec.seed_keys)
-    return data.x_train[idx], data.y_train[idx], True
+        return data.x_train, data.y_train
+    idx = batch_indices(jax.random.fold_in(key, 1), data.x_train.shape[0], batch, t)
+    return data.x_train[idx], data.y_train[idx]
 
 
 def _advance(spec: Spec, state: State, start: Array, num: Array) -> State:
     loss_fn = get_loss(spec.loss)
+    single = type(spec.step).branches
 
     def run_step(t, s: State) -> State:
-        xs, ys, per_seed = _batches(spec, t)
+        runs = (s.params, s.rest, s.opt_state, s.hp, s.diverged, s.diverged_step)
 
-        def one(params, rest, opt_state, hp_r, si, diverged, dstep):
-            x, y = (xs[si], ys[si]) if per_seed else (xs, ys)
-            key = step_key(spec.seed_keys[si], t)
-            # a step's own arrays (e.g. P-BFGS's P) are shared by the runs, not copied per run
-            # per step (a copy of a 143,872 × 40 P each step would cost more than the step):
-            # XLA may then batch their products differently for another number of runs per
-            # chunk, so such steps agree across chunk sizes to rounding, not bit for bit
-            new_p, new_o, value = spec.step.update(
-                params,
-                opt_state,
-                (x, y),
-                apply=_applier(_rest(spec, rest)),
-                hp=hp_r,
-                key=key,
-                loss=loss_fn,
-            )
-            bad = jnp.logical_not(jnp.isfinite(value)) | (value > spec.threshold)
-            now = diverged | bad
-            keep = lambda new, old: jax.tree.map(lambda a, b: jnp.where(now, b, a), new, old)
-            dstep = jnp.where(bad & ~diverged, t, dstep)
-            return keep(new_p, params), keep(new_o, opt_state), now, dstep, value
+        def group(key, seed_rest, runs_g):
+            # what depends on the group's seed alone (its batch, its seed-only leaves and
+            # what is computed from them: the frozen copy's outputs) is closed over by the
+            # per-run function below, so JAX computes it once per group, not once per run;
+            # a product of the shared batch with per-run weights is one product over the runs
+            x, y = _batch(spec, key, t)
+            skey = step_key(key, t)
 
+            def one(params, rest, opt_state, hp_r, diverged, dstep):
+                # a step's own arrays (e.g. P-BFGS's P) are shared by the runs, not copied per
+                # run per step (a copy of a 143,872 × 40 P each step would cost more than the
+                # step): XLA may then batch their products differently for another number of
+                # runs per chunk, so such steps agree across chunk sizes to rounding, not bit
+                # for bit
+                new_p, new_o, value = spec.step.update(
+                    params,
+                    opt_state,
+                    (x, y),
+                    apply=_applier(_rest(spec, rest, seed_rest)),
+                    hp=hp_r,
+                    key=skey,
+                    loss=loss_fn,
+                )
+                bad = jnp.logical_not(jnp.isfinite(value)) | (value > spec.threshold)
+                now = diverged | bad
+                keep = lambda new, old: jax.tree.map(lambda a, b: jnp.where(now, b, a), new, old)
+                dstep = jnp.where(bad & ~diverged, t, dstep)
+                return keep(new_p, params), keep(new_o, opt_state), now, dstep, value
+
+            return _map_runs(one, *runs_g, single=single)
+
+        keys = spec.seed_keys[s.group_seed]
         params, opt_state, diverged, dstep, value = _map_runs(
-            one, s.params, s.rest, s.opt_state, s.hp, s.seed_index, s.diverged, s.diverged_step,
-            single=type(spec.step).branches,
-        )  # fmt: skip
+            group, keys, s.seed_rest, runs, single=single
+        )
         return eqx.tree_at(
             lambda s: (s.params, s.opt_state, s.diverged, s.diverged_step, s.loss_sum, s.count),
             s,
@@ -304,8 +339,8 @@ def _per_example(spec: Spec, apply, params, x: Array, y: Array) -> tuple[Array, 
 def _evaluate(spec: Spec, state: State, step: Array, full: bool) -> dict[str, Array]:
     data = spec.data
 
-    def one(params, rest, params0, hp_r, loss_sum, count):
-        apply = _applier(_rest(spec, rest))
+    def one(params, rest, seed_rest, params0, hp_r, loss_sum, count):
+        apply = _applier(_rest(spec, rest, seed_rest))
         # `+ 0·loss_sum` gives every run its own copy of the inputs (XLA does not fold a float
         # multiply by zero), so the matmuls stay per-run batched as in training and results
         # do not depend on how many runs share a device
@@ -329,9 +364,15 @@ def _evaluate(spec: Spec, state: State, step: Array, full: bool) -> dict[str, Ar
                 out[name] = jnp.asarray(value)
         return out
 
-    return eqx.filter_vmap(one)(
-        state.params, state.rest, state.params0, state.hp, state.loss_sum, state.count
+    # evaluation stays per run (each run its own copy of its group's seed-only leaves), over
+    # the runs flattened in group-major order
+    k = state.diverged.shape[1]
+    seed_rest = jax.tree.map(
+        lambda a: jnp.repeat(a, k, axis=0) if eqx.is_array(a) else a, state.seed_rest
     )
+    runs = _flat((state.params, state.rest, state.params0, state.hp, state.loss_sum, state.count))
+    params, rest, params0, hp, loss_sum, count = runs
+    return eqx.filter_vmap(one)(params, rest, seed_rest, params0, hp, loss_sum, count)
 
 
 @eqx.filter_jit

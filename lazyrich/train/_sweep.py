@@ -3,7 +3,8 @@
 `run_sweep(setup, grid, record_at)` is the engine on an online `Stream` with the model
 `setup.make_model(key, γ)` and the step `θ ← θ − η·lr_multiplier·direction(∇L)`; it returns
 NumPy arrays shaped like the grid. Per step, each seed's online batch is drawn once and shared
-by every run with that seed, so runs that differ only in γ or η see identical data.
+by every run with that seed, so runs that differ only in γ or η see identical data; the centred
+model's frozen initial copy is evaluated on it once per seed (see `lazyrich.train.train`).
 """
 
 from __future__ import annotations
