@@ -13,7 +13,7 @@ samples + init, d = 40, P-BFGS batch 256).
    SGD-with-momentum step on the same MLP and batch (random data), median of repeated loops.
 2. **Time to accuracy** on mnist1d: SGD alone versus DLDR = sampling phase (the same SGD,
    a `TrajectorySampler` recording `samples_per_epoch` times per epoch) + `dldr_subspace` +
-   P-BFGS (`p_bfgs_step` in a scan over each epoch's batches). Target: `--target-fraction`
+   P-BFGS (`p_bfgs` in a scan over each epoch's batches). Target: `--target-fraction`
    × SGD's test accuracy after `full_epochs`. Every program is compiled ahead of time (its
    compile time reported apart) and test accuracy is evaluated between timed segments, so
    the reported time is training only; the fastest of `--tta-repeats` repeats is kept.
@@ -43,15 +43,7 @@ from jax.flatten_util import ravel_pytree
 
 from lazyrich.data import batch_indices, epoch_batches, load_dataset, num_batches
 from lazyrich.models import CNN, MLP, functional
-from lazyrich.optim import (
-    TrajectorySampler,
-    dldr_subspace,
-    init_p_bfgs,
-    p_bfgs,
-    p_bfgs_params,
-    p_bfgs_step,
-    p_sgd,
-)
+from lazyrich.optim import TrajectorySampler, dldr_subspace, p_bfgs, p_sgd
 from lazyrich.train import accuracy, cross_entropy
 
 from ._machine import add_out, write
@@ -188,16 +180,26 @@ def time_to_accuracy(net: str, data, c: dict, args) -> dict:
 
     loss = lambda w, b: cross_entropy(apply(w, b[0]), b[1])
 
-    def pbfgs_epoch(st, epoch, x, y):
+    def pbfgs_epoch(carry, P, epoch, x, y):  # carry: (flat params w, p_bfgs state)
         idx = epoch_batches(order, n, c["pbfgs_batch"], epoch)
-        return jax.lax.scan(lambda st, i: (p_bfgs_step(loss, st, (x[i], y[i])), None), st, idx)[0]
+        opt = p_bfgs(P)
+
+        def step(carry, i):
+            w, st = carry
+            value_fn = lambda q: loss(q, (x[i], y[i]))
+            value, g = jax.value_and_grad(value_fn)(w)
+            u, st = opt.update(g, st, w, value=value, grad=g, value_fn=value_fn)
+            return (w + u, st), None
+
+        return jax.lax.scan(step, carry, idx)[0]
 
     test_acc = jax.jit(lambda f, p: accuracy(f(p, data.x_test), data.y_test), static_argnums=0)
     i32 = jnp.int32(0)
     t0 = time.perf_counter()  # compile every program ahead of time
-    st0 = init_p_bfgs(w0, jnp.zeros((c["d"], w0.size), w0.dtype))
+    P0 = jnp.zeros((c["d"], w0.size), w0.dtype)
+    carry0 = (w0, p_bfgs(P0).init(w0))
     sgd_c = jax.jit(sgd_steps).lower(params0, sgd.init(params0), i32, i32, *xy).compile()
-    pb_c = jax.jit(pbfgs_epoch).lower(st0, i32, *xy).compile()
+    pb_c = jax.jit(pbfgs_epoch).lower(carry0, P0, i32, *xy).compile()
     compile_s = time.perf_counter() - t0
 
     def timed(fn, *a):
@@ -226,11 +228,12 @@ def time_to_accuracy(net: str, data, c: dict, args) -> dict:
         sampler.record(p)
     sampling_s = time.perf_counter() - t
     (P, _), pca_s = timed(lambda: dldr_subspace(sampler.samples(), c["d"]))
-    st = init_p_bfgs(w0, P.astype(w0.dtype))
+    P = P.astype(w0.dtype)
+    st = (w0, p_bfgs(P).init(w0))
     pb_accs, pb_secs = [], [0.0]
     for e in range(c["subspace_epochs"]):
-        st, dt = timed(pb_c, st, jnp.int32(e), *xy)
-        pb_accs.append(float(test_acc(apply, p_bfgs_params(st))))
+        st, dt = timed(pb_c, st, P, jnp.int32(e), *xy)
+        pb_accs.append(float(test_acc(apply, st[0])))
         pb_secs.append(pb_secs[-1] + dt)
     k_pb = next((k + 1 for k, a in enumerate(pb_accs) if a >= target), None)
     out = {

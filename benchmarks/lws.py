@@ -15,11 +15,12 @@ from __future__ import annotations
 import argparse
 import time
 
+import equinox as eqx
 import jax
 import optax
 
 from lazyrich.models import CNN, MLP, functional
-from lazyrich.optim import full_step, init_plws, layer_mask, plws_coin, top_step
+from lazyrich.optim import layer_mask, lws_value_and_grad, plws_coin
 
 from ._machine import add_out, write
 
@@ -44,9 +45,28 @@ def bench_model(name, model, x, y, args) -> dict:
 
     opt = optax.sgd(0.01, momentum=0.9)
     top = layer_mask(params, "top")
-    state = init_plws(opt, params, top)
-    full_j = jax.jit(lambda p, s: full_step(loss, opt, top, p, s, x, y)[:2])
-    top_j = jax.jit(lambda p, s: top_step(loss, opt, top, p, s, x, y)[:2])
+    # PLWS's two branches written out: separate optimizer states for the top layers and the
+    # rest; the top-only step differentiates the top layers alone (truncated backward pass)
+    state = tuple(opt.init(half) for half in eqx.partition(params, top))
+    top_grad = lws_value_and_grad(loss, top)
+
+    def full_step(p, s):
+        (g_top, g_rest), (p_top, p_rest) = (
+            eqx.partition(jax.grad(loss)(p, x, y), top),
+            (eqx.partition(p, top)),
+        )
+        u_top, s_top = opt.update(g_top, s[0], p_top)
+        u_rest, s_rest = opt.update(g_rest, s[1], p_rest)
+        new = eqx.combine(optax.apply_updates(p_top, u_top), optax.apply_updates(p_rest, u_rest))
+        return new, (s_top, s_rest)
+
+    def top_step(p, s):
+        g_top = eqx.partition(top_grad(p, x, y)[1], top)[0]
+        p_top, p_rest = eqx.partition(p, top)
+        u_top, s_top = opt.update(g_top, s[0], p_top)
+        return eqx.combine(optax.apply_updates(p_top, u_top), p_rest), (s_top, s[1])
+
+    full_j, top_j = jax.jit(full_step), jax.jit(top_step)
 
     def loop(step):
         def go():

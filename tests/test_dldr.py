@@ -10,17 +10,9 @@ from jax.flatten_util import ravel_pytree
 
 from lazyrich.errors import ConfigError
 from lazyrich.models import MLP, functional
-from lazyrich.optim import (
-    TrajectorySampler,
-    bfgs_update,
-    dldr_subspace,
-    init_p_bfgs,
-    p_bfgs,
-    p_bfgs_params,
-    p_bfgs_step,
-    p_sgd,
-    subspace_value_and_grad,
-)
+from lazyrich.optim import TrajectorySampler, dldr_subspace, p_bfgs, p_sgd
+from lazyrich.optim._pbfgs import bfgs_update
+from tests._oracles import init_p_bfgs, p_bfgs_params, p_bfgs_step, subspace_value_and_grad
 
 
 def _random_subspace(key, d, dim, dtype=jnp.float64):

@@ -18,8 +18,9 @@ from analysis.cli import main
 from lazyrich import evidence
 from lazyrich.data import batch_indices
 from lazyrich.models import functional
-from lazyrich.optim import init_p_bfgs, p_bfgs_params, p_bfgs_step, p_sgd
+from lazyrich.optim import p_sgd
 from lazyrich.train import Grid, cross_entropy, train
+from tests._oracles import init_p_bfgs, p_bfgs_params, p_bfgs_step
 
 TINY = [
     "--n-train", "400", "--n-test", "100", "--width", "8", "--depth", "1", "--batch", "50",

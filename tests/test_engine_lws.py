@@ -9,15 +9,8 @@ import pytest
 
 from lazyrich.data import Dataset, batch_indices
 from lazyrich.models import MLP, functional
-from lazyrich.optim import (
-    PLWS,
-    init_plws,
-    layer_mask,
-    lws_value_and_grad,
-    masked,
-    plws_coin,
-    plws_step,
-)
+from lazyrich.optim import PLWS, layer_mask, lws_value_and_grad, masked, plws_coin
+from lazyrich.optim._lws import init_plws, plws_step
 from lazyrich.train import Grid, get_loss, step_key, train
 
 N, BATCH, STEPS, SEEDS = 24, 6, 9, (0, 1)

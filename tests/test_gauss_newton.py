@@ -179,7 +179,7 @@ def test_linear_half_layer_factored_solve_equals_the_dense_pseudo_inverse(x64, n
     c = jax.random.normal(k[1], (hidden, half)) / hidden**0.5
     t = jax.random.normal(k[2], (n, half))
     pinv = lambda a, b: pinv_solve(a, b, rtol=1e-2, atol=1e-5, damping=damping)  # noqa: E731
-    dw, moved = _half_layer_solve(v, c, False, t, pinv)
+    dw, moved = _half_layer_solve(v, c, False, t, pinv, lambda w: w @ c.T)
     a = jnp.concatenate([v @ c.T, jnp.ones((n, 1))], axis=1)
     if damping is None:
         u, s, vt = jnp.linalg.svd(a, full_matrices=False)

@@ -3,6 +3,7 @@
 from ._active import activity as activity
 from ._active import layer_report as layer_report
 from ._active import layer_scale as layer_scale
+from ._active import layer_tree as layer_tree
 from ._active import reset as reset
 from ._active import select_active as select_active
 from ._active import select_least as select_least

@@ -8,7 +8,7 @@ All functions are pure over parameter pytrees (e.g. `lazyrich.functional(model)[
 `readout`; in `Scaled` the same modules under `.net`. Leaves sitting directly at the root (a
 bare array, or a flat dict of arrays) are one layer each. Layers are listed in pytree
 flattening order, which is input-to-output order for `MLP` and `CNN`. `layer_groups` gives the
-grouping; `lazyrich.optim._lws` uses the same definition.
+grouping, `layer_tree` each leaf's layer index; `lazyrich.optim` uses the same definition.
 """
 
 from __future__ import annotations
@@ -45,7 +45,17 @@ def layer_groups(params: Any) -> list[tuple[str, list[int]]]:
 
 
 def layer_tree(params: Any) -> Any:
-    """A pytree like `params` holding each leaf's layer index (an `int`)."""
+    """A pytree like `params` holding each leaf's layer index (an `int`).
+
+    Layers are numbered in input-to-output order as in the module docstring (0 the bottom);
+    `lazyrich.optim`'s layer selection (`layer_mask`, `PLWS`) uses this numbering.
+
+    **Arguments:**
+
+    - `params`: a parameter pytree (e.g. `lazyrich.functional(model)[0]`).
+
+    **Returns:** a pytree with the structure of `params`, an `int` at every array leaf.
+    """
     leaves, treedef = jax.tree.flatten(params)
     index = [0] * len(leaves)
     for layer, (_, ids) in enumerate(layer_groups(params)):

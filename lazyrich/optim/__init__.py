@@ -1,39 +1,29 @@
-"""Optimizers: exact and NTK-space Gauss-Newton, DLDR subspace training, layer-wise sparse SGD."""
+"""Optimizers: exact and NTK-space Gauss-Newton, DLDR subspace training, layer-wise sparse SGD.
+
+The public names are what a researcher calls: optax transformations and engine steps
+(`exact_gauss_newton`, `p_sgd`, `p_bfgs`, `PLWS`, `masked`), the directions and subspaces
+they are built from (`exact_gn_direction`, `ntk_gauss_newton`, `output_error`,
+`dldr_subspace`, `TrajectorySampler`, `project`), the layer selection of LWS-SGD
+(`layer_mask`, `layer_indices`, `LAYER_SETS`, `lws_value_and_grad`, `plws_coin`), the base
+class of a custom Gram solver (`AbstractGramSolver`) and the CPU LAPACK thread setting
+(`set_lapack_threads`).
+"""
 
 from ._dldr import TrajectorySampler as TrajectorySampler
 from ._dldr import dldr_subspace as dldr_subspace
 from ._dldr import p_sgd as p_sgd
 from ._dldr import project as project
-from ._gauss_newton import ExactGNState as ExactGNState
 from ._gauss_newton import exact_gauss_newton as exact_gauss_newton
 from ._gauss_newton import exact_gn_direction as exact_gn_direction
 from ._gauss_newton import ntk_gauss_newton as ntk_gauss_newton
 from ._gauss_newton import output_error as output_error
-from ._gauss_newton import pinv_solve as pinv_solve
 from ._lapack_threads import set_lapack_threads as set_lapack_threads
-from ._lapack_threads import single_threaded_lapack as single_threaded_lapack
 from ._lws import LAYER_SETS as LAYER_SETS
 from ._lws import PLWS as PLWS
-from ._lws import PLWSState as PLWSState
-from ._lws import check_probability as check_probability
-from ._lws import full_step as full_step
-from ._lws import init_plws as init_plws
 from ._lws import layer_indices as layer_indices
 from ._lws import layer_mask as layer_mask
 from ._lws import lws_value_and_grad as lws_value_and_grad
 from ._lws import masked as masked
 from ._lws import plws_coin as plws_coin
-from ._lws import plws_step as plws_step
-from ._lws import top_step as top_step
-from ._pbfgs import FlatPBFGSState as FlatPBFGSState
-from ._pbfgs import PBFGSState as PBFGSState
-from ._pbfgs import bfgs_update as bfgs_update
-from ._pbfgs import init_p_bfgs as init_p_bfgs
 from ._pbfgs import p_bfgs as p_bfgs
-from ._pbfgs import p_bfgs_params as p_bfgs_params
-from ._pbfgs import p_bfgs_step as p_bfgs_step
-from ._pbfgs import subspace_value_and_grad as subspace_value_and_grad
 from ._pinv import AbstractGramSolver as AbstractGramSolver
-from ._pinv import AutoSolver as AutoSolver
-from ._pinv import CholeskySolver as CholeskySolver
-from ._pinv import EighSolver as EighSolver

@@ -70,10 +70,10 @@ import optax
 from jaxtyping import Array, Float, PyTree
 
 from ..errors import require
-from ..models._frozen import partition
-from ..models._revmlp import RevMLP, _features
+from ..kernels import empirical_ntk
+from ..models import RevMLP, partition
 from ._lapack_threads import eigh, qr, single_threaded_lapack
-from ._pinv import AbstractGramSolver, SolverName, as_solver, spectral_filter
+from ._pinv import AbstractGramSolver, SolverName, as_solver
 
 Loss = Literal["mse", "ce"]
 Normalize = Literal["blocks", "fit", "none"]
@@ -103,11 +103,6 @@ def output_error(z: Float[Array, "n k"], y: Array, loss: str) -> Float[Array, "n
     if loss == "mse":
         return 2.0 * (z - y)
     return jax.nn.softmax(z, axis=-1) - y
-
-
-def _spectral_filter(e: Array, *, rtol: float, atol: float, damping: float | Array | None) -> Array:
-    """`1/s²` on the retained spectrum (or `1/(s² + λ)`) from Gram eigenvalues `e = s²`."""
-    return spectral_filter(e, rtol=rtol, atol=atol, damping=damping)
 
 
 def pinv_solve(
@@ -154,9 +149,16 @@ def _with_bias(feats: Float[Array, "n h"]) -> Float[Array, "n h1"]:
 
 
 def _half_layer_solve(
-    v: Float[Array, "n half"], c: Float[Array, "h half"], relu: bool, t: Array, pinv: Callable
+    v: Float[Array, "n half"],
+    c: Float[Array, "h half"],
+    relu: bool,
+    t: Array,
+    pinv: Callable,
+    features: Callable[[Array], Array],
 ) -> tuple[Array, Array]:
     """`(ΔW, A ΔW)` with `ΔW = A⁺ t` for the half-layer features `A = [σ(V Cᵀ), 1]`.
+
+    `features` is the block's own feature map (`RevBlock.features_f` or `features_g`), `σ(V Cᵀ)`.
 
     For a linear half-layer (σ = identity) `A = B M` with `B = [V, 1]` (n × k, k = d/2 + 1)
     and `M = diag(Cᵀ, 1)`, so `rank A ≤ k`. When n > k, the thin QR `B = Q R` gives
@@ -166,7 +168,7 @@ def _half_layer_solve(
     """
     n, k = v.shape[0], v.shape[1] + 1
     if relu or n <= k:
-        a = _with_bias(_features(c, v, relu))
+        a = _with_bias(features(v))
         dw = pinv(a, t)
         return dw, a @ dw
     q, r = qr(_with_bias(v))
@@ -245,9 +247,9 @@ def exact_gn_direction(
         block = model.blocks[i]
         x2, y1 = ins[i][:, half:], outs[i][:, :half]
         t1, t2 = t[:, :half], t[:, half:]
-        dw_f, dy1 = _half_layer_solve(x2, block.c_f.value, block.relu, t1, pinv)  # (h+1, d/2)
+        dw_f, dy1 = _half_layer_solve(x2, block.c_f.value, block.relu, t1, pinv, block.features_f)
         _, m = jax.jvp(block.g, (y1,), (dy1,))
-        dw_g, _ = _half_layer_solve(y1, block.c_g.value, block.relu, t2 - m, pinv)
+        dw_g, _ = _half_layer_solve(y1, block.c_g.value, block.relu, t2 - m, pinv, block.features_g)
         deltas.append((dw_f[:-1].T, dw_f[-1], dw_g[:-1].T, dw_g[-1]))
         if i > 0:  # the target for the previous block: t ← (∂y/∂x)⁻¹ t, the inverse's JVP
             _, g_t1 = jax.jvp(block.g, (y1,), (t1,))
@@ -372,18 +374,13 @@ def exact_gauss_newton(
 # --------------------------------------------------------------------------- GN in function space
 
 
-def _ntk_dense(apply: Callable, params: PyTree, x: Array, *, chunk: int) -> Array:
-    """`J Jᵀ` as an `(n·k, n·k)` matrix, column by column with vmapped VJP+JVP pairs."""
-    f = lambda p: apply(p, x)
-    z, vjp = jax.vjp(f, params)
-    nk = z.size
-
-    def column(e_flat):
-        (g,) = vjp(e_flat.reshape(z.shape))
-        return jax.jvp(f, (params,), (g,))[1].reshape(-1)
-
-    eye = jnp.eye(nk, dtype=z.dtype)
-    return jax.lax.map(column, eye, batch_size=min(chunk, nk)).T
+def _ntk_matrix(apply: Callable, params: PyTree, x: Array, z: Array, chunk: int) -> Array:
+    """`J Jᵀ` as an `(n·k, n·k)` matrix (rows: example, then output), from `empirical_ntk`."""
+    n, m = z.shape[0], z.ndim - 1
+    full = empirical_ntk(apply, params, x, trace_axes=(), chunk_size=min(chunk, n))
+    # empirical_ntk zips the output axes, (n, n', a, a', b, b', ...): un-zip to (n, a, b, n', ...)
+    order = [0, *(2 + 2 * r for r in range(m)), 1, *(3 + 2 * r for r in range(m))]
+    return jnp.transpose(full, order).reshape(z.size, z.size).astype(z.dtype)
 
 
 def ntk_gauss_newton(
@@ -408,9 +405,10 @@ def ntk_gauss_newton(
     - `apply`, `params`: the functional model (`lazyrich.functional`).
     - `x`: a batch `(n, ...)`; `eps`: the output error `(n, k)` (e.g. `output_error`).
     - `damping`: λ > 0.
-    - `method`: `"dense"` builds the `(nk × nk)` NTK (nk VJP+JVP pairs, in chunks of `chunk`)
-      and solves by eigendecomposition; `"cg"` never forms it and solves by conjugate gradients
-      with NTK-vector products (`tol`, `maxiter`), for large batches.
+    - `method`: `"dense"` builds the `(nk × nk)` NTK with `lazyrich.kernels.empirical_ntk`
+      (blocks of `chunk` examples) and solves by eigendecomposition; `"cg"` never forms it
+      and solves by conjugate gradients with NTK-vector products (`tol`, `maxiter`), for
+      large batches.
 
     **Returns:**
 
@@ -427,8 +425,7 @@ def ntk_gauss_newton(
     )
     eps = eps.astype(z.dtype)
     if method == "dense":
-        k = _ntk_dense(apply, params, x, chunk=chunk)
-        e, q = eigh(k)
+        e, q = eigh(_ntk_matrix(apply, params, x, z, chunk))
         alpha = q @ ((q.T @ eps.reshape(-1)) / (jnp.maximum(e, 0.0) + damping))
         alpha = alpha.reshape(z.shape)
     else:

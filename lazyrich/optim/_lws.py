@@ -1,6 +1,6 @@
 """Layer-wise sparse SGD (PAPERS.md §4): train only some layers, statically or at random.
 
-**Layers** are defined as in `lazyrich.measures._active`: each module holding array leaves
+**Layers** are defined as in `lazyrich.measures.layer_tree`: each module holding array leaves
 (for `MLP` each `Dense` in `.layers`, weight and bias together; for `CNN` `conv1`, `conv2`,
 `fc`, `readout`), in input-to-output order. Index 0 is the bottom layer, −1 the top (readout).
 
@@ -40,7 +40,7 @@ import optax
 from jaxtyping import Array, PRNGKeyArray
 
 from ..errors import require
-from ..measures._active import layer_groups, layer_tree
+from ..measures import layer_tree
 from ..train import Step
 
 LAYER_SETS = ("top", "bottom", "top+bottom", "all")
@@ -60,7 +60,7 @@ def layer_indices(params: Any, layers: str | int | Iterable[int]) -> list[int]:
     **Raises:** `ConfigError` for parameters without array leaves, an unknown preset, an
     empty set or an index out of range.
     """
-    n = len(layer_groups(params))
+    n = 1 + max(jax.tree.leaves(layer_tree(params)), default=-1)
     require(n >= 1, "the parameter pytree has no array leaves: pass model parameters")
     if isinstance(layers, str):
         require(
