@@ -125,7 +125,8 @@ def test_structured_needs_an_apply():
 def test_fresh_optax_object_of_same_settings_does_not_recompile():
     """The engine keys an optax transformation on what its closures compute: a second
     `optax.sgd(0.1, momentum=0.9)` built apart reuses the first's programs; another learning
-    rate is another program (and another result); a closure over an array keys on identity."""
+    rate is another program (and another result); a closure over an array keys on its
+    contents, and one over an arbitrary object is a ConfigError (no identity fallback)."""
     from lazyrich.data import load_dataset
     from lazyrich.train import Grid, train
     from lazyrich.train._steps import _keyed
@@ -146,8 +147,21 @@ def test_fresh_optax_object_of_same_settings_does_not_recompile():
         other = run(optax.sgd(0.3, momentum=0.9))
     assert len(compiles) > 0
     assert not jnp.allclose(first["train_loss"].values, other["train_loss"].values)
-    # keys: by settings, not by object; an array in a closure falls back to identity
+    # keys: by settings, not by object; an array in a closure by its shape, dtype and contents
     assert _keyed(optax.adam(1e-3)) == _keyed(optax.adam(1e-3))
     assert _keyed(optax.adam(1e-3)) != _keyed(optax.adam(2e-3))
-    lr = jnp.asarray(0.1)
-    assert _keyed(optax.sgd(lr)) != _keyed(optax.sgd(lr))
+    assert _keyed(optax.sgd(jnp.asarray(0.1))) == _keyed(optax.sgd(jnp.asarray(0.1)))
+    assert _keyed(optax.sgd(jnp.asarray(0.1))) != _keyed(optax.sgd(jnp.asarray(0.2)))
+    assert _keyed(optax.sgd(jnp.asarray(0.1))) != _keyed(optax.sgd(jnp.asarray([0.1])))
+    # a pytree (an eqx.Module) in a closure: by structure and leaves
+    frozen = lambda a: Frozen(jnp.full(3, a))  # noqa: E731
+    scale = lambda m: lambda hp: optax.scale(float(m.value[0]))  # noqa: E731
+    assert _keyed(scale(frozen(2.0))) == _keyed(scale(frozen(2.0)))
+    assert _keyed(scale(frozen(2.0))) != _keyed(scale(frozen(3.0)))
+
+    class Opaque:  # not a pytree and not comparable by value
+        pass
+
+    held = Opaque()
+    with pytest.raises(ConfigError, match="cannot be compared by value"):
+        _keyed(lambda hp: optax.sgd(0.1) if held else None)

@@ -10,14 +10,18 @@ from __future__ import annotations
 
 import abc
 import functools
+import hashlib
 import types
 from collections.abc import Callable
 from typing import Any, ClassVar
 
 import equinox as eqx
 import jax
+import numpy as np
 import optax
 from jaxtyping import Array, PRNGKeyArray, PyTree
+
+from ..errors import ConfigError
 
 Apply = Callable[[PyTree, Array], Array]
 LossFn = Callable[[Array, Array], Array]
@@ -118,9 +122,11 @@ _SCALARS = (bool, int, float, complex, str, bytes, type(None))
 def _structure(obj: Any, depth: int = 0) -> Any:
     """A hashable description of a closure that equals another's iff both compute the same.
 
-    Python scalars by value, tuples / lists / dicts element-wise, functions by code object,
-    defaults and closure contents, `functools.partial` by its parts; anything else (an array,
-    an arbitrary object) raises `_Unkeyable`, and the caller keys on identity instead.
+    Python scalars and dtypes by value, tuples / lists / dicts element-wise, functions by code
+    object, defaults and closure contents, `functools.partial` by its parts, an array by its
+    shape, dtype and contents (a closure bakes it into the program as a constant), any other
+    pytree (an `eqx.Module`) by its tree structure and its leaves so described; anything else
+    (an arbitrary object, a tracer) raises `_Unkeyable`.
     """
     if depth > 12:
         raise _Unkeyable
@@ -142,30 +148,45 @@ def _structure(obj: Any, depth: int = 0) -> Any:
         return ("partial", go(obj.func), go(obj.args), go(dict(obj.keywords)))
     if isinstance(obj, (type, types.BuiltinFunctionType)):
         return ("id", obj)
+    if isinstance(obj, np.dtype):
+        return ("dtype", str(obj))
+    if isinstance(obj, (np.ndarray, np.generic, jax.Array)):
+        if isinstance(obj, jax.core.Tracer):  # pyright: ignore[reportAttributeAccessIssue]
+            raise _Unkeyable
+        a = np.asarray(obj)
+        return ("array", a.shape, str(a.dtype), hashlib.sha256(a.tobytes()).hexdigest())
+    leaves, treedef = jax.tree.flatten(obj)
+    if not (len(leaves) == 1 and leaves[0] is obj):  # a pytree node (an eqx.Module, ...)
+        return ("tree", treedef, tuple(go(leaf) for leaf in leaves))
     raise _Unkeyable
 
 
 class _Keyed:
     """A function that compares (and hashes) by `_structure`, so two `optax.sgd(0.1)` built
-    apart share one compiled program; identity when the structure cannot be read."""
+    apart share one compiled program. A function whose captured values cannot be described
+    (`_structure`) is a `ConfigError`: there is no identity fallback."""
 
     __slots__ = ("fn", "key")
 
     def __init__(self, fn: Callable):
         self.fn = fn
         try:
-            self.key = ("structure", _structure(fn))
+            self.key = _structure(fn)
             hash(self.key)
         except (_Unkeyable, TypeError):
-            self.key = ("identity", id(fn))
+            name = getattr(fn, "__qualname__", repr(fn))
+            raise ConfigError(
+                f"the optimizer function {name} captures a value that cannot be compared by "
+                "value (an arbitrary object or a traced array), so its compiled program cannot "
+                "be keyed: hold that value in a pytree (an eqx.Module field, e.g. of a "
+                "lazyrich.train.Step subclass) instead of a closure"
+            ) from None
 
     def __call__(self, *args, **kwargs):
         return self.fn(*args, **kwargs)
 
     def __eq__(self, other):
-        return isinstance(other, _Keyed) and (
-            self.fn is other.fn or (self.key[0] == "structure" and self.key == other.key)
-        )
+        return isinstance(other, _Keyed) and (self.fn is other.fn or self.key == other.key)
 
     def __hash__(self):
         return hash(self.key)
@@ -188,8 +209,12 @@ def as_step(step: Step | optax.GradientTransformation | Callable) -> Step:
 
     **Returns:** a `Step`: `step` itself or `OptaxStep(step)`. The compiled programs are keyed on
     what the transformation's closures compute (code, defaults, Python scalars captured), so a
-    second `optax.sgd(0.1, momentum=0.9)` built apart reuses the first one's programs; a closure
-    that captures an array or another object is keyed on its identity.
+    second `optax.sgd(0.1, momentum=0.9)` built apart reuses the first one's programs. A closure
+    that captures an array is keyed on the array's shape, dtype and contents, one that captures
+    a pytree (an `eqx.Module`) on its structure and leaves.
+
+    **Raises:** `ConfigError` for a function that captures a value comparable neither by value
+    nor as a pytree (an arbitrary object, a traced array).
     """
     if isinstance(step, Step):
         return step
