@@ -118,7 +118,7 @@ def run_study(
     study.validate(config)  # before anything is written: a bad option loses no results
     if plan is not None:
         check_seeds(plan, config)
-    store = StudyDir(out, name, devices=devices)
+    store = StudyDir(out, name)
     record = {"study": name, "preset": preset, **dataclasses.asdict(config)}
     with contextlib.ExitStack() as held:
         if jax.process_index() == 0:  # one writer per directory: process 0 holds the lock
@@ -127,7 +127,7 @@ def run_study(
         barrier(f"start-{name}")  # other processes write chunks only after process 0 started
         prov = provenance(plan_path)  # the start time, the code's commit, the plan's hash
         t0 = time.perf_counter()
-        summary = study.run(config, store, progress=True)
+        summary = study.run(config, store, progress=True, devices=devices)
         summary = {"study": name, "preset": preset, **summary, "provenance": prov}
         summary["smoke"] = preset in SMOKE_PRESETS  # quick: claims shown, never decided
         if jax.process_index() == 0 and summary.get("claims") is not None:

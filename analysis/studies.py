@@ -4,8 +4,9 @@ Each study module defines `NAME`, `TITLE`, `DESCRIPTION` (a paragraph for the re
 `Config` (a dataclass; its fields are the study's command-line options, documented by their
 docstrings), `PRESETS` (`{"quick": Config(...), "paper": Config(...)}`) and
 `validate(config)` (raises ConfigError for a bad option, before anything is written) and
-`run(config, store, *, progress) -> summary dict` which writes `results.nc` and figures into
-`store` (a `lazyrich.results.StudyDir`) and returns the summary.
+`run(config, store, *, progress, devices) -> summary dict` which writes `results.nc` and
+figures into `store` (a `lazyrich.results.StudyDir`), shards its engine calls over the first
+`devices` local devices (`--devices`; `None`: the default devices) and returns the summary.
 """
 
 from __future__ import annotations

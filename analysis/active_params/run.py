@@ -167,11 +167,11 @@ def reinit_accuracies(apply, params0, params, data: Dataset, c: Config, kind: st
 # --------------------------------------------------------------------------- the study
 
 
-def run(c: Config, store: StudyDir, *, progress: bool = True) -> dict:
+def run(c: Config, store: StudyDir, *, progress: bool = True, devices: int | None = None) -> dict:
     """Train every network per dataset and seed, and the focus network's LWS variants; time
     PLWS against SGD; write results and figures."""
     validate(c)
-    engine = functools.partial(engine_run, devices=store.devices)
+    engine = functools.partial(engine_run, devices=devices)
     names, ss, ds_names = network_names(c), seeds(c), list(c.datasets)
     nd, ns, nn, nsc = len(ds_names), len(ss), len(names), len(c.scores)
     max_layers = max(num_layers(c, n) for n in names)

@@ -190,7 +190,7 @@ def _pct(v: np.ndarray) -> list[float | None]:
 # ------------------------------------------------------------------------------ the study
 
 
-def run(c: Config, store: StudyDir, *, progress: bool = True) -> dict:
+def run(c: Config, store: StudyDir, *, progress: bool = True, devices: int | None = None) -> dict:
     """Train every task × network × seed, write results.nc and figures, return the summary."""
     validate(c)
     summary: dict = {}
@@ -213,7 +213,7 @@ def run(c: Config, store: StudyDir, *, progress: bool = True) -> dict:
             for seed in seeds(c):
                 key = jax.random.fold_in(jax.random.key(seed), 100 * ti + ni)  # the init
                 h = train_and_measure(c, data, task, network, l_test, key=key, seed=seed,
-                                      progress=progress, devices=store.devices)  # fmt: skip
+                                      progress=progress, devices=devices)  # fmt: skip
                 name = f"{task}/{network}/{seed}"
                 s = analyse(h, i_ly, lin_test, lin_train, l_test, y_test, c,
                             key=jax.random.fold_in(key, 7))  # fmt: skip

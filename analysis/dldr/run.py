@@ -28,7 +28,7 @@ from jaxtyping import Array, Float, Int
 from lazyrich.data import Dataset, num_batches
 from lazyrich.optim import dldr_subspace, p_bfgs, p_sgd
 from lazyrich.results import StudyDir, write_dataset
-from lazyrich.train import Grid, OptaxStep, Snapshot, Step, train
+from lazyrich.train import Grid, OptaxStep, Snapshot, Step, default_devices, train
 
 from .claims import judge_claims
 from .config import NAME, Config, Network, build_network, load, sample_steps, validate
@@ -171,13 +171,18 @@ def pbfgs_step(p, c: Config) -> Subspace:
 
 
 def run_condition(
-    data: Dataset, c: Config, store: StudyDir | None, progress: bool, cond: str
+    data: Dataset,
+    c: Config,
+    store: StudyDir | None,
+    progress: bool,
+    cond: str,
+    devices: int | None = None,
 ) -> dict[str, xr.Dataset | np.ndarray]:
     """One label condition: SGD with sampling, PCA, P-BFGS (and, clean: P-SGD, P-BFGS in a
-    random subspace, tuned SGD)."""
+    random subspace, tuned SGD); engine calls sharded over the first `devices` devices."""
     network = build_network(data, c)
     tag = f"{cond}-{config_tag(c)}"
-    kw = dict(store=store, progress=progress)
+    kw = dict(store=store, progress=progress, devices=default_devices(devices))
     clean = cond == "clean"
     epochs = c.sample_epochs + c.subspace_epochs if clean else c.noise_epochs
     desc = f"{NAME} {cond}"
@@ -213,16 +218,16 @@ def run_condition(
     return out
 
 
-def run(c: Config, store: StudyDir, *, progress: bool = True) -> dict:
+def run(c: Config, store: StudyDir, *, progress: bool = True, devices: int | None = None) -> dict:
     """Run both label conditions, write results.nc and figures, return the summary (its
     `claims`: one row per claim of `declare(c)`, judged on per-seed values)."""
     validate(c)
     base = load(c)
-    results = {"clean": run_condition(base, c, store, progress, "clean")}
+    results = {"clean": run_condition(base, c, store, progress, "clean", devices)}
     if c.label_noise > 0:
         noise_key = jax.random.fold_in(jax.random.key(c.seeds[0]), 2)
         noisy = base.with_label_noise(c.label_noise, key=noise_key)
-        results["label_noise"] = run_condition(noisy, c, store, progress, "label_noise")
+        results["label_noise"] = run_condition(noisy, c, store, progress, "label_noise", devices)
     ds = to_dataset(results, c)
     write_dataset(store.results_path, ds)
     summary = summarize(ds, c, base.name)

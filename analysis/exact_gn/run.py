@@ -195,7 +195,7 @@ def tuned_index(final: np.ndarray) -> int:
     return int(np.argmin(m))
 
 
-def run(c: Config, store: StudyDir, *, progress: bool = True) -> dict:
+def run(c: Config, store: StudyDir, *, progress: bool = True, devices: int | None = None) -> dict:
     """Train every (setting, optimizer), write results.nc and figures, return the summary."""
     validate(c)
     data = load_data(c)
@@ -246,7 +246,7 @@ def run(c: Config, store: StudyDir, *, progress: bool = True) -> dict:
             measures=measures,
             keep_initial=True,
             progress=progress,
-            devices=default_devices(store.devices),
+            devices=default_devices(devices),
             description=f"{NAME} {s} {o}",
         )
         assert isinstance(ds, xr.Dataset)

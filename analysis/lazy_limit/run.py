@@ -61,8 +61,12 @@ def expectations(c: Config, gammas, res: dict[str, dict]) -> dict[str, bool | No
     }
 
 
-def run(c: Config, store: StudyDir, *, progress: bool = True) -> dict:
-    """Train, predict, compare; write results.nc and figures; return the summary."""
+def run(c: Config, store: StudyDir, *, progress: bool = True, devices: int | None = None) -> dict:
+    """Train, predict, compare; write results.nc and figures; return the summary.
+
+    `devices` is accepted like every study's, and unused: `lazyrich.theory.lazy_vs_network`
+    trains each width in one process on the default device."""
+    del devices
     validate(c)
     gammas = gamma_grid(c)
     steps = record_steps(c)

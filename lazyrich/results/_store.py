@@ -215,19 +215,16 @@ def read_dataset(path: Path) -> xr.Dataset:
 class StudyDir:
     """Paths and writers for one study's output directory `root/name`."""
 
-    def __init__(self, root: Path | str, name: str, *, devices: int | None = None):
+    def __init__(self, root: Path | str, name: str):
         """**Arguments:**
 
         - `root`: the output directory (`--out`, default `runs/`).
         - `name`: the study's name; its files go to `root/name`. Nothing is created until
           `prepare` or `start`.
-        - `devices`: how many local devices the study's engine calls shard their runs over
-          (`--devices`; `None`: `lazyrich.train.default_devices()`).
         """
         self.root = Path(root)
         self.path = self.root / name
         self.name = name
-        self.devices = devices
 
     def prepare(self) -> StudyDir:
         """Create the directory, or fail with one line if it cannot be written."""
