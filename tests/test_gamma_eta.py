@@ -21,13 +21,13 @@ from analysis.gamma_eta import protocol as proto
 from analysis.gamma_eta.analyse import rich_indices
 from analysis.gamma_eta.claims import judge_case, lazy_margin, rich_margin
 from analysis.gamma_eta.fits import broken_fit
-from analysis.gamma_eta.setup import Stream, make_setup
+from analysis.gamma_eta.setup import OnlineTask, make_setup
 from analysis.gamma_eta.sharpness import sharpness_along
 from analysis.gamma_eta.toy import toy_summary
 from lazyrich import evidence
 from lazyrich.errors import ConfigError
 from lazyrich.models import CNN, MLP, partition, scaled
-from lazyrich.train import Grid, OnlineSetup, get_loss, run_sweep
+from lazyrich.train import Grid, OnlineSetup, Stream, get_loss, run_sweep
 
 # ------------------------------------------------------------------ protocol
 
@@ -172,7 +172,7 @@ def test_cnn_case_sweep_equals_a_plain_sgd_loop_of_the_centred_cnn():
         return x, jax.nn.one_hot(jax.random.randint(ky, (n,), 0, 3), 3)
 
     tx, ty = jax.jit(sample, static_argnums=1)(jax.random.key(3), 8)
-    stream = Stream("signals", sample, tx, ty, 12, 3, (12, 1))
+    stream = OnlineTask("signals", Stream(sample, tx, ty), 3, (12, 1))
     cnn_setup = lambda stream: make_setup(
         stream, arch="cnn", width=2, depth=4, activation="relu", batch=4, loss="mse", threshold=1e6
     )
@@ -206,7 +206,7 @@ def test_cnn_case_sweep_equals_a_plain_sgd_loop_of_the_centred_cnn():
         np.testing.assert_allclose(res["test_loss"][i, 0, 0, -1], final, rtol=1e-4)
     assert not res["diverged"].any()
     with pytest.raises(ConfigError, match="--arch cnn needs an image-shaped task"):
-        cnn_setup(Stream("flat", sample, tx, ty, 12, 3))
+        cnn_setup(OnlineTask("flat", Stream(sample, tx, ty), 3))
 
 
 def test_cases_give_the_cnn_one_case_at_its_own_depth_on_image_tasks_only():

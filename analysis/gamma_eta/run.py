@@ -9,7 +9,7 @@ import xarray as xr
 
 from lazyrich import evidence
 from lazyrich.results import StudyDir, write_dataset
-from lazyrich.train import Grid, log_steps, run_sweep
+from lazyrich.train import Grid, default_devices, log_steps, run_sweep
 
 from . import collapse as col
 from . import figures as figs
@@ -21,9 +21,10 @@ from .setup import CNN_DEPTH, initial_loss, make_setup, make_stream
 from .toy import toy_summary
 
 
-def run(c: Config, store: StudyDir, *, progress: bool = True) -> dict:
+def run(c: Config, store: StudyDir, *, progress: bool = True, devices: int | None = None) -> dict:
     """Run every case, write results.nc and figures into `store`, return the summary."""
     gammas, probe_k = validate(c)
+    shard = default_devices(devices)  # every sweep's runs are sharded over these devices
     x64 = {"auto": lambda g: bool(g.min() < 1e-2), "always": True, "never": False}[c.float64]
     steps = log_steps(c.steps, c.records)
     probe_steps = min(c.probe_steps, c.steps)
@@ -61,6 +62,7 @@ def run(c: Config, store: StudyDir, *, progress: bool = True) -> dict:
             chunk_size=auto_chunk(c, gammas, probe_k.size * c.probe_seeds, x64),
             x64=x64,
             store=store,
+            devices=shard,
             tag=f"case{ci}-probe",
             progress=progress,
             description=f"{label} probe",
@@ -76,6 +78,7 @@ def run(c: Config, store: StudyDir, *, progress: bool = True) -> dict:
             chunk_size=auto_chunk(c, gammas, n_win * c.seeds, x64),
             x64=x64,
             store=store,
+            devices=shard,
             tag=f"case{ci}",
             progress=progress,
             description=label,
@@ -93,7 +96,7 @@ def run(c: Config, store: StudyDir, *, progress: bool = True) -> dict:
                 cgrid = Grid.of(gammas[ri], table, np.arange(c.seeds))
                 cds = run_sweep(
                     setup, cgrid, steps, chunk_size=cgrid.num_runs, x64=False, store=store,
-                    tag=f"case{ci}-collapse", progress=progress,
+                    devices=shard, tag=f"case{ci}-collapse", progress=progress,
                     description=f"{label} collapse",
                 )  # fmt: skip
                 total_runs += cgrid.num_runs
@@ -102,7 +105,7 @@ def run(c: Config, store: StudyDir, *, progress: bool = True) -> dict:
                 collapse["curves"] = cds["test_loss"].mean(2)
         if not lead:
             continue
-        fixed = stream.sample(jax.random.key(777), c.sharpness_batch)  # type: ignore[operator]
+        fixed = stream.stream.sample(jax.random.key(777), c.sharpness_batch)
         results.append(
             analyse_case(
                 c,

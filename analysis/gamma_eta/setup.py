@@ -25,7 +25,7 @@ import jax.numpy as jnp
 from lazyrich.data import make_task, mnist1d
 from lazyrich.errors import ConfigError, require
 from lazyrich.models import CNN, MLP, scaled
-from lazyrich.train import OnlineSetup, get_loss
+from lazyrich.train import OnlineSetup, Stream, get_loss
 
 SYNTHETIC = ("teacher", "single-index", "staircase")
 TASKS = (*SYNTHETIC, "mnist1d")
@@ -36,21 +36,25 @@ CNN_DEPTH = 4  # weight layers of the CNN: conv, conv, fc, readout (the pools ha
 
 
 @dataclass(frozen=True)
-class Stream:
-    """An online stream: `sample(key, n) -> (x, y)`, a test set, input and output sizes."""
+class OnlineTask:
+    """A task of the study: its online data (a `lazyrich.train.Stream`) and the sizes its
+    models need, which the stream alone does not say (classes of integer labels, image shape)."""
 
     name: str
-    sample: object
-    test_x: jax.Array
-    test_y: jax.Array
-    in_dim: int
+    stream: Stream
     out_dim: int
     in_shape: tuple[int, ...] | None = None
     """Spatial shape plus channels of one example for the CNN; None for flat-vector tasks."""
 
+    @property
+    def in_dim(self) -> int:
+        """Features of one flat example (the test inputs' last axis)."""
+        return int(self.stream.x_test.shape[-1])
 
-def make_stream(name: str, dim: int, n_test: int, *, pool: int, seed: int = 12345) -> Stream:
-    """The stream of task `name` (synthetic tasks use `dim`; mnist1d has 40 inputs, 10 classes)."""
+
+def make_stream(name: str, dim: int, n_test: int, *, pool: int, seed: int = 12345) -> OnlineTask:
+    """The task `name` and its stream (synthetic tasks use `dim`; mnist1d has 40 inputs, 10
+    classes)."""
     if name == "mnist1d":
         data = mnist1d(pool, n_test, seed=seed)
         x_pool, y_pool = data.x_train, data.y_train
@@ -60,14 +64,14 @@ def make_stream(name: str, dim: int, n_test: int, *, pool: int, seed: int = 1234
             return x_pool[idx], y_pool[idx]
 
         length = data.x_train.shape[1]
-        return Stream(name, sample, data.x_test, data.y_test, length, 10, (length, 1))
+        return OnlineTask(name, Stream(sample, data.x_test, data.y_test), 10, (length, 1))
     task = make_task(name, dim, key=jax.random.key(seed))
     test_x, test_y = task.sample(jax.random.key(seed + 1), n_test)
-    return Stream(name, task.sample, test_x, test_y, dim, task.out_dim)
+    return OnlineTask(name, Stream(task.sample, test_x, test_y), task.out_dim)
 
 
 def make_setup(
-    stream: Stream,
+    stream: OnlineTask,
     *,
     arch: str = "mlp",
     width: int,
@@ -111,9 +115,9 @@ def make_setup(
 
     return OnlineSetup(
         make_model=make_model,
-        sample=stream.sample,  # type: ignore[arg-type]
-        test_x=stream.test_x,
-        test_y=stream.test_y,
+        sample=stream.stream.sample,
+        test_x=stream.stream.x_test,
+        test_y=stream.stream.y_test,
         batch=batch,
         loss=loss,
         lr_multiplier=float(width),
