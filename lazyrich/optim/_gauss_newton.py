@@ -212,8 +212,10 @@ def exact_gn_direction(
     - `rtol`, `atol`: truncation of each half-layer pseudo-inverse (paper: 1e-2, 1e-5).
     - `damping`: if given, use `(AᵀA + λI)⁻¹Aᵀ` instead of truncation.
     - `normalize`: `"blocks"` (÷L, default), `"fit"` or `"none"` (module docstring).
-    - `solver`: how each half-layer's Gram system is solved, as in `pinv_solve` (`"eigh"`,
-      `"auto"`, `"cholesky"` or an `AbstractGramSolver`).
+    - `solver`: how each half-layer's Gram system is solved: `"eigh"` (default; exact for
+      any spectrum), `"auto"` (Cholesky where a Lanczos estimate shows nothing would be
+      truncated, else `eigh`), `"cholesky"` (never truncates: full-rank, well-conditioned
+      systems only) or an `AbstractGramSolver`.
 
     **Returns:**
 

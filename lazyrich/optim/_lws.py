@@ -19,9 +19,10 @@ steps are two branches of one `lax.cond` inside one compiled program: XLA execut
 taken branch, so a top-only step costs a truncated backward pass (measured in
 `benchmarks/lws.py`). `PLWS` is the engine's step (`lazyrich.train.Step`): p a grid axis, the
 coin drawn from the engine's step key. Under `jax.vmap` over the coin `lax.cond` turns into
-`select` and runs both branches: time PLWS one run per engine call (see `PLWS`), or use
-`top_step`/`full_step` with a host-side coin flip. On XLA:CPU convolutions inside a `cond`
-branch are much slower than jitted alone (a CNN's full step ~25×); MLPs are unaffected.
+`select` and runs both branches: time PLWS one run per engine call (see `PLWS`), or time
+the two branches apart with a host-side coin flip (as `benchmarks/lws.py` does). On XLA:CPU
+convolutions inside a `cond` branch are much slower than jitted alone (a CNN's full step
+~25×); MLPs are unaffected.
 **Optimizer state of layers not updated:** the optimizer keeps two states, one for the top
 group and one for the rest. A top-only step advances only the top state; the rest's state
 (momentum, Adam moments and step count) is left untouched, not decayed, until the next full
@@ -298,7 +299,7 @@ class PLWS(Step):
 
     Every step updates the `top` layers; with probability p (a coin drawn from the engine's
     per-run, per-step key, `plws_coin(key, p)`) it updates the whole network instead. The
-    two updates are the branches of one `lax.cond` (`plws_step`): the top-only branch runs a
+    two updates are the branches of one `lax.cond`: the top-only branch runs a
     backward pass truncated below the top layers.
 
     **Fields:**
