@@ -44,3 +44,16 @@ def test_tutorial_runs(tmp_path, monkeypatch):
         np.testing.assert_allclose(lazy[f"{kind}_loss"], lazy[f"empirical_{kind}_loss"], rtol=0.01)
     assert float(ns["residual"]) < 1e-3 and float(ns["rev_residual"]) < 1e-3
     assert float(ns["mi"](ns["f"], ns["task"].y_test)) > 0.5
+
+
+def test_home_page_example_runs(monkeypatch, tmp_path):
+    """The docs' home page example (the README's functional-API example) runs as shown."""
+    monkeypatch.chdir(tmp_path)
+    page = PAGE.parent / "index.md"
+    blocks = python_blocks(page.read_text(encoding="utf-8"))
+    assert blocks, "the home page lost its example"
+    ns: dict = {"__name__": "home"}
+    for i, code in enumerate(blocks):
+        exec(compile(code, f"{page.name}[block {i}]", "exec"), ns)  # noqa: S102
+    loss = ns["ds"].train_loss_full.values.ravel()
+    assert loss[-1] < loss[0]
