@@ -33,7 +33,7 @@ def test_device_limit(tmp_path):
     assert len(default_devices(3)) == 3
     with pytest.raises(ConfigError, match="--devices must be >= 1"):
         default_devices(0)
-    # `--devices N` reaches the engine through the study's store, not the environment
+    # `--devices N` reaches the engine as train's argument (the CLI passes it to the study)
     import optax
 
     from lazyrich.data import load_dataset
@@ -46,9 +46,9 @@ def test_device_limit(tmp_path):
     grid = Grid.product(seed=[0, 1, 2, 3])
 
     def attrs(name, devices=None):
-        store = StudyDir(tmp_path, name, devices=devices).prepare()
+        store = StudyDir(tmp_path, name).prepare()
         ds = train(model, optax.sgd(0.1), data, batch=8, record_at=[2], grid=grid, store=store,
-                   progress=False)  # fmt: skip
+                   devices=default_devices(devices), progress=False)  # fmt: skip
         return ds.attrs["devices"]  # pyright: ignore[reportAttributeAccessIssue]
 
     assert (attrs("a", 2), attrs("b")) == (2, 1)

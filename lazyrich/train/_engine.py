@@ -326,7 +326,8 @@ def train(
     results: dict[int, dict[str, np.ndarray]] = {}
     name = f"{tag}-{stamp}"
     for c in mine:
-        saved = store.load_chunk(c, tag=name) if store is not None else None
+        size = bounds[c][1] - bounds[c][0]  # a chunk of another length is not this one
+        saved = store.load_chunk(c, tag=name, rows=size) if store is not None else None
         if saved is None:
             saved = compute(c, bar)
             if store is not None:
@@ -338,7 +339,7 @@ def train(
     while others:  # chunks of other processes (multi-process runs only)
         assert store is not None
         for c in list(others):
-            saved = store.load_chunk(c, tag=name)
+            saved = store.load_chunk(c, tag=name, rows=bounds[c][1] - bounds[c][0])
             if saved is not None:
                 results[c] = saved
                 others.remove(c)
