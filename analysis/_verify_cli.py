@@ -57,6 +57,7 @@ def plan_command(args: list[str]) -> int:
     config = tyro.cli(type(default), args=rest, default=default, prog=f"lazyrich plan {name}")
     study.validate(config)
     seeds = config_seeds(config) or [0]
+    claims = study.declare(config)
     command = f"uv run lazyrich run {name} --plan {path} --out {out}"
     evidence.write_plan(
         path,
@@ -65,9 +66,9 @@ def plan_command(args: list[str]) -> int:
         options=rest,
         seeds=seeds,
         command=command,
-        claims=study.declare(config),
+        claims=claims,
     )
-    print(f"plan: {path} ({len(study.declare(config))} claims); commit it alone, then run:")
+    print(f"plan: {path} ({len(claims)} claims); commit it alone, then run:")
     print(f"  {shlex.join(command.split())}")
     return 0
 
