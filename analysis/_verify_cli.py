@@ -16,8 +16,9 @@ PLAN_USAGE = """usage: lazyrich plan STUDY [--preset evidence] [--out DIR] [stud
 
 Write DIR/STUDY/plan.json (default DIR: docs/evidence): the study's claims as its code declares
 them for this configuration (theory, margin and its reason, estimator, unit), the preset, the
-options and seeds, and the command that runs it. Add the seed sizing ("sizing": expected
-interval width against 2 x margin), commit the plan alone, then run the command it names.
+options and seeds, the command that runs it, and the study's seed sizing ("sizing": per claim,
+the expected interval width against 2 x margin, from the committed evidence's per-seed spread).
+Commit the plan alone, then run the command it names.
 """
 
 VERIFY_USAGE = """usage: lazyrich verify [DIR]
@@ -58,6 +59,12 @@ def plan_command(args: list[str]) -> int:
     study.validate(config)
     seeds = config_seeds(config) or [0]
     claims = study.declare(config)
+    # A study may state, per claim, the expected interval width against 2 × margin (from the
+    # committed evidence's per-seed spread) and notes for a referee: `sizing(config)`.
+    sizing, notes = study.sizing(config) if hasattr(study, "sizing") else ({}, None)
+    unknown = set(sizing) - {c.id for c in claims}
+    if unknown:
+        raise ConfigError(f"{name}: sizing names undeclared claims {', '.join(sorted(unknown))}")
     command = f"uv run lazyrich run {name} --plan {path} --out {out}"
     evidence.write_plan(
         path,
@@ -67,6 +74,8 @@ def plan_command(args: list[str]) -> int:
         seeds=seeds,
         command=command,
         claims=claims,
+        sizing=sizing,
+        notes=notes,
     )
     print(f"plan: {path} ({len(claims)} claims); commit it alone, then run:")
     print(f"  {shlex.join(command.split())}")

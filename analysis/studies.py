@@ -6,7 +6,10 @@ docstrings), `PRESETS` (`{"quick": Config(...), "paper": Config(...)}`) and
 `validate(config)` (raises ConfigError for a bad option, before anything is written) and
 `run(config, store, *, progress, devices) -> summary dict` which writes `results.nc` and
 figures into `store` (a `lazyrich.results.StudyDir`), shards its engine calls over the first
-`devices` local devices (`--devices`; `None`: the default devices) and returns the summary.
+`devices` local devices (`--devices`; `None`: the default devices) and returns the summary,
+and `declare(config)` (its claims, before any data). Optionally `sizing(config) ->
+(dict claim id → "expected 90% width … against 2 × margin …", notes)`, which `lazyrich plan`
+writes into the plan.
 """
 
 from __future__ import annotations
