@@ -21,13 +21,13 @@ from analysis.gamma_eta import protocol as proto
 from analysis.gamma_eta.analyse import rich_indices
 from analysis.gamma_eta.claims import judge_case, lazy_margin, rich_margin
 from analysis.gamma_eta.fits import broken_fit
-from analysis.gamma_eta.setup import OnlineTask, make_setup
+from analysis.gamma_eta.setup import OnlineSetup, OnlineTask, make_setup, sweep
 from analysis.gamma_eta.sharpness import sharpness_along
 from analysis.gamma_eta.toy import toy_summary
 from lazyrich import evidence
 from lazyrich.errors import ConfigError
 from lazyrich.models import CNN, MLP, partition, scaled
-from lazyrich.train import Grid, OnlineSetup, Stream, get_loss, run_sweep
+from lazyrich.train import Grid, Stream, get_loss
 
 # ------------------------------------------------------------------ protocol
 
@@ -144,7 +144,7 @@ def test_sharpness_replay_matches_the_sweep_and_a_dense_hessian():
     fx, fy = _sample(jax.random.key(9), 16)
     lam, test = sharpness_along(setup, gammas, etas, np.array([0, 7, 30]), fixed_x=fx, fixed_y=fy)
     # the replay follows the engine's run of seed 0 (same init and stream), float64 both
-    res = run_sweep(setup, Grid.of(gammas, etas[:, None], [0]), [7, 30], x64=True, progress=False)
+    res = sweep(setup, Grid.of(gammas, etas[:, None], [0]), [7, 30], x64=True, progress=False)
     np.testing.assert_allclose(test[:, 1:], res["test_loss"][:, 0, 0], rtol=1e-9)
     # at init: the top eigenvalue of the dense Hessian of the fixed-batch loss
     with jax.enable_x64(True):
@@ -178,7 +178,7 @@ def test_cnn_case_sweep_equals_a_plain_sgd_loop_of_the_centred_cnn():
     )
     setup = cnn_setup(stream)
     gammas, eta, steps = [0.5, 20.0], 0.3, 6
-    res = run_sweep(setup, Grid.of(gammas, [eta], [0]), [steps], x64=False, progress=False)
+    res = sweep(setup, Grid.of(gammas, [eta], [0]), [steps], x64=False, progress=False)
 
     # by hand: the μP CNN (N = 2 channels, so the step is η·2), centred and scaled by 1/γ,
     # plain SGD on the engine's stream (init from fold_in(key, 0), batch t from

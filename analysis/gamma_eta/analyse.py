@@ -7,12 +7,13 @@ from typing import Any
 import numpy as np
 
 from lazyrich.fit import FitResult
-from lazyrich.train import OnlineSetup, log_steps
+from lazyrich.train import log_steps
 
 from . import dynamics as dyn
 from . import protocol as proto
 from .fits import broken_fit
 from .per_seed import best_gamma_per_seed, eta_star_per_seed, plateau_per_seed, slopes_per_seed
+from .setup import OnlineSetup
 from .sharpness import sharpness_along
 
 

@@ -286,7 +286,7 @@ def auto_chunk(c: Config, gammas: np.ndarray, per_gamma: int, x64) -> int:
     """Explicit --chunk-size, or whole γ rows sized so neither precision needs padding."""
     if c.chunk_size:
         return c.chunk_size
-    n64 = sum(bool(x64(np.array([g]))) if callable(x64) else bool(x64) for g in gammas)
+    n64 = sum(bool(x64({"gamma": g})) if callable(x64) else bool(x64) for g in gammas)
     return per_gamma * math.gcd(n64, gammas.size - n64)
 
 

@@ -1,4 +1,4 @@
-"""The γ–η study's entry point: probe and main sweeps per case (`lazyrich.train.run_sweep`),
+"""The γ–η study's entry point: probe and main sweeps per case (`lazyrich.train.train`),
 the read-outs, results.nc, figures and the summary."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import xarray as xr
 
 from lazyrich import evidence
 from lazyrich.results import StudyDir, write_dataset
-from lazyrich.train import Grid, default_devices, log_steps, run_sweep
+from lazyrich.train import Grid, default_devices, log_steps
 
 from . import collapse as col
 from . import figures as figs
@@ -17,7 +17,7 @@ from . import protocol as proto
 from .analyse import analyse_case, rich_indices
 from .claims import declare, judge_case
 from .config import NAME, Config, auto_chunk, case_label, cases_of, validate
-from .setup import CNN_DEPTH, initial_loss, make_setup, make_stream
+from .setup import CNN_DEPTH, initial_loss, make_setup, make_stream, sweep
 from .toy import toy_summary
 
 
@@ -25,7 +25,7 @@ def run(c: Config, store: StudyDir, *, progress: bool = True, devices: int | Non
     """Run every case, write results.nc and figures into `store`, return the summary."""
     gammas, probe_k = validate(c)
     shard = default_devices(devices)  # every sweep's runs are sharded over these devices
-    x64 = {"auto": lambda g: bool(g.min() < 1e-2), "always": True, "never": False}[c.float64]
+    x64 = {"auto": lambda hp: bool(hp["gamma"] < 1e-2), "always": True, "never": False}[c.float64]
     steps = log_steps(c.steps, c.records)
     probe_steps = min(c.probe_steps, c.steps)
     n_win = proto.window_size(c.window_decades, c.eta_per_decade)
@@ -55,7 +55,7 @@ def run(c: Config, store: StudyDir, *, progress: bool = True, devices: int | Non
         probe_grid = Grid.of(
             gammas, proto.lattice(c.eta_max, c.eta_per_decade, probe_k), np.arange(c.probe_seeds)
         )
-        probe = run_sweep(
+        probe = sweep(
             setup,
             probe_grid,
             [probe_steps],
@@ -71,7 +71,7 @@ def run(c: Config, store: StudyDir, *, progress: bool = True, devices: int | Non
         k_win = proto.window_offsets(first, n_win)
         etas = proto.lattice(c.eta_max, c.eta_per_decade, k_win)
         grid = Grid.of(gammas, etas, np.arange(c.seeds))
-        main = run_sweep(
+        main = sweep(
             setup,
             grid,
             steps,
@@ -94,7 +94,7 @@ def run(c: Config, store: StudyDir, *, progress: bool = True, devices: int | Non
             table = col.eta_table(gammas[ri], star[ri], depth)
             if table is not None:
                 cgrid = Grid.of(gammas[ri], table, np.arange(c.seeds))
-                cds = run_sweep(
+                cds = sweep(
                     setup, cgrid, steps, chunk_size=cgrid.num_runs, x64=False, store=store,
                     devices=shard, tag=f"case{ci}-collapse", progress=progress,
                     description=f"{label} collapse",

@@ -17,15 +17,20 @@ first convolution's channels for the CNN; its `lr_multiplier`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
+import optax
 
 from lazyrich.data import make_task, mnist1d
 from lazyrich.errors import ConfigError, require
 from lazyrich.models import CNN, MLP, scaled
-from lazyrich.train import OnlineSetup, Stream, get_loss
+from lazyrich.train import Factory, Grid, Stream, get_loss, train
 
 SYNTHETIC = ("teacher", "single-index", "staircase")
 TASKS = (*SYNTHETIC, "mnist1d")
@@ -33,6 +38,96 @@ CLASSIFICATION = ("mnist1d",)
 IMAGE = ("mnist1d",)  # tasks with image-shaped inputs (spatial axes), which the CNN can take
 ARCHS = ("mlp", "cnn")
 CNN_DEPTH = 4  # weight layers of the CNN: conv, conv, fc, readout (the pools have no weights)
+
+
+@dataclass(frozen=True)
+class OnlineSetup:
+    """Everything that defines one run of the study's γ sweep except γ, η and the seed: the
+    study's configuration of `lazyrich.train.train` (see `sweep`).
+
+    **Fields:**
+
+    - `make_model`: `(key, gamma) -> model`; traced under `jax.vmap`, so it builds the model
+      from array γ.
+    - `sample`: `(key, n) -> (x, y)`, the online stream. `test_x`, `test_y`: held-out set.
+    - `batch`: batch size. `loss`: `mse` or `ce`.
+    - `lr_multiplier`: the learning rate is `eta * lr_multiplier` (μP: the width N).
+    - `direction`: an optax transformation of the gradient (identity: plain SGD).
+    - `threshold`: a batch loss above this (or non-finite) marks the run diverged.
+    """
+
+    make_model: Callable[[jax.Array, jax.Array], Any]
+    sample: Callable[[jax.Array, int], tuple[jax.Array, jax.Array]]
+    test_x: jax.Array
+    test_y: jax.Array
+    batch: int
+    loss: str = "mse"
+    lr_multiplier: float = 1.0
+    direction: optax.GradientTransformation = field(default_factory=optax.identity)
+    threshold: float = 1e6
+
+    @property
+    def stream(self) -> Stream:
+        """The online data as the engine takes it."""
+        return Stream(self.sample, self.test_x, self.test_y)
+
+    @property
+    def factory(self) -> Factory:
+        """The engine's model factory, `make_model(key, hp["gamma"])`."""
+        return GammaModel(self.make_model)
+
+    @property
+    def step(self) -> Callable:
+        """The step θ ← θ − η·`lr_multiplier`·direction(∇L) as `hp -> transformation` (η the
+        run's `hp["eta"]`); equal setups give steps that share compiled programs."""
+        direction, mult = self.direction, float(self.lr_multiplier)
+        return lambda hp: optax.chain(direction, optax.scale(-hp["eta"] * mult))
+
+
+class GammaModel(Factory):
+    """`make_model(key, hp["gamma"])`; equal for the same `make_model`, so calls share programs."""
+
+    make_model: Callable = eqx.field(static=True)
+
+    def __call__(self, key, hp):
+        return self.make_model(key, hp["gamma"])
+
+
+SWEPT = ("train_loss", "test_loss", "test_accuracy", "diverged", "diverged_step")
+
+
+def sweep(
+    setup: OnlineSetup, grid: Grid, record_at: Sequence[int] | np.ndarray, **kw: Any
+) -> dict[str, np.ndarray]:
+    """One γ × η × seed sweep of `setup` through the engine (`lazyrich.train.train`).
+
+    **Arguments:**
+
+    - `setup`: model, stream and step (`OnlineSetup`).
+    - `grid`: the γ × η × seed grid (`Grid.of`).
+    - `record_at`: increasing steps (>= 1); the last one is the length of every run.
+    - `kw`: passed to `train` (`x64` as a function of a run's hyperparameters, `chunk_size`,
+      `store`, `tag`, `devices`, `progress`, `description`).
+
+    **Returns:** NumPy arrays: `train_loss`, `test_loss`, `test_accuracy` of shape
+    (γ, η, seed, step) (NaN after a run's divergence), `diverged` and `diverged_step` of shape
+    (γ, η, seed), and `step`.
+    """
+    ds = train(
+        setup.factory,
+        setup.step,
+        setup.stream,
+        grid=grid,
+        record_at=record_at,
+        batch=setup.batch,
+        loss=setup.loss,
+        threshold=setup.threshold,
+        **kw,
+    )
+    assert not isinstance(ds, tuple)
+    out = {k: ds[k].values for k in SWEPT}
+    out["step"] = ds["step"].values
+    return out
 
 
 @dataclass(frozen=True)

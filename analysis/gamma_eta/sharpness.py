@@ -17,7 +17,9 @@ import numpy as np
 import optax
 
 from lazyrich.measures import top_hessian_eigenvalue
-from lazyrich.train import Grid, OnlineSetup, Snapshot, Stream, get_loss, train
+from lazyrich.train import Grid, Snapshot, Stream, get_loss, train
+
+from .setup import OnlineSetup
 
 
 def sharpness_along(
