@@ -15,7 +15,7 @@ import xarray as xr
 
 from analysis import lazy_limit
 from analysis.cli import main
-from analysis.lazy_limit.claims import SATURATION, gamma_slopes, judge_all
+from analysis.lazy_limit.claims import LAZY_MAX, SATURATION, gamma_slopes, judge_all
 from lazyrich import evidence
 from lazyrich.models import MLP, partition, scaled
 
@@ -100,7 +100,15 @@ def test_claim_rows_are_the_declared_claims_measured_on_the_units(tiny_run):
     fields: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in cfg.items()}
     c = lazy_limit.Config(**{k: v for k, v in fields.items() if k in names})
     declared = lazy_limit.declare(c)
-    assert [r["id"] for r in s["claims"]] == [d.id for d in declared] == ["mnist1d 7", "mnist1d 8"]
+    ids = ["mnist1d 7", "mnist1d 7.lazy", "mnist1d 8", "mnist1d 8.kernel"]
+    assert [r["id"] for r in s["claims"]] == [d.id for d in declared] == ids
+    # the summary keeps every seed: the per-seed gaps the claims are fitted on
+    assert s["seeds"] == [0] and set(s["per_seed"]) == {"0"}
+    assert s["per_seed"]["0"]["theory_gap"] == s["theory_gap"]
+    ds = xr.open_dataset(tiny_run / "results.nc", engine="scipy").load()
+    assert ds.theory_gap_by_seed.shape == (1, 1, 2, 4)
+    sizes, notes = lazy_limit.sizing(c)
+    assert set(sizes) <= set(ids) and notes
     units = evidence.read_units(tiny_run / evidence.UNITS_FILE)
     for claim, row in zip(declared, s["claims"], strict=True):
         assert len(units[claim.id]) == 1  # one slope per seed, one seed
@@ -112,10 +120,16 @@ def test_claim_rows_are_the_declared_claims_measured_on_the_units(tiny_run):
 
 def test_gamma_exponent_leaves_out_saturated_gammas():
     g = np.logspace(-3, 0, 7)
-    gap = 0.4 * g / g[4]  # ∝ γ up to γ = 0.1 (gap 0.4), then ≥ SATURATION
-    gap[5:] = [0.9, 1.0]
+    gap = 0.08 * g / g[4]  # ∝ γ up to γ = 0.1 (gap 0.08), then ≥ SATURATION
+    gap[5:] = [0.12, 0.13]  # saturated: growing far slower than γ
     slope, n = gamma_slopes(g, gap)
     assert n == 5 and slope == pytest.approx(1.0, abs=1e-12)
+    slope, n = gamma_slopes(g, gap, LAZY_MAX)  # the control: γ ≤ 1e-2 only
+    assert n == 3 and slope == pytest.approx(1.0, abs=1e-12)
+    # a saturating gap s = x/(1 + x): below the cut the fitted slope is within 0.1 of 1
+    x = 0.2 * g / g[4]
+    slope, n = gamma_slopes(g, x / (1 + x))
+    assert n == 4 and 0.9 < slope < 1.0
     assert np.all(gap[5:] >= SATURATION)
     # with the saturated γ the straight line is far from 1 (what issue 25 fixes)
     assert abs(np.polyfit(np.log10(g), np.log10(gap), 1)[0] - 1) > 0.1
@@ -129,21 +143,36 @@ def test_judge_all_fits_each_seed_and_judges_by_the_margin():
     g = lazy_limit.gamma_grid(c)
     n_w = len(c.widths)
 
-    def seed(a, b):  # gap ∝ γ^a at the widest; infinite-width gap ∝ N^b at every γ
+    def seed(a, b):  # gap ∝ γ^a at the widest; infinite-width gap ∝ N^b; kernel ∝ N^(2b)
         w = np.asarray(c.widths, float)[:, None, None]
         gap = np.broadcast_to(1e-4 * (g / g[0])[None, :, None] ** a, (n_w, g.size, 3))
         inf = np.broadcast_to(0.3 * (w / 64) ** b, (n_w, g.size, 3))
-        return {"teacher": {"gap": np.minimum(gap, 0.95), "gap_infinite": inf}}
+        k = 0.05 * (w[:, 0, 0] / 64) ** (2 * b)
+        return {"teacher": {"gap": np.minimum(gap, 0.95), "gap_infinite": inf, "init_to_inf": k}}
 
     rows = judge_all(c, g, [seed(1.0, -0.5), seed(1.02, -0.52), seed(0.98, -0.48)])
-    assert [r["id"] for r in rows] == ["teacher 7", "teacher 8"]
-    assert [r["verdict"] for r in rows] == ["agrees", "agrees"]
+    ids = ["teacher 7", "teacher 7.lazy", "teacher 8", "teacher 8.kernel"]
+    assert [r["id"] for r in rows] == ids
+    assert [r["verdict"] for r in rows] == ["agrees"] * 4
     assert rows[0]["samples"] == pytest.approx([1.0, 1.02, 0.98], abs=1e-9)
-    assert rows[1]["samples"] == pytest.approx([-0.5, -0.52, -0.48], abs=1e-9)
+    assert rows[1]["samples"] == pytest.approx([1.0, 1.02, 0.98], abs=1e-9)
+    assert rows[2]["samples"] == pytest.approx([-0.5, -0.52, -0.48], abs=1e-9)
+    assert rows[3]["samples"] == pytest.approx([-1.0, -1.04, -0.96], abs=1e-9)
     far = judge_all(c, g, [seed(2.0, -1.0), seed(2.05, -1.05), seed(1.95, -0.95)])
-    assert [r["verdict"] for r in far] == ["disagrees", "disagrees"]
+    assert [r["verdict"] for r in far] == ["disagrees"] * 4
     one = judge_all(c, g, [seed(1.0, -0.5)])  # one seed: no interval
-    assert [r["verdict"] for r in one] == ["undecided", "undecided"]
+    assert [r["verdict"] for r in one] == ["undecided"] * 4
+
+
+def test_sizing_names_declared_claims_and_the_evidence_arithmetic():
+    c = lazy_limit.PRESETS["evidence"]
+    lazy_limit.validate(c)
+    assert c.seeds >= 5 and max(c.widths) >= 1024 and c.gamma_max <= 0.1
+    sizes, notes = lazy_limit.sizing(c)
+    ids = [x.id for x in lazy_limit.declare(c)]
+    assert list(sizes) == ids and notes and "25 min" in notes
+    # claim 8: 12 seeds at the control's sd 0.378 give 2·t·sd/√n = 0.39 < 2 × 0.25
+    assert "= 0.39 with 12 seeds, against 2 × margin = 0.50" in sizes["teacher 8"]
 
 
 @pytest.mark.parametrize(

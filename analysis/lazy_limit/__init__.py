@@ -16,8 +16,10 @@ infinite-width theory is the same curve at every γ: its fastest mode contracts 
 step.
 
 The claims (`claims.declare`, judged by `lazyrich.evidence`) are fitted per seed: the γ
-exponent of the empirical-NTK gap and the width exponent of the infinite-width gap, with an
-interval over seeds.
+exponent of the empirical-NTK gap (where it is not saturated) and the width exponent of the
+infinite-width gap, each followed by its control row (the γ exponent over γ ≤ 1e-2; the width
+exponent of the init NTK's distance to the infinite one), with an interval over seeds;
+`sizing` gives the plan's seed arithmetic. The summary keeps every seed (`per_seed`).
 
 Modules: `config` (options, presets, data, schedules), `case` (the engine/theory call per
 dataset and width), `run` (the entry point: seeds, results.nc, summary), `claims`, `figures`.
@@ -27,6 +29,7 @@ from .case import predictions as predictions
 from .case import relative_gap as relative_gap
 from .case import run_case as run_case
 from .claims import declare as declare
+from .claims import sizing as sizing
 from .config import DESCRIPTION as DESCRIPTION
 from .config import NAME as NAME
 from .config import PRESETS as PRESETS

@@ -77,7 +77,8 @@ def run(c: Config, store: StudyDir, *, progress: bool = True, devices: int | Non
          for d in c.datasets}
         for k in range(1, c.seeds)
     ]  # fmt: skip
-    write_dataset(store.results_path, _dataset(c, gammas, steps, ksteps, res))
+    seeds = [c.seed + k for k in range(c.seeds)]
+    write_dataset(store.results_path, _dataset(c, gammas, steps, ksteps, res, per_seed, seeds))
     order = np.argsort(c.widths)
     figures(c, gammas, steps, ksteps, res, store, order)
     return {
@@ -97,13 +98,32 @@ def run(c: Config, store: StudyDir, *, progress: bool = True, devices: int | Non
         },
         "diverged_runs": int(sum(r["diverged"].sum() for r in res.values())),
         "expectations": expectations(c, gammas, res),
-        "seeds": [c.seed + k for k in range(c.seeds)],
+        "seeds": seeds,
+        "shown_seed": c.seed,
+        "per_seed": {
+            str(s): _seed_summary(c, gammas, r) for s, r in zip(seeds, per_seed, strict=True)
+        },
         "claims": judge_all(c, gammas, per_seed),
     }
 
 
-def _dataset(c: Config, gammas, steps, ksteps, res) -> xr.Dataset:
+def _seed_summary(c: Config, gammas, r: dict[str, dict]) -> dict:
+    """One seed's largest gaps and init-kernel distances (what the claims are fitted on)."""
+    return {
+        "theory_gap": _nested(c, gammas, {d: max_gap(v["gap"]) for d, v in r.items()}),
+        "theory_gap_infinite": _nested(
+            c, gammas, {d: max_gap(v["gap_infinite"]) for d, v in r.items()}
+        ),
+        "init_ntk_distance_to_infinite": {
+            d: {str(w): float(v["init_to_inf"][i]) for i, w in enumerate(c.widths)}
+            for d, v in r.items()
+        },
+    }
+
+
+def _dataset(c: Config, gammas, steps, ksteps, res, per_seed, seeds) -> xr.Dataset:
     st = lambda k: np.stack([res[d][k] for d in c.datasets])
+    by_seed = lambda f: np.stack([np.stack([f(r[d]) for d in c.datasets]) for r in per_seed])
     full = ("dataset", "width", "gamma", "step")
     return xr.Dataset(
         {
@@ -120,6 +140,18 @@ def _dataset(c: Config, gammas, steps, ksteps, res) -> xr.Dataset:
                 st("kernel_distance"),
             ),
             "init_ntk_distance_to_infinite": (("dataset", "width"), st("init_to_inf")),
+            "theory_gap_by_seed": (
+                ("seed", "dataset", "width", "gamma"),
+                by_seed(lambda v: max_gap(v["gap"])),
+            ),
+            "theory_gap_infinite_by_seed": (
+                ("seed", "dataset", "width", "gamma"),
+                by_seed(lambda v: max_gap(v["gap_infinite"])),
+            ),
+            "init_ntk_distance_to_infinite_by_seed": (
+                ("seed", "dataset", "width"),
+                by_seed(lambda v: np.asarray(v["init_to_inf"])),
+            ),
             "diverged": (("dataset", "width", "gamma"), st("diverged")),
             "eta0": (("dataset", "gamma"), st("eta0")),
             "float64": (("dataset", "gamma"), st("float64")),
@@ -130,11 +162,13 @@ def _dataset(c: Config, gammas, steps, ksteps, res) -> xr.Dataset:
             "gamma": gammas,
             "step": steps,
             "kernel_step": ksteps,
+            "seed": seeds,
         },
         attrs={
             "study": NAME,
             "loss": "1/(2P) sum (f - y)^2, one output",
             "gap": "|measured - predicted| / predicted, max(train, test) per step",
+            "shown_seed": "the per-step arrays are the first seed's; *_by_seed hold every seed",
             "learning_rate": "eta0 * width (muP)",
             "eta0": "lr * P / lambda_max(N Theta_inf) * s(gamma)",
             "s_gamma": "gamma^2 for gamma <= 1, gamma^(2/L) above, L = depth weight layers",
