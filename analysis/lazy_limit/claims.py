@@ -196,7 +196,7 @@ def sizing(c: Config) -> tuple[dict[str, str], str | None]:
             sd = None
             src = (
                 "no committed spread (new row); seed 0 of the committed runs gives 1 − cos = "
-                "0.054, 0.026, 0.015, 0.0079, 0.0037 for N = 64 … 1024 (slope ≈ −0.98); a "
+                "0.054, 0.026, 0.015, 0.0079, 0.0037 for N = 64 … 1024 (slope ≈ −0.94); a "
                 "cosine distance averages over all kernel entries, so its per-seed sd is "
                 "expected well below claim 8's (≤ 0.1)"
             )
