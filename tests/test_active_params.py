@@ -77,12 +77,19 @@ def test_end_to_end(tiny_run):
     assert plws["1"] == pytest.approx(sgd, abs=tol)
     assert plws["0"] == pytest.approx(lws["top"], abs=tol)
     assert summary["plws_full_step_fraction"] == {"0": 0.0, "1": 1.0}
-    ratio = summary["plws_wall_time_ratio"]["1"]
+    ratio = summary["step_time_ratio"]["mnist1d"]["plws 1"]
     assert ratio["min"] <= ratio["median"] <= ratio["max"] and ratio["min"] > 0
-    assert ds.plws_train_seconds.shape == (2, 2) and np.isfinite(ds.sgd_train_seconds).all()
+    assert ds.plws_step_seconds.shape == (1, 2, 2) and ds.sgd_step_seconds.shape == (1, 2, 2)
+    for name in ("sgd_step_seconds", "top_step_seconds", "plws_step_seconds"):
+        assert (ds[name].values > 0).all()
     ids = [c["id"] for c in summary["claims"]]
     assert ids == [c.id for c in ap.declare(_config(tiny_run))]
     assert "bottom-layers-layer" in ids and "plws-cheaper-p1" in ids  # one width: no growth
+    # the controls are rows, next to the claims they control
+    assert ids.index("reset-active-vs-random-relative") == ids.index(
+        "reset-active-hurts-most-relative") + 1  # fmt: skip
+    assert ids.index("top-lws-below-sgd") == ids.index("top-bottom-lws-close-to-sgd") + 1
+    assert ids.index("timing-null-sgd-vs-sgd") == ids.index("top-lws-fast") + 1
     assert {c["verdict"] for c in summary["claims"]} == {"smoke"}  # the quick preset
     for fig in ("active_share_by_layer", "reinit_accuracy", "lws_accuracy"):
         assert (tiny_run / "figures" / f"{fig}.png").stat().st_size > 1000
@@ -104,19 +111,40 @@ def test_claims_are_measured_over_seeds(tiny_run):
     assert rows["few-parameters-carry-the-change"]["samples"] == pytest.approx(
         share.mean(axis=(0, 2)).tolist(), rel=1e-12)  # fmt: skip
     assert rows["few-parameters-carry-the-change"]["measured"]["n"] == 2  # two seeds
-    seconds = ds.sgd_train_seconds.values / ds.plws_train_seconds.sel(p=1.0).values
-    assert rows["plws-cheaper-p1"]["samples"] == pytest.approx(seconds.tolist(), rel=1e-12)
+    sgd_s = ds.sgd_step_seconds.values[0]  # (bracket, repeat) of the one dataset
+    ratio = sgd_s.mean(0) / ds.plws_step_seconds.sel(p=1.0).values[0]
+    assert rows["plws-cheaper-p1"]["samples"] == pytest.approx(ratio.tolist(), rel=1e-12)
     assert rows["plws-cheaper-p1"]["unit"] == "repeat"
+    top = sgd_s.mean(0) / ds.top_step_seconds.values[0]
+    assert rows["top-lws-fast"]["samples"] == pytest.approx(top.tolist(), rel=1e-12)
+    assert rows["timing-null-sgd-vs-sgd"]["samples"] == pytest.approx(
+        (sgd_s[0] / sgd_s[1]).tolist(), rel=1e-12)  # fmt: skip
+    eq = ds.sel(network="mlp-16").sgd_test_accuracy - ds.plws_equal_time_test_accuracy
+    assert rows["plws-equal-time-p0"]["samples"] == pytest.approx(
+        eq.sel(p=0.0).values.mean(0).tolist(), rel=1e-12)  # fmt: skip
     sgd = ds.sgd_test_accuracy.sel(network="mlp-16").values
     lws = ds.lws_test_accuracy.sel(variant="top+bottom").values
     assert rows["top-bottom-lws-close-to-sgd"]["samples"] == pytest.approx(
         (sgd - lws).mean(0).tolist(), rel=1e-12)  # fmt: skip
     e = ds.active_share.sel(score="layer", network="mlp-16", layer=0) / (640 / 1056)
     assert rows["bottom-layers-layer"]["samples"] == pytest.approx(e.values.min(0).tolist())
-    # k = 50% cannot be matched: such a seed is not measured, and the note says where
+    # k = 50% cannot be matched: that cell's max runs over the controls drawn (random and
+    # least always are); the matched control's own row leaves the cell out, and says so
+    drop = ds.sgd_test_accuracy - ds.reinit_test_accuracy.sel(score="relative")
+    assert np.isnan(drop.sel(k=50.0, rule="layer-matched")).all()
+    controls = [r for r in ap.RULES if r != "active"]
+    excess = drop.sel(rule="active") - drop.sel(rule=controls).max("rule")
     reset = rows["reset-active-hurts-most-relative"]
-    assert reset["measured"]["n"] == 0 and reset["verdict"] == "undecided"
-    assert "unmatched" in reset["note"] and "k=50.0" in reset["note"]
+    assert reset["samples"] == pytest.approx(
+        excess.mean(("dataset", "network", "k")).values.tolist(), rel=1e-12)  # fmt: skip
+    assert reset["measured"]["n"] == 2 and "not drawn" in reset["note"]
+    assert "k=50.0" in reset["note"]
+    vs = drop.sel(rule="active") - drop.sel(rule="layer-matched")
+    assert np.isfinite(vs.sel(k=1.0)).all() and np.isnan(vs.sel(k=50.0)).all()
+    row = rows["reset-active-vs-layer-matched-relative"]
+    assert row["samples"] == pytest.approx(  # only k = 1% is drawn for every seed
+        vs.sel(k=1.0).mean(("dataset", "network")).values.tolist(), rel=1e-12)  # fmt: skip
+    assert "where the control is drawn" in row["note"]
     for claim in declared:  # the interval comes from the per-unit samples
         row = rows[claim.id]
         assert evidence.measure(claim, row["samples"]).as_dict() == row["measured"]
@@ -131,15 +159,60 @@ def test_claims_are_measured_over_seeds(tiny_run):
 def test_declare_follows_the_options():
     c = ap.PRESETS["evidence"]
     ids = [d.id for d in ap.declare(c)]
-    assert len(ids) == len(set(ids)) == 1 + 3 + 6 + 1 + 4
+    # few; per score a reset claim and its 4 controls; 2 bottom claims per score; top+bottom
+    # and its top-only control; top-only speed and its null timing; 3 claims per p
+    assert len(ids) == len(set(ids)) == 1 + 3 * 5 + 6 + 2 + 2 + 2 * 3
     one = dataclasses.replace(c, widths=(64,), focus="mlp-64", scores=("absolute",),
                               lws_variants=("top",), plws_p=(0.5,))  # fmt: skip
     assert [d.id for d in ap.declare(one)] == [
         "few-parameters-carry-the-change", "reset-active-hurts-most-absolute",
-        "bottom-layers-absolute", "plws-close-to-sgd-p0.5", "plws-cheaper-p0.5",
+        "reset-active-vs-random-absolute", "reset-active-vs-least-absolute",
+        "reset-active-vs-layer-matched-absolute", "reset-active-vs-magnitude-matched-absolute",
+        "bottom-layers-absolute", "top-lws-fast", "timing-null-sgd-vs-sgd",
+        "plws-close-to-sgd-p0.5", "plws-equal-time-p0.5", "plws-cheaper-p0.5",
     ]  # fmt: skip
-    cheaper = ap.declare(one)[-1]
-    assert cheaper.region == (2.0, 5.0) and cheaper.unit == "repeat"
+    by_id = {d.id: d for d in ap.declare(one)}
+    assert by_id["plws-cheaper-p0.5"].region == (2.0, 5.0)
+    assert by_id["top-lws-fast"].region == (2.0, np.inf)  # "fast": at least the paper's 2x
+    assert by_id["timing-null-sgd-vs-sgd"].region == pytest.approx((0.9, 1.1))
+    assert {by_id[k].unit for k in ("plws-cheaper-p0.5", "top-lws-fast",
+                                    "timing-null-sgd-vs-sgd")} == {"repeat"}  # fmt: skip
+
+
+def test_sizing_names_declared_claims_and_fits_the_budget():
+    c = ap.PRESETS["evidence"]
+    assert c.n_seeds >= 5 and c.timing_repeats >= 5
+    lines, notes = ap.sizing(c)
+    assert set(lines) == {d.id for d in ap.declare(c)}
+    for line in lines.values():
+        assert "against 2 × margin" in line and f"with {c.n_seeds} seeds" in line or (
+            f"with {c.timing_repeats} repeats" in line)  # fmt: skip
+    assert notes and "2 quiet cores" in notes
+    # the t-width arithmetic: 2·t(0.95, n−1)·sd/√n
+    assert ap.t_width(1.0, 5) == pytest.approx(2 * 2.131847 / np.sqrt(5), rel=1e-6)
+
+
+def test_equal_time_accuracy_is_plws_trained_that_long(tiny_run):
+    """PLWS at equal wall time: p = 0 is top-only LWS, retrained here for the recorded
+    equal-time step count, from the same initialisation and batches."""
+    ds = xr.open_dataset(tiny_run / "results.nc", engine="scipy").load()
+    c = _config(tiny_run)
+    data = ap.load_data(c)
+    n = int(ds.equal_time_steps.sel(dataset="mnist1d", p=0.0))
+    assert n >= 1 and int(ds.train_steps.sel(dataset="mnist1d")) == ap.num_steps(c, data)
+    model = ap.build_network(c, "mlp-16", data, 1)
+    top = masked(optax.sgd(c.lr), layer_mask(functional(model)[0], "top"))
+    rec, _ = ap.engine_run(c, model, top, data, steps=n, seed=1)
+    got = float(ds.plws_equal_time_test_accuracy.sel(dataset="mnist1d", seed=1, p=0.0))
+    assert got == pytest.approx(float(rec.test_accuracy.values.ravel()[-1]), abs=1.01 / 100)
+
+
+def test_equal_time_steps():
+    """SGD's steps × median SGD step (mean of its two bracketing timings) / median PLWS step."""
+    sgd = np.array([[1.0, 2.0, 9.0], [3.0, 2.0, 1.0]])  # per repeat means 2, 2, 5 → median 2
+    plws = np.array([0.5, 1.0, 100.0])  # median 1
+    assert ap.equal_time_steps(1000, sgd, plws) == 2000
+    assert ap.equal_time_steps(10, np.array([1.0]), np.array([1000.0])) == 1  # at least 1
 
 
 def test_init_accuracy_is_the_fresh_network(tiny_run):

@@ -3,12 +3,18 @@
 `declare(config)` lists them from the options alone; `claims(ds, config)` measures each one
 per unit of replication and judges it with `lazyrich.evidence` (90% interval over the units,
 the one verdict rule). The unit is the seed: a seed's value is the statistic averaged over
-datasets (and networks or k where the claim says so). The PLWS wall-time claims run over the
-interleaved timing repeats instead (one machine, one seed: the timing's own replication).
+datasets (and networks or k where the claim says so). The wall-time claims run over the
+interleaved timing repeats instead (one machine, one seed: the timing's own replication; a
+repeat's value is its ratio of per-step times, averaged over datasets).
+
+Controls are rows of their own, next to the claim they control: each reset control against the
+active reset, top-only LWS (a sparse variant that should fall short) next to top + bottom LWS,
+and the null timing (SGD against SGD in the same repeat) next to the speed claims.
 
 Margins, in each claim's units, fixed here from the claims' wording (never from a result):
 one point of test accuracy for "hurts" and "close to SGD", 0.05 of ‖Δθ‖² around "most" (one
-half), 10% for an enrichment ratio against 1, and the paper's own 2–5× for the speed-up.
+half), 10% for an enrichment ratio against 1, the paper's own 2–5× for the speed-up (so "fast"
+is a step at least 2× cheaper than SGD's), and a tenth of that 1 → 2 gap for the null timing.
 """
 
 from __future__ import annotations
@@ -30,7 +36,10 @@ SHARE_MARGIN = 0.05
 ACCURACY_MARGIN = 0.01  # one point of test accuracy
 RATIO_MARGIN = 0.1  # an enrichment ratio within 10% of 1 is practically none
 SPEEDUP = (2.0, 5.0)  # the paper's stated range
+NULL_MARGIN = 0.1  # a tenth of the gap between no saving (1×) and the paper's 2×
 TOP_BOTTOM = "top+bottom"
+TOP = "top"
+CONTROLS = tuple(r for r in RULES if r != "active")
 FIG_SHARE = "figures/active_share_by_layer.png"
 FIG_REINIT = "figures/reinit_accuracy.png"
 FIG_LWS = "figures/lws_accuracy.png"
@@ -45,9 +54,11 @@ def declare(c: Config) -> list[Claim]:
 
     **Arguments:**
 
-    - `c`: the study's options (what is run decides which claims exist: one reset claim and
-      two bottom-layer claims per activity score, the growth claim only with two MLP widths,
-      the top + bottom claim only if that LWS variant runs, two PLWS claims per p).
+    - `c`: the study's options (what is run decides which claims exist: per activity score
+      one reset claim, one control row per reset control and two bottom-layer claims (the
+      growth claim only with two MLP widths); the top + bottom claim and its top-only control
+      only if those LWS variants run; the top-only speed claim and its null timing control;
+      three PLWS claims per p).
 
     **Returns:** a list of `lazyrich.evidence.Claim`.
     """
@@ -63,16 +74,26 @@ def declare(c: Config) -> list[Claim]:
             figure=FIG_SHARE, theory_text="share > 1/2",
         )
     ]  # fmt: skip
+    hurt_reason = ("one point of test accuracy: a smaller excess drop is practically no "
+                   "difference between resets")  # fmt: skip
     for sc in c.scores:
         out.append(Claim(
             id=f"reset-active-hurts-most-{sc}", paper=PAPER,
             claim=f"resetting the active k% ({sc} score) to init lowers test accuracy more than "
-                  "resetting any control k% (random, least-changed, layer- or magnitude-matched)",
-            theory=0.0, kind="above", margin=ACCURACY_MARGIN,
-            reason="one point of test accuracy: a smaller excess drop is practically no "
-                   "difference between resets",
+                  "resetting any control k% (random, least-changed, layer- or magnitude-matched; "
+                  "per network and k, the largest drop among the controls that can be drawn)",
+            theory=0.0, kind="above", margin=ACCURACY_MARGIN, reason=hurt_reason,
             figure=FIG_REINIT, theory_text="drop(active) − max drop(controls) > 0",
         ))  # fmt: skip
+        for rule in CONTROLS:
+            out.append(Claim(
+                id=f"reset-active-vs-{rule}-{sc}", paper=PAPER,
+                claim=f"control: resetting the active k% ({sc} score) lowers test accuracy more "
+                      f"than resetting the {rule} k% (over the networks and k where that "
+                      "control can be drawn)",
+                theory=0.0, kind="above", margin=ACCURACY_MARGIN, reason=hurt_reason,
+                figure=FIG_REINIT, theory_text=f"drop(active) − drop({rule}) > 0",
+            ))  # fmt: skip
     for sc in c.scores:
         out.append(Claim(
             id=f"bottom-layers-{sc}", paper=PAPER,
@@ -101,28 +122,81 @@ def declare(c: Config) -> list[Claim]:
             theory=0.0, margin=ACCURACY_MARGIN, reason=acc_reason, figure=FIG_LWS,
             theory_text="acc(SGD) − acc(top+bottom) = 0",
         ))  # fmt: skip
+        if TOP in c.lws_variants:
+            out.append(Claim(
+                id="top-lws-below-sgd", paper=PAPER,
+                claim="control: static top-only LWS-SGD (the lower layers stay at init) falls "
+                      "more than 1 point below SGD, so the comparison can tell a sparse variant "
+                      "that falls short from one that does not",
+                theory=0.0, kind="above", margin=ACCURACY_MARGIN,
+                reason="one point of test accuracy, the precision of 'close to SGD'",
+                figure=FIG_LWS, theory_text="acc(SGD) − acc(top) > 0",
+            ))  # fmt: skip
+    lo, hi = SPEEDUP
+    out.append(Claim(
+        id="top-lws-fast", paper=PAPER,
+        claim=f"top-only LWS-SGD ({c.plws_top} layers, backward pass truncated below them) is "
+              f"fast: its training step is at least {lo:g}× cheaper than an SGD step "
+              "(per-step wall time)",
+        theory=1.0, kind="above", margin=lo - 1.0,
+        reason=f"the paper's PLWS, mostly top-only steps, is {lo:g}–{hi:g}× cheaper than SGD, "
+               f"so 'fast' means a step at least {lo:g}× cheaper; 1× is no saving",
+        unit="repeat", figure=FIG_LWS, theory_text=f"SGD step time / top-only step time > {lo:g}",
+    ))  # fmt: skip
+    out.append(Claim(
+        id="timing-null-sgd-vs-sgd", paper=PAPER,
+        claim="control: two identical SGD trainings timed in the same repeat (first and last) "
+              "take the same time per step (the timing resolves the speed-up claims)",
+        theory=1.0, margin=NULL_MARGIN,
+        reason=f"a tenth of the gap between no saving (1×) and the paper's {lo:g}× lower end",
+        unit="repeat", figure=FIG_LWS, theory_text="SGD time (first) / SGD time (last) = 1",
+    ))  # fmt: skip
     for p in c.plws_p:
         out.append(Claim(
             id=f"plws-close-to-sgd-p{_p(p)}", paper=PAPER,
-            claim=f"probabilistic LWS-SGD with p = {_p(p)} matches SGD's test accuracy (within 1 "
-                  "point)",
+            claim=f"probabilistic LWS-SGD with p = {_p(p)} matches SGD's test accuracy at equal "
+                  "steps (within 1 point)",
             theory=0.0, margin=ACCURACY_MARGIN, reason=acc_reason, figure=FIG_LWS,
-            theory_text="acc(SGD) − acc(PLWS) = 0",
+            theory_text="acc(SGD) − acc(PLWS, same steps) = 0",
         ))  # fmt: skip
-        lo, hi = SPEEDUP
+        out.append(Claim(
+            id=f"plws-equal-time-p{_p(p)}", paper=PAPER,
+            claim=f"probabilistic LWS-SGD with p = {_p(p)}, given the steps that fit in SGD's "
+                  "wall time, matches SGD's test accuracy (within 1 point)",
+            theory=0.0, margin=ACCURACY_MARGIN, reason=acc_reason, figure=FIG_LWS,
+            theory_text="acc(SGD) − acc(PLWS, same wall time) = 0",
+        ))  # fmt: skip
         out.append(Claim(
             id=f"plws-cheaper-p{_p(p)}", paper=PAPER,
-            claim=f"training with probabilistic LWS-SGD (p = {_p(p)}) is {lo:g}–{hi:g}× cheaper "
-                  "than SGD at equal steps (wall time of the training steps)",
+            claim=f"a probabilistic LWS-SGD step (p = {_p(p)}) is {lo:g}–{hi:g}× cheaper than "
+                  "an SGD step (per-step wall time)",
             theory=(lo + hi) / 2, margin=(hi - lo) / 2,
             reason=f"the paper's stated range, {lo:g}–{hi:g}×",
-            unit="repeat", figure=FIG_LWS, theory_text=f"SGD time / PLWS time in [{lo:g}, {hi:g}]",
+            unit="repeat", figure=FIG_LWS,
+            theory_text=f"SGD step time / PLWS step time in [{lo:g}, {hi:g}]",
         ))  # fmt: skip
     return out
 
 
 def _values(a: xr.DataArray) -> list[float]:
     return [float(v) for v in np.asarray(a.values, float).ravel()]
+
+
+def _medians(a: xr.DataArray) -> str:
+    """Per dataset, the median over repeats, as text."""
+    return str({str(d): round(float(a.sel(dataset=d).median()), 3) for d in a.dataset.values})
+
+
+def step_ratios(ds: xr.Dataset) -> dict[str, xr.DataArray]:
+    """Per-step wall-time ratios per (dataset, repeat): `"top"` (SGD / top-only LWS), `"plws"`
+    (SGD / PLWS, with p) and `"null"` (first SGD timing / last SGD timing of the repeat); SGD's
+    time in a repeat is the mean of its two bracketing timings."""
+    sgd = ds.sgd_step_seconds.mean("bracket")
+    return {
+        "top": sgd / ds.top_step_seconds,
+        "plws": sgd / ds.plws_step_seconds,
+        "null": ds.sgd_step_seconds.sel(bracket="first") / ds.sgd_step_seconds.sel(bracket="last"),
+    }
 
 
 def per_unit(ds: xr.Dataset, c: Config) -> dict[str, tuple[list[float], str | None]]:
@@ -134,7 +208,7 @@ def per_unit(ds: xr.Dataset, c: Config) -> dict[str, tuple[list[float], str | No
     - `c`: the study's options.
 
     **Returns:** `{id: (values, note)}` for every claim `declare(c)` lists; a unit that cannot
-    be measured (an unmatched control) is NaN.
+    be measured (a control never drawn) is NaN.
     """
     out: dict[str, tuple[list[float], str | None]] = {}
     share = ds.top10_change_share.mean(("dataset", "network"), skipna=False)
@@ -144,12 +218,25 @@ def per_unit(ds: xr.Dataset, c: Config) -> dict[str, tuple[list[float], str | No
         "and networks (Gaussian changes give 0.44)",
     )
     drop = ds.sgd_test_accuracy - ds.reinit_test_accuracy
-    controls = [r for r in RULES if r != "active"]
+    cells = ("dataset", "network", "k")
     for sc in c.scores:
         d = drop.sel(score=sc)
-        excess = d.sel(rule="active") - d.sel(rule=controls).max("rule", skipna=False)
-        per_seed = excess.mean(("dataset", "network", "k"), skipna=False)
-        out[f"reset-active-hurts-most-{sc}"] = (_values(per_seed), _reinit_note(d, controls))
+        # per cell, the largest drop among the controls drawn there (random and least always are)
+        excess = d.sel(rule="active") - d.sel(rule=list(CONTROLS)).max("rule", skipna=True)
+        out[f"reset-active-hurts-most-{sc}"] = (
+            _values(excess.mean(cells, skipna=False)),
+            _reinit_note(d),
+        )
+        for rule in CONTROLS:
+            diff = d.sel(rule="active") - d.sel(rule=rule)
+            drawn = np.isfinite(diff).all("seed")  # a cell is used if drawn for every seed
+            per_seed = diff.where(drawn).mean(cells, skipna=True)
+            n_cells, n_all = int(drawn.sum()), int(drawn.size)
+            out[f"reset-active-vs-{rule}-{sc}"] = (
+                _values(per_seed),
+                f"per seed: drop(active) − drop({rule}), mean over the {n_cells} of {n_all} "
+                "(dataset, network, k) cells where the control is drawn for every seed",
+            )
     mlps = [n for n in ds.network.values if str(n).startswith("mlp-")]
     widths = [int(str(n).split("-")[1]) for n in mlps]
     wide, narrow = mlps[int(np.argmax(widths))], mlps[int(np.argmin(widths))]
@@ -169,32 +256,57 @@ def per_unit(ds: xr.Dataset, c: Config) -> dict[str, tuple[list[float], str | No
             f"over datasets; {note}",
         )
     focus = ds.sel(network=c.focus)
-    if TOP_BOTTOM in c.lws_variants:
-        gap = focus.sgd_test_accuracy - ds.lws_test_accuracy.sel(variant=TOP_BOTTOM)
+    for variant, cid in ((TOP_BOTTOM, "top-bottom-lws-close-to-sgd"), (TOP, "top-lws-below-sgd")):
+        if variant not in c.lws_variants:
+            continue
+        gap = focus.sgd_test_accuracy - ds.lws_test_accuracy.sel(variant=variant)
         per_dataset = {str(k): round(float(gap.sel(dataset=k).mean()), 4)
                        for k in ds.dataset.values}  # fmt: skip
-        out["top-bottom-lws-close-to-sgd"] = (
+        out[cid] = (
             _values(gap.mean("dataset", skipna=False)),
             f"per seed: the gap on {c.focus}, mean over datasets; per dataset (mean over "
             f"seeds): {per_dataset}",
         )
+    r = step_ratios(ds)
+    steps = {str(d): int(ds.timing_steps.sel(dataset=d)) for d in ds.dataset.values}
+    where = (f"on {c.focus} (seed {c.seed}, one machine; steps per timed training {steps}); "
+             "per-dataset medians over repeats")  # fmt: skip
+    out["top-lws-fast"] = (
+        _values(r["top"].mean("dataset", skipna=False)),
+        f"per timing repeat: SGD / top-only LWS per-step time, mean over datasets, {where}: "
+        f"{_medians(r['top'])}",
+    )
+    out["timing-null-sgd-vs-sgd"] = (
+        _values(r["null"].mean("dataset", skipna=False)),
+        f"per timing repeat: first / last SGD per-step time, mean over datasets, {where}: "
+        f"{_medians(r['null'])}",
+    )
     gap = focus.sgd_test_accuracy - ds.plws_test_accuracy
-    ratio = ds.sgd_train_seconds / ds.plws_train_seconds  # interleaved repeat by repeat
+    gap_eq = focus.sgd_test_accuracy - ds.plws_equal_time_test_accuracy
     train = focus.sgd_train_accuracy.mean("seed")
     train_text = str({str(k): round(float(train.sel(dataset=k)), 4) for k in ds.dataset.values})
     for p in c.plws_p:
-        g = gap.sel(p=p)
         out[f"plws-close-to-sgd-p{_p(p)}"] = (
-            _values(g.mean("dataset", skipna=False)),
-            f"per seed: the gap on {c.focus}, mean over datasets; SGD train accuracy per "
-            f"dataset: {train_text}",
+            _values(gap.sel(p=p).mean("dataset", skipna=False)),
+            f"per seed: the gap on {c.focus} at equal steps, mean over datasets; SGD train "
+            f"accuracy per dataset: {train_text}",
         )
-        r = ratio.sel(p=p)
+        eq = {
+            str(d): f"{int(ds.equal_time_steps.sel(dataset=d, p=p))} vs "
+            f"{int(ds.train_steps.sel(dataset=d))}"
+            for d in ds.dataset.values
+        }
+        out[f"plws-equal-time-p{_p(p)}"] = (
+            _values(gap_eq.sel(p=p).mean("dataset", skipna=False)),
+            f"per seed: the gap on {c.focus} with PLWS given SGD's wall time, mean over "
+            f"datasets; PLWS steps vs SGD steps per dataset {eq} (SGD steps × median SGD "
+            "step time / median PLWS step time, from the interleaved timing repeats)",
+        )
+        rp = r["plws"].sel(p=p)
         out[f"plws-cheaper-p{_p(p)}"] = (
-            _values(r),
-            f"per timing repeat: SGD / PLWS wall time of the training steps on {c.focus} "
-            f"({ds.attrs['timing_dataset']}, seed {c.seed}, one machine); median "
-            f"{float(r.median()):.3g}, full-update fraction "
+            _values(rp.mean("dataset", skipna=False)),
+            f"per timing repeat: SGD / PLWS per-step time, mean over datasets, {where}: "
+            f"{_medians(rp)}; full-update fraction "
             f"{float(ds.plws_full_step_fraction.sel(p=p).mean()):.3g}",
         )
     return out
@@ -219,11 +331,13 @@ def claims(ds: xr.Dataset, c: Config) -> list[dict[str, Any]]:
     return rows
 
 
-def _reinit_note(d: xr.DataArray, controls: list[str]) -> str:
+def _reinit_note(d: xr.DataArray) -> str:
+    controls = list(CONTROLS)
     means = {r: round(float(d.sel(rule=r).mean()), 4) for r in ["active", *controls]}
     text = (
-        "per seed: accuracy drop of the active reset minus the largest control drop, mean over "
-        f"datasets, networks and k; mean drop per rule (all datasets, networks, k, seeds): {means}"
+        "per seed: accuracy drop of the active reset minus the largest drop among the controls "
+        "drawn in that (dataset, network, k) cell, mean over the cells; mean drop per rule (all "
+        f"datasets, networks, k, seeds): {means}"
     )
     bad = np.argwhere(np.isnan(d.sel(rule=controls).values))
     if bad.size:
@@ -232,6 +346,6 @@ def _reinit_note(d: xr.DataArray, controls: list[str]) -> str:
         where = sorted({", ".join(f"{dim}={sub[dim].values[i]}"
                                   for dim, i in zip(sub.dims, row, strict=True) if dim in keep)
                         for row in bad})  # fmt: skip
-        text += "; unmatched (more than half a stratum active; such a seed is not measured): "
+        text += "; not drawn (more than half a stratum active; left out of that cell's max): "
         text += "; ".join(where)
     return text

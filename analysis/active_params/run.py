@@ -18,6 +18,8 @@ that cannot be matched at run time is NaN).
 from __future__ import annotations
 
 import functools
+import importlib
+import inspect
 from typing import Any
 
 import jax
@@ -74,9 +76,13 @@ def engine_run(c: Config, model, step, data: Dataset, *, steps: int, grid: Grid 
                devices: int | None = None) -> tuple[xr.Dataset, Any]:  # fmt: skip
     """One engine call: `(records, final params stacked over the grid's runs)`."""
     grid = grid or Grid.product(seed=[c.seed if seed is None else seed])
-    out = train(model, step, data, grid=grid, batch=c.batch,
-                loss="ce", record_at=record_at or [steps], return_params=True,
-                progress=False, devices=default_devices(devices))  # fmt: skip
+    kw: dict[str, Any] = dict(grid=grid, batch=c.batch, loss="ce", record_at=record_at or [steps],
+                              progress=False, devices=default_devices(devices))  # fmt: skip
+    if "keep_params" in inspect.signature(train).parameters:  # the engine's one return type
+        rec = train(model, step, data, keep_params=True, **kw)
+        assert isinstance(rec, xr.Dataset)
+        return rec, importlib.import_module("lazyrich.train").final_params(rec, model)
+    out = train(model, step, data, return_params=True, **kw)  # pyright: ignore[reportCallIssue]
     assert isinstance(out, tuple)
     return out
 
@@ -164,16 +170,70 @@ def reinit_accuracies(apply, params0, params, data: Dataset, c: Config, kind: st
     return out
 
 
+# --------------------------------------------------------------------------- timing
+
+
+def time_steps(c: Config, model, sgd, plws, data: Dataset, *, steps: int, engine) -> dict:
+    """Per-step wall time (seconds per training step, compiled) of SGD, top-only LWS and PLWS
+    at each p on `model`, over `c.timing_repeats` interleaved repeats.
+
+    Each repeat runs, in order: SGD, top-only LWS (PLWS with p = 0: the truncated backward
+    pass), PLWS at each p (one run per engine call, so `lax.cond` runs only the drawn branch),
+    then SGD again. The two SGD timings bracket the others: their mean is the repeat's SGD
+    cost, their ratio the null control (identical trainings must time alike).
+
+    **Returns:** `{"sgd": (2, repeats), "top": (repeats,), "plws": (len(p), repeats)}`.
+    """
+    one_p = lambda p: Grid.product(seed=[c.seed], p=[p])  # noqa: E731
+    engine(c, model, sgd, data, steps=1)  # compile both programs before any timed call
+    engine(c, model, plws, data, steps=1, grid=one_p(0.0))
+    out = {"sgd": np.full((2, c.timing_repeats), np.nan),
+           "top": np.full(c.timing_repeats, np.nan),
+           "plws": np.full((len(c.plws_p), c.timing_repeats), np.nan)}  # fmt: skip
+
+    def seconds(step, grid=None) -> float:
+        rec, _ = engine(c, model, step, data, steps=steps, grid=grid)
+        return float(rec.attrs["step_seconds"]) / steps
+
+    for r in range(c.timing_repeats):
+        out["sgd"][0, r] = seconds(sgd)
+        out["top"][r] = seconds(plws, one_p(0.0))
+        for pi, p in enumerate(c.plws_p):
+            out["plws"][pi, r] = seconds(plws, one_p(p))
+        out["sgd"][1, r] = seconds(sgd)
+    return out
+
+
+def equal_time_steps(steps: int, sgd_step: np.ndarray, plws_step: np.ndarray) -> int:
+    """PLWS steps that fit in the wall time SGD used for `steps` steps: `steps` × median SGD
+    step time / median PLWS step time (medians over the timing repeats; SGD's per repeat is
+    the mean of its two bracketing timings), rounded, at least 1.
+
+    **Arguments:**
+
+    - `steps`: SGD's steps.
+    - `sgd_step`: SGD's per-step seconds, shape `(2, repeats)` (or `(repeats,)`).
+    - `plws_step`: PLWS's per-step seconds, shape `(repeats,)`.
+
+    **Returns:** the step count.
+    """
+    sgd = np.asarray(sgd_step, float)
+    sgd = sgd.mean(0) if sgd.ndim == 2 else sgd
+    return max(1, round(steps * float(np.median(sgd)) / float(np.median(plws_step))))
+
+
 # --------------------------------------------------------------------------- the study
 
 
 def run(c: Config, store: StudyDir, *, progress: bool = True, devices: int | None = None) -> dict:
-    """Train every network per dataset and seed, and the focus network's LWS variants; time
-    PLWS against SGD; write results and figures."""
+    """Time SGD, top-only LWS and PLWS on the focus network per dataset; train every network
+    per dataset and seed, the focus network's LWS variants, and PLWS at equal steps and at
+    equal wall time; write results and figures."""
     validate(c)
     engine = functools.partial(engine_run, devices=devices)
     names, ss, ds_names = network_names(c), seeds(c), list(c.datasets)
-    nd, ns, nn, nsc = len(ds_names), len(ss), len(names), len(c.scores)
+    nd, ns, nn, nsc, npp = len(ds_names), len(ss), len(names), len(c.scores), len(c.plws_p)
+    nrep = c.timing_repeats
     max_layers = max(num_layers(c, n) for n in names)
     nk, nr = len(c.reinit_percents), len(RULES)
     sizes = np.full((nd, nn, max_layers), np.nan)
@@ -181,17 +241,29 @@ def run(c: Config, store: StudyDir, *, progress: bool = True, devices: int | Non
     reinit = np.full((nd, ns, nn, nsc, nk, nr), np.nan)
     init_acc, sgd_acc, sgd_train_acc, top10 = (np.full((nd, ns, nn), np.nan) for _ in range(4))
     lws_acc = np.full((nd, ns, len(c.lws_variants)), np.nan)
-    plws_acc = np.full((nd, ns, len(c.plws_p)), np.nan)
+    plws_acc, plws_eq_acc = (np.full((nd, ns, npp), np.nan) for _ in range(2))
+    sgd_sec = np.full((nd, 2, nrep), np.nan)
+    top_sec = np.full((nd, nrep), np.nan)
+    plws_sec = np.full((nd, npp, nrep), np.nan)
+    eq_steps = np.zeros((nd, npp), np.int64)
+    timing_steps, train_steps = np.zeros(nd, np.int64), np.zeros(nd, np.int64)
     layer_names: dict[str, list[str]] = {}
-    total = nd * ns * (nn + len(c.lws_variants) + 1) + c.timing_repeats
+    total = nd * (1 + ns * (nn + len(c.lws_variants) + 1))
     bar = tqdm(total=total, desc=NAME, disable=not progress, unit="run")
     sgd = optax.sgd(c.lr)  # one object: engine calls with it share compiled programs
     n_focus = num_layers(c, c.focus)
     plws = PLWS(sgd, p="p", top=tuple(parse_layers(c.plws_top, n_focus, "--plws-top")))
-    timing_model = None
     for di, dname in enumerate(ds_names):
         data = load_data(c, dname)
-        steps = num_steps(c, data)
+        steps = train_steps[di] = num_steps(c, data)
+        # wall times first (the equal-time budgets need them): the focus network, first seed
+        bar.set_postfix_str(f"{dname} timing ({nrep} interleaved repeats)")
+        timing_steps[di] = c.timing_epochs * num_batches(data.n_train, c.batch)
+        t = time_steps(c, build_network(c, c.focus, data, c.seed), sgd, plws, data,
+                       steps=int(timing_steps[di]), engine=engine)  # fmt: skip
+        sgd_sec[di], top_sec[di], plws_sec[di] = t["sgd"], t["top"], t["plws"]
+        eq_steps[di] = [equal_time_steps(steps, t["sgd"], t["plws"][pi]) for pi in range(npp)]
+        bar.update()
         for si, seed in enumerate(ss):
             focus_model = None
             for ni, name in enumerate(names):
@@ -230,32 +302,19 @@ def run(c: Config, store: StudyDir, *, progress: bool = True, devices: int | Non
                                     steps=steps, seed=seed)  # fmt: skip
                 lws_acc[di, si, vi] = record(rec, "test_accuracy")
                 bar.update()
-            bar.set_postfix_str(f"{dname} seed {seed} plws")  # p a vmapped grid axis
+            # PLWS, p a vmapped grid axis: one call records every p at equal steps and at its
+            # equal-wall-time step count
+            bar.set_postfix_str(f"{dname} seed {seed} plws")
             grid = Grid.product(seed=[seed], p=list(c.plws_p))
-            rec, _ = engine(c, focus_model, plws, data, steps=steps, grid=grid)
-            plws_acc[di, si] = rec.test_accuracy.isel(step=-1).values.reshape(len(c.plws_p))
+            at = sorted({steps, *(int(n) for n in eq_steps[di])})
+            rec, _ = engine(c, focus_model, plws, data, steps=at[-1], grid=grid, record_at=at)
+            acc = rec.test_accuracy.isel(seed=0).transpose("p", "step")
+            plws_acc[di, si] = acc.sel(step=steps).values
+            plws_eq_acc[di, si] = [float(acc.isel(p=pi).sel(step=int(n)))
+                                   for pi, n in enumerate(eq_steps[di])]  # fmt: skip
             bar.update()
-            if di == 0 and si == 0:
-                timing_model, timing_data, timing_steps = focus_model, data, steps
-
-    # wall times on the first dataset's focus network: one run per call (not vmapped), SGD
-    # and each p interleaved, every repeat
-    assert timing_model is not None
-    one_p = lambda p: Grid.product(seed=[c.seed], p=[p])  # noqa: E731
-    engine(c, timing_model, plws, timing_data, steps=1, grid=one_p(c.plws_p[0]))  # compile
-    sgd_seconds = np.full(c.timing_repeats, np.nan)
-    plws_seconds = np.full((len(c.plws_p), c.timing_repeats), np.nan)
-    for r in range(c.timing_repeats):
-        bar.set_postfix_str(f"timing {r + 1}/{c.timing_repeats}")
-        rec, _ = engine(c, timing_model, sgd, timing_data, steps=timing_steps)
-        sgd_seconds[r] = rec.attrs["step_seconds"]
-        for pi, p in enumerate(c.plws_p):
-            rec, _ = engine(c, timing_model, plws, timing_data, steps=timing_steps,
-                                grid=one_p(p))  # fmt: skip
-            plws_seconds[pi, r] = rec.attrs["step_seconds"]
-        bar.update()
     bar.close()
-    plws_full = np.array([[plws_full_fraction(s, p, timing_steps) for p in c.plws_p]
+    plws_full = np.array([[plws_full_fraction(s, p, int(train_steps[0])) for p in c.plws_p]
                           for s in ss])  # fmt: skip
 
     ds = xr.Dataset(
@@ -270,8 +329,13 @@ def run(c: Config, store: StudyDir, *, progress: bool = True, devices: int | Non
             "reinit_test_accuracy": (("dataset", "seed", "network", "score", "k", "rule"), reinit),
             "lws_test_accuracy": (("dataset", "seed", "variant"), lws_acc),
             "plws_test_accuracy": (("dataset", "seed", "p"), plws_acc),
-            "sgd_train_seconds": (("repeat",), sgd_seconds),
-            "plws_train_seconds": (("p", "repeat"), plws_seconds),
+            "plws_equal_time_test_accuracy": (("dataset", "seed", "p"), plws_eq_acc),
+            "equal_time_steps": (("dataset", "p"), eq_steps),
+            "train_steps": (("dataset",), train_steps),
+            "timing_steps": (("dataset",), timing_steps),
+            "sgd_step_seconds": (("dataset", "bracket", "repeat"), sgd_sec),
+            "top_step_seconds": (("dataset", "repeat"), top_sec),
+            "plws_step_seconds": (("dataset", "p", "repeat"), plws_sec),
             "plws_full_step_fraction": (("seed", "p"), plws_full),
         },
         coords={
@@ -285,17 +349,19 @@ def run(c: Config, store: StudyDir, *, progress: bool = True, devices: int | Non
             "variant": list(c.lws_variants),
             "p": np.asarray(c.plws_p, float),
             "repeat": np.arange(c.timing_repeats),
+            "bracket": ["first", "last"],
         },
         attrs={
             "study": NAME,
             "focus": c.focus,
-            "timing_dataset": ds_names[0],
-            "timing_steps": timing_steps,
+            "plws_top": c.plws_top,
             "active_percent": c.active_percent,
             "layer_names": "; ".join(f"{n}: {', '.join(v)}" for n, v in layer_names.items()),
             "layer": "0 is the bottom (input) layer; NaN past a network's last layer",
             "k": "percent of all parameters reset to their initial values",
-            "seconds": "wall time of the engine's training steps (step_seconds), compiled",
+            "seconds": "per-step wall time of the engine's training steps (step_seconds / "
+            "steps, compiled) on the focus network with the first seed; per repeat: "
+            "SGD (bracket first), top-only LWS, PLWS at each p, SGD (bracket last)",
         },
     )
     write_dataset(store.results_path, ds)

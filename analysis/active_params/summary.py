@@ -61,12 +61,24 @@ def summarize(ds: xr.Dataset, c: Config) -> dict:
         dataset=d, variant=v)) for v in ds.variant.values} for d in ds.dataset.values}  # fmt: skip
     out["plws_test_accuracy"] = {str(d): {_key(p): float(mean(ds.plws_test_accuracy).sel(
         dataset=d, p=p)) for p in ds.p.values} for d in ds.dataset.values}  # fmt: skip
-    ratio = ds.sgd_train_seconds / ds.plws_train_seconds  # interleaved repeat by repeat
-    out["plws_wall_time_ratio"] = {
-        _key(p): {"median": float(ratio.sel(p=p).median()), "min": float(ratio.sel(p=p).min()),
-                  "max": float(ratio.sel(p=p).max())} for p in ds.p.values
+    out["plws_equal_time_test_accuracy"] = {str(d): {_key(p): float(mean(
+        ds.plws_equal_time_test_accuracy).sel(dataset=d, p=p)) for p in ds.p.values}
+        for d in ds.dataset.values}  # fmt: skip
+    out["equal_time_steps"] = {str(d): {"sgd": int(ds.train_steps.sel(dataset=d)), **{
+        _key(p): int(ds.equal_time_steps.sel(dataset=d, p=p)) for p in ds.p.values}}
+        for d in ds.dataset.values}  # fmt: skip
+    sgd = ds.sgd_step_seconds.mean("bracket")
+    ratios = {"top-only": sgd / ds.top_step_seconds,
+              **{f"plws {_key(p)}": sgd / ds.plws_step_seconds.sel(p=p) for p in ds.p.values},
+              "null (SGD first / last)": ds.sgd_step_seconds.sel(bracket="first")
+              / ds.sgd_step_seconds.sel(bracket="last")}  # fmt: skip
+    out["step_time_ratio"] = {
+        str(d): {name: {"median": float(r.sel(dataset=d).median()),
+                        "min": float(r.sel(dataset=d).min()), "max": float(r.sel(dataset=d).max())}
+                 for name, r in ratios.items()} for d in ds.dataset.values
     }  # fmt: skip
-    out["sgd_train_seconds_median"] = float(ds.sgd_train_seconds.median())
+    out["sgd_step_seconds_median"] = {str(d): float(sgd.sel(dataset=d).median())
+                                      for d in ds.dataset.values}  # fmt: skip
     out["plws_full_step_fraction"] = {_key(p): float(ds.plws_full_step_fraction.sel(p=p).mean())
                                       for p in ds.p.values}  # fmt: skip
     return out
