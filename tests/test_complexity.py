@@ -27,7 +27,8 @@ TINY = [
 SUMMARY_KEYS = {
     "I_LY", "T0", "T_L", "mu_at_T0", "mu_final", "retention", "test_accuracy_final",
     "train_accuracy_final", "linear_test_accuracy", "linear_grad_norm", "retention_boot",
-    "I_LY_given_F_final_p", "T0_test_level", "T0_permutations",
+    "I_LY_given_F_final_p", "T0_test_level", "T0_permutations", "T0_significance",
+    "T0_info_floor", "mu_over_I_FY_before_T_L",
 }  # fmt: skip
 
 
@@ -71,14 +72,22 @@ def test_information_matches_the_validated_measures():
     assert got["I_FY"] > 0.1 and got["mu"] > 0.01  # correlated: not a trivial zero
 
 
-def test_find_t0_rule():
+def test_t0_by_margin_rule():
+    from analysis.complexity._stats import info_floor, t0_by_margin, tested_records
+
+    n = 1000
+    floor = info_floor(n, 50.0)
+    assert floor == pytest.approx(50 / (n * math.log(2)), rel=1e-12)  # 0.0721 bits
     i_fy = np.array([0.001, 0.05, 0.2, 0.3, 0.4])
-    mu_ = np.array([-0.001, 0.01, 0.19, 0.25, 0.1])
-    # record 0: below the information floor; 1: 0.01 < 0.9·0.05 but 0.05 < 0.5·0.2; 2: 0.19 >=
-    # 0.9·0.2; 3: 0.25 < 0.27 → T0 is record 3
-    assert cx.find_t0(i_fy, mu_, 0.2, 0.5) == 3
-    assert cx.find_t0(i_fy, mu_, 0.2, 0.0) == 0  # no floor: the chance-level record
-    assert cx.find_t0(i_fy, i_fy, 0.2, 0.5) is None
+    cmi_mm = np.array([0.001, 0.04, 0.019, 0.031, 0.01])
+    # record 0: below the floor; 1: 0.04 > 0.1·0.05 but 0.05 < floor; 2: 0.019 <= 0.02;
+    # 3: 0.031 > 0.03 → T0 is record 3
+    tested = tested_records(i_fy, n, 50.0)
+    np.testing.assert_array_equal(tested, [2, 3, 4])
+    assert t0_by_margin(cmi_mm, i_fy, tested, 0.1) == 3
+    everything = tested_records(i_fy, n, 1e-9)  # no floor: record 0 (ratio 1) is T0
+    assert t0_by_margin(cmi_mm, i_fy, everything, 0.1) == 0
+    assert t0_by_margin(0.05 * i_fy, i_fy, tested, 0.1) is None  # L explains 95% throughout
 
 
 def test_tiny_run_end_to_end(tmp_path):
@@ -106,14 +115,20 @@ def test_tiny_run_end_to_end(tmp_path):
         assert s["retention"] == pytest.approx(mu_[-1] / s["I_LY"])
         assert s["train_accuracy_final"] == pytest.approx(tr[-1])
         assert s["test_accuracy_final"] == pytest.approx(r.test_accuracy.values[ok][-1])
-        t0 = cx.find_t0(i_fy, mu_, s["I_LY"], 0.5)
-        assert s["T0_point_rule"] == (None if t0 is None else int(step[t0]))
-        # T0: the first record whose permutation p-value is at the Bonferroni level
-        p = r.p_value.values[ok]
-        hits = np.nonzero(p <= s["T0_test_level"])[0]
-        assert s["T0"] == (int(step[hits[0]]) if hits.size else None)
+        # T0: the first record above the floor where Miller–Madow I(F;Y|L) > 0.1·I(F;Y)
+        p, mm = r.p_value.values[ok], r.I_FY_given_L_mm.values[ok]
         tested = np.isfinite(p)
-        np.testing.assert_array_equal(tested, (i_fy >= 0.5 * s["I_LY"]) & (i_fy > 0))
+        floor = 50 / (160 * math.log(2))
+        assert s["T0_info_floor"] == pytest.approx(floor, rel=1e-12)
+        np.testing.assert_array_equal(tested, (i_fy >= floor) & (i_fy > 0))
+        hits = np.nonzero(tested & (mm > 0.1 * i_fy))[0]
+        assert s["T0"] == (int(step[hits[0]]) if hits.size else None)
+        # the significance test's T0 is reported: its first rejection at the Bonferroni level
+        rejects = np.nonzero(p <= s["T0_test_level"])[0]
+        assert s["T0_significance"] == (int(step[rejects[0]]) if rejects.size else None)
+        before_tl = np.nonzero(i_fy[: reach_index(r, s)] > 0)[0]
+        want = mu_[before_tl].sum() / i_fy[before_tl].sum() if before_tl.size else None
+        assert s["mu_over_I_FY_before_T_L"] == (None if want is None else pytest.approx(want))
         assert s["T0_test_level"] == pytest.approx(0.05 / max(tested.sum(), 1))
         assert s["T0_permutations"] >= math.ceil(max(tested.sum(), 1) / 0.05)
         reach = np.nonzero(r.test_accuracy.values[ok] >= s["linear_test_accuracy"])[0]
@@ -142,6 +157,10 @@ def test_tiny_run_end_to_end(tmp_path):
     rows = summary["claims"]
     assert [r["id"] for r in rows] == [c.id for c in declared]
     assert len(rows) == 8 and {r["verdict"] for r in rows} == {"smoke"}  # the quick preset
+    assert [r["id"] for r in rows[:4]] == [
+        "explained-before-T0-mnist1d", "explained-before-T_L-mnist1d",  # the control row next
+        "T0-near-T_L-mnist1d", "retention-mnist1d",
+    ]  # fmt: skip
     units = evidence.read_units(out / evidence.UNITS_FILE)
     for claim, row in zip(declared, rows, strict=True):
         m = evidence.measure(claim, units[row["id"]]).as_dict()
@@ -153,10 +172,19 @@ def test_tiny_run_end_to_end(tmp_path):
     # per-run values: one per network × seed of the task, in run order
     for task, nets in (("mnist1d", ("mlp", "cnn")), ("ball", ("mlp",))):
         runs = [summary[task][n]["0"] for n in nets]
-        got = units[f"retention-{task}"]
-        np.testing.assert_allclose(got, [r["retention"] for r in runs], rtol=1e-12)
         frac = [r["I_LY_given_F_final_mm"] / r["I_LY"] for r in runs]
-        np.testing.assert_allclose(units[f"L-retained-test-{task}"], frac, rtol=1e-12)
+        np.testing.assert_allclose(units[f"retention-{task}"], frac, rtol=1e-12)
+        got = units[f"explained-before-T_L-{task}"]
+        want = [np.nan if r["mu_over_I_FY_before_T_L"] is None else r["mu_over_I_FY_before_T_L"]
+                for r in runs]  # fmt: skip
+        np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
+def reach_index(r, s) -> int:
+    """The record index of T_L in run `r` (every record when F_t never reaches L)."""
+    acc = r.test_accuracy.values[np.isfinite(r.step.values)]
+    hits = np.nonzero(acc >= s["linear_test_accuracy"])[0]
+    return int(hits[0]) if hits.size else acc.size
 
 
 def _fake_mnist(root, n_train=30, n_test=12):
@@ -240,7 +268,7 @@ def test_t0_test_oracle():
     l = flip(1, 0.25)  # noqa: E741
     preds = np.stack([np.asarray(l), np.asarray(l), np.asarray(flip(2, 0.05))])
     i_fy = np.array([0.19, 0.19, 0.7])
-    tested = tested_records(i_fy, 0.19, 0.5)
+    tested = tested_records(i_fy, n, 50.0)  # floor 50/(2000 ln 2) = 0.036 bits
     np.testing.assert_array_equal(tested, [0, 1, 2])
     out = t0_test(preds, l, y, tested, alpha=0.05, permutations=10, key=key)
     assert out["permutations"] == 60 and out["level"] == pytest.approx(0.05 / 3)
@@ -262,9 +290,9 @@ def test_t0_note_states_where_t0_sits():
         {"mu_at_T0": 0.5, "I_FY_at_T0": 1.0, "I_LY": 1.25},
         {"mu_at_T0": None, "I_FY_at_T0": None, "I_LY": 1.0},
     ]
-    text = _at_t0(runs, SimpleNamespace(t0_min_info=0.5))
+    text = _at_t0(runs, SimpleNamespace(t0_floor=50.0))
     assert "μ/I(F;Y) is 0.50–0.80" in text and "I(F;Y)/I(L;Y) 0.50–0.80" in text
-    assert _at_t0(runs[2:], SimpleNamespace(t0_min_info=0.5)) == ""
+    assert _at_t0(runs[2:], SimpleNamespace(t0_floor=50.0)) == ""
 
 
 def test_records_before_t0_include_the_untested_ones():
@@ -279,8 +307,8 @@ def test_records_before_t0_include_the_untested_ones():
 
 def test_analyse_measures_explained_share_below_the_test_floor():
     """F_t = L on a growing share of the points (random labels elsewhere) is explained by L
-    (I(F;Y|L) = 0 in population), then F_t = Y is not: T0 is the last record, the records
-    before it sit below and above the test's floor, and Σμ/ΣI(F;Y) over them is ≈ 1."""
+    (I(F;Y|L) = 0 in population), then F_t = Y is not: T0 is the last record (the explained
+    records above the floor do not trigger the 10% rule), and Σμ/ΣI(F;Y) before it is ≈ 1."""
     from analysis.complexity.run import analyse, information
     from lazyrich.measures import joint_counts, mutual_information
 
@@ -304,7 +332,10 @@ def test_analyse_measures_explained_share_below_the_test_floor():
     s = analyse(h, i_ly, 0.8, 0.8, l, y, c, key=ks[7])
     assert s["T0"] == 5
     assert 3 <= s["records_before_T0"] <= 4  # the share-0 record may carry a trace of information
-    assert int(np.sum(h["I_FY"][:4] >= c.t0_min_info * i_ly)) < s["records_before_T0"]
+    assert s["T0_info_floor"] == pytest.approx(50 / (n * math.log(2)))
+    assert int(np.sum(h["I_FY"][:4] >= s["T0_info_floor"])) >= 2  # looked at, not T0
+    # F_t = L (record 4) reaches L's accuracy 0.8: the records before T_L are explained too
+    assert s["T_L"] == 4 and s["mu_over_I_FY_before_T_L"] == pytest.approx(1.0, abs=0.03)
     assert s["mu_over_I_FY_before_T0"] == pytest.approx(1.0, abs=0.03)
     lo, hi = s["mu_over_I_FY_before_T0_boot"]
     assert lo <= s["mu_over_I_FY_before_T0"] + 1e-6 and hi >= 0.95
@@ -316,7 +347,8 @@ def _run_summary(ratio, t0, tl, retention, mm, i_ly=0.5):
             "T0_over_T_L": None if t0 is None or tl is None else t0 / tl,
             "zero_error_step": 100, "train_accuracy_final": 1.0, "retention": retention,
             "retention_boot": [retention - 0.01, retention], "I_LY_given_F_final_mm": mm,
-            "I_LY_given_F_final_p": 0.5}  # fmt: skip
+            "I_LY_given_F_final_p": 0.5, "mu_over_I_FY_before_T_L": ratio - 0.1,
+            "records_before_T_L_informative": 4, "T0_significance": 1}  # fmt: skip
 
 
 def test_claims_are_judged_over_runs_with_their_margins():
@@ -330,7 +362,8 @@ def test_claims_are_judged_over_runs_with_their_margins():
     }
     rows = cx.claims({"ball": {"mlp": runs}}, c)
     assert [r["id"] for r in rows] == [d.id for d in cx.declare(c)] == [
-        "explained-before-T0-ball", "T0-near-T_L-ball", "retention-ball", "L-retained-test-ball",
+        "explained-before-T0-ball", "explained-before-T_L-ball", "T0-near-T_L-ball",
+        "retention-ball",
     ]  # fmt: skip
     by = {r["id"]: r for r in rows}
     assert all(r["unit"] == "run" and r["figure"] == "figures/info_ball_mlp.png" for r in rows)
@@ -339,20 +372,38 @@ def test_claims_are_judged_over_runs_with_their_margins():
     lo = 0.96 - 2.919986 * 0.01 / math.sqrt(3)
     assert by["explained-before-T0-ball"]["measured"]["lo"] == pytest.approx(lo, abs=1e-6)
     assert by["explained-before-T0-ball"]["verdict"] == "agrees"
+    # the control row: the same ratio before T_L (0.87, 0.85, 0.86): entirely below 0.9
+    control = by["explained-before-T_L-ball"]
+    assert control["samples"] == pytest.approx([0.87, 0.85, 0.86])
+    assert control["verdict"] == "disagrees" and control["margin"] == 0.1
     t = by["T0-near-T_L-ball"]
     assert t["samples"][:2] == pytest.approx([math.log2(0.8), 0.0]) and math.isnan(t["samples"][2])
-    assert t["measured"]["n"] == 2 and "T0 never" in t["note"] and "0.5·I(L;Y)" in t["reason"]
-    assert by["retention-ball"]["verdict"] == "agrees"
-    # one run leaves 40% of I(L;Y): the wide interval over runs decides nothing
-    frac = by["L-retained-test-ball"]
+    assert t["measured"]["n"] == 2 and "T0 never" in t["note"] and "/(n ln 2)" in t["reason"]
+    assert "0.1·I(F_t;Y)" in t["reason"]
+    # retention: I(L;Y|F_final)/I(L;Y); one run leaves 40% of I(L;Y): the wide interval over
+    # runs decides nothing
+    frac = by["retention-ball"]
     assert frac["samples"] == pytest.approx([0.008, 0.012, 0.4])
-    assert frac["verdict"] == "undecided" and frac["margin"] == 0.05
+    assert frac["verdict"] == "undecided" and frac["margin"] == 0.1
+    good = {k: {**v, "I_LY_given_F_final_mm": 0.002 + 0.001 * int(k)} for k, v in runs.items()}
+    assert cx.claims({"ball": {"mlp": good}}, c)[3]["verdict"] == "agrees"  # < 1% of I(L;Y)
     # every run far outside the band: disagrees
     bad = {k: {**v, "I_LY_given_F_final_mm": 0.2 + 0.01 * int(k)} for k, v in runs.items()}
     row = cx.claims({"ball": {"mlp": bad}}, c)[3]
-    assert row["verdict"] == "disagrees" and row["measured"]["lo"] > 0.05
+    assert row["verdict"] == "disagrees" and row["measured"]["lo"] > 0.1
     # a task without runs: its claims are still rows, not measured
     empty = cx.claims({}, c)
     assert [r["measured"]["n"] for r in empty] == [0, 0, 0, 0]
     assert {r["verdict"] for r in empty} == {"undecided"}
     assert cx.declare(cx.Config(tasks=("ball",), networks=("cnn",))) == []
+
+
+def test_sizing_names_the_declared_claims_and_five_runs_per_task():
+    c = cx.PRESETS["evidence"]
+    sizes, notes = cx.sizing(c)
+    declared = [d.id for d in cx.declare(c)]
+    assert list(sizes) == declared and len(declared) == 4 * len(c.tasks)
+    assert c.n_seeds >= 5  # the ball runs one network: n_seeds runs
+    assert "with 6 runs (1 network(s) × 6 seeds)" in sizes["retention-ball"]
+    assert "against 2 × margin = 0.2" in sizes["explained-before-T_L-mnist"]
+    assert notes and "25 min" in notes and "0.5·I(L;Y)" in notes

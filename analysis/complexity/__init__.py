@@ -7,14 +7,16 @@ data (logistic regression to convergence). At log-spaced early steps and at ever
 the network's hard test predictions F_t (a measure of one engine call) give the plug-in
 I(F_t; Y), μ_Y(F_t; L) = I(F_t; Y) − I(F_t; Y | L) and I(L; Y | F_t), with I(L; Y) as reference.
 Modules: `config` (options, tasks, networks), `run` (engine calls, measures, summary),
-`claims` (the claims, declared from the options alone, judged by `lazyrich.evidence`), `_stats`
-(T0's permutation test, T_L, the per-run bootstrap: reported numbers, not verdicts),
+`claims` (the claims, declared from the options alone, judged by `lazyrich.evidence`, and the
+plan's seed sizing), `_stats` (T0 by the practical margin, its permutation test, T_L, the
+per-run bootstrap: reported numbers, not verdicts),
 `figures`.
 """
 
 from .claims import claims as claims
 from .claims import declare as declare
 from .claims import per_unit as per_unit
+from .claims import sizing as sizing
 from .config import DESCRIPTION as DESCRIPTION
 from .config import FILE_TASKS as FILE_TASKS
 from .config import NAME as NAME
@@ -30,7 +32,6 @@ from .config import seeds as seeds
 from .config import validate as validate
 from .run import MEASURES as MEASURES
 from .run import analyse as analyse
-from .run import find_t0 as find_t0
 from .run import information as information
 from .run import record_steps as record_steps
 from .run import run as run

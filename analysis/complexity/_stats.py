@@ -1,13 +1,19 @@
-"""T0 by a permutation test, T_L, and the per-run bootstrap of the complexity study.
+"""T0 by a practical margin, its permutation test, T_L, and the per-run bootstrap of the
+complexity study.
 
 None of these is a verdict: the claims' intervals run over runs (`claims`).
 
-- T0: at each tested record (I(F_t;Y) ≥ t0_min_info·I(L;Y)), the Miller–Madow I(F_t;Y|L)
-  against F_t shuffled within each L-stratum (`lazyrich.measures.cmi_permutation_test`, whose
-  null tables are drawn with the shuffles' margins: the same law, at a cost independent of n);
-  family-wise level alpha by Bonferroni over the m tested records (reject when p ≤ alpha/m;
-  the shuffles are raised to ceil(m/alpha) so that this is reachable). T0 = the first
-  rejecting record.
+- The records T0 looks at: I(F_t;Y) ≥ t0_floor / (n ln 2) bits, where the ratio
+  I(F_t;Y|L) / I(F_t;Y) is resolved (1/(n ln 2) is the plug-in noise scale of I(F_t;Y|L) for
+  binary variables at n test points). The paper (PAPERS.md §5) defines T0 as where the curves
+  part and gives no floor; the old floor I(F_t;Y) ≥ 0.5·I(L;Y) was not from it, and T0 sat on
+  it in every run of the old evidence.
+- T0 (`t0_by_margin`): the first such record where the Miller–Madow I(F_t;Y|L) exceeds
+  margin · I(F_t;Y), i.e. L explains less than 1 − margin of F_t's information.
+- T0_significance (reported, not used): at the same records, the Miller–Madow I(F_t;Y|L)
+  against F_t shuffled within each L-stratum (`lazyrich.measures.cmi_permutation_test`);
+  family-wise level alpha by Bonferroni over the m records (reject when p ≤ alpha/m; the
+  shuffles are raised to ceil(m/alpha) so that this is reachable); the first rejecting record.
 - T_L: the first record where F_t's test accuracy ≥ L's.
 - Bootstrap: the test points resampled with replacement (the same resample for every record
   of a run), giving per replicate the pre-T0 ratio Σμ / ΣI(F_t;Y) over the records before
@@ -32,9 +38,21 @@ from lazyrich.measures import (
 )
 
 
-def tested_records(i_fy: np.ndarray, i_ly: float, min_info: float) -> np.ndarray:
-    """Indices of the records the T0 test looks at: I(F;Y) ≥ min_info·I(L;Y) and > 0."""
-    return np.nonzero((i_fy >= min_info * i_ly) & (i_fy > 0))[0]
+def info_floor(n: int, floor: float) -> float:
+    """`floor / (n ln 2)` bits: `floor` times the plug-in noise scale of a binary I(F;Y|L)."""
+    return floor / (n * math.log(2))
+
+
+def tested_records(i_fy: np.ndarray, n: int, floor: float) -> np.ndarray:
+    """Indices of the records T0 looks at: I(F;Y) ≥ info_floor(n, floor) and > 0."""
+    return np.nonzero((i_fy >= info_floor(n, floor)) & (i_fy > 0))[0]
+
+
+def t0_by_margin(cmi_mm: np.ndarray, i_fy: np.ndarray, tested: np.ndarray,
+                 margin: float) -> int | None:  # fmt: skip
+    """T0: the first `tested` record with I(F;Y|L) (Miller–Madow) > margin · I(F;Y), or None."""
+    hits = [int(i) for i in tested if cmi_mm[i] > margin * i_fy[i]]
+    return hits[0] if hits else None
 
 
 def records_before(i_fy: np.ndarray, t0: int | None) -> np.ndarray:

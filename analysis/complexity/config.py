@@ -32,13 +32,18 @@ DESCRIPTION = (
     "plain SGD until zero training error or a step cap. L is logistic regression trained to "
     "convergence on the same data. On the test set, from hard predictions: I(F_t;Y), "
     "μ(F_t;L) = I(F_t;Y) − I(F_t;Y|L) (how much of F_t's information L explains) and "
-    "I(L;Y|F_t) (≈ 0 when L is retained), in bits. 'μ ≈ I(F_t;Y)' is decided by a test: the "
-    "Miller–Madow-corrected I(F_t;Y|L) against a permutation null (F_t shuffled within each "
-    "L-stratum, `permutations` shuffles), at family-wise level alpha over the tested records "
-    "(Bonferroni; records with I(F_t;Y) ≥ t0_min_info·I(L;Y)); T0 is the first record where it "
-    "rejects (null: never); 'before T0' is measured as Σμ / ΣI(F_t;Y) over every earlier record "
-    "with I(F_t;Y) > 0. T_L is the first record where F_t's test accuracy reaches L's. "
-    "retention = μ_final / I(L;Y). The claims' 90% intervals run over the runs (networks × "
+    "I(L;Y|F_t) (≈ 0 when L is retained), in bits. One practical margin per quantity (the "
+    "paper's 'almost all' read as 90%): T0 is the first record where L explains less than 90% "
+    "of F_t's information, the Miller–Madow I(F_t;Y|L) > 0.1·I(F_t;Y), among the records where "
+    "F_t's information resolves that ratio (I(F_t;Y) ≥ t0_floor × 1/(n ln 2) bits, the plug-in "
+    "noise scale of I(F_t;Y|L) at n test points); null: never. A permutation test of "
+    "I(F_t;Y|L) = 0 at family-wise level alpha over the same records (F_t shuffled within each "
+    "L-stratum, `permutations` shuffles, Bonferroni) is reported beside it (T0_significance), "
+    "not used. 'Before T0' is measured as Σμ / ΣI(F_t;Y) over every earlier record with "
+    "I(F_t;Y) > 0, and likewise before T_L (a control independent of T0's rule). T_L is the "
+    "first record where F_t's test accuracy reaches L's. "
+    "retention = μ_final / I(L;Y); its claim is judged on I(L;Y|F_final) / I(L;Y) "
+    "(Miller–Madow). The claims' 90% intervals run over the runs (networks × "
     "seeds); per run, a bootstrap over test points (`bootstrap` resamples) gives a 5–95% range "
     "of the pre-T0 ratio and of the retention, reported beside them. The paper predicts "
     "μ ≈ I(F_t;Y) until about T_L and retention close to 1."
@@ -88,8 +93,10 @@ class Config:
     """Log-spaced recording steps (besides one at the end of every epoch)."""
     stop_train_error: float = 0.0
     """Stop at the first record whose training error is <= this (0: zero training error)."""
-    t0_min_info: float = 0.5
-    """T0 tests only records with I(F_t;Y) >= t0_min_info·I(L;Y) (below, the ratio is noise)."""
+    t0_floor: float = 50.0
+    """T0 looks only at records with I(F_t;Y) >= t0_floor / (n ln 2) bits (n test points): the
+    plug-in noise scale of I(F_t;Y|L) for binary F, Y, L is 1/(n ln 2), so there the ratio
+    I(F_t;Y|L) / I(F_t;Y) is resolved to 1/t0_floor = 0.02, a fifth of its margin 0.1."""
     permutations: int = 199
     """Shuffles of the permutation test (raised to ceil(records / alpha) if fewer, so that a
     Bonferroni rejection is possible)."""
@@ -124,7 +131,9 @@ PRESETS = {
         records=40,
         permutations=999,
         bootstrap=200,
-        n_seeds=3,
+        # issue 25: 6 seeds, so the ball (MLP only) has 6 runs and the others 12 (>= 5 units);
+        # sizing() gives the arithmetic and the wall time (~20 min on 2 quiet cores)
+        n_seeds=6,
     ),
     "paper": Config(
         tasks=("mnist1d", "ball", "mnist", "cifar10"),
@@ -224,7 +233,10 @@ def validate(c: Config) -> None:
         0.0 <= c.stop_train_error < 1.0,
         f"--stop-train-error must be in [0, 1), got {c.stop_train_error}",
     )
-    require(0.0 <= c.t0_min_info <= 1.0, f"--t0-min-info must be in [0, 1], got {c.t0_min_info}")
+    require(
+        math.isfinite(c.t0_floor) and c.t0_floor > 0,
+        f"--t0-floor must be a finite number > 0 (multiples of 1/(n ln 2) bits), got {c.t0_floor}",
+    )
     require(
         c.permutations >= 1,
         f"--permutations must be >= 1 (shuffles of the permutation test), got {c.permutations}",

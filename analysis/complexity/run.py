@@ -27,8 +27,16 @@ from lazyrich.measures import (
 from lazyrich.results import StudyDir, write_dataset
 from lazyrich.train import Grid, Snapshot, default_devices, log_steps, train
 
-from ._stats import bootstrap, first_reaching, records_before, t0_test, tested_records
-from .claims import claims
+from ._stats import (
+    bootstrap,
+    first_reaching,
+    info_floor,
+    records_before,
+    t0_by_margin,
+    t0_test,
+    tested_records,
+)
+from .claims import EXPLAINED_MARGIN, claims
 from .config import NAME, Config, cnn_applies, load_task, make_network, seeds, validate
 from .figures import figures
 
@@ -115,15 +123,6 @@ def train_and_measure(
     return out
 
 
-def find_t0(i_fy, mu_, i_ly: float, min_info: float) -> int | None:
-    """The old point rule, kept for comparison: the first record with μ < 0.9·I(F;Y) and
-    I(F;Y) >= min_info·I(L;Y), or None (it fires by chance: plug-in bias and noise of
-    I(F;Y|L) are of the order of I(F;Y) early on)."""
-    ok = (mu_ < 0.9 * i_fy) & (i_fy >= min_info * i_ly) & (i_fy > 0)
-    hits = np.nonzero(ok)[0]
-    return int(hits[0]) if hits.size else None
-
-
 def _at(h, key: str, i: int | None) -> float | None:
     return None if i is None else float(h[key][i])
 
@@ -134,12 +133,14 @@ def analyse(h: dict[str, np.ndarray], i_ly: float, lin_test: float, lin_train: f
     bootstrap over test points (a per-run 5–95% range, reported; the claims' intervals run
     over runs)."""
     k1, k2, k3 = jax.random.split(key, 3)
-    tested = tested_records(h["I_FY"], i_ly, c.t0_min_info)
+    n = int(y_test.shape[0])
+    tested = tested_records(h["I_FY"], n, c.t0_floor)
     test = t0_test(h["preds"], l_test, y_test, tested, alpha=c.alpha,
                    permutations=c.permutations, key=k1)  # fmt: skip
-    t0 = test["t0"]
+    t0 = t0_by_margin(test["cmi_mm"], h["I_FY"], tested, EXPLAINED_MARGIN)
     tl = first_reaching(h["test_accuracy"], lin_test)
     before = records_before(h["I_FY"], t0)
+    before_tl = records_before(h["I_FY"], tl)
     boot = bootstrap(h["preds"], l_test, y_test, before, resamples=c.bootstrap, key=k2)
     final = cmi_permutation_test(jnp.asarray(h["preds"][-1]), y_test, l_test, num_values=2,
                                  num_permutations=c.permutations, key=k3)  # fmt: skip
@@ -148,22 +149,26 @@ def analyse(h: dict[str, np.ndarray], i_ly: float, lin_test: float, lin_train: f
     h["p_value"], h["I_FY_given_L_mm"] = test["p"], test["cmi_mm"]
     reached = np.nonzero(1.0 - h["train_accuracy"] <= c.stop_train_error)[0]
     mu_final = float(h["mu"][-1])
-    ratio = float(h["mu"][before].sum() / h["I_FY"][before].sum()) if len(before) else None
+    ratio = lambda idx: float(h["mu"][idx].sum() / h["I_FY"][idx].sum()) if len(idx) else None
+    step = lambda i: None if i is None else int(h["step"][i])
     return {
         "I_LY": i_ly,
-        "T0": None if t0 is None else int(h["step"][t0]),
-        "T_L": None if tl is None else int(h["step"][tl]),
+        "T0": step(t0),
+        "T_L": step(tl),
         "T0_over_T_L": None if t0 is None or tl is None else float(h["step"][t0] / h["step"][tl]),
         "records_before_T_L": None if tl is None else int(tl),
         "T0_test_level": test["level"],
         "T0_permutations": test["permutations"],
         "T0_records_tested": int(len(tested)),
-        "T0_point_rule": _at(h, "step", find_t0(h["I_FY"], h["mu"], i_ly, c.t0_min_info)),
+        "T0_info_floor": info_floor(n, c.t0_floor),
+        "T0_significance": step(test["t0"]),
         "mu_at_T0": _at(h, "mu", t0),
         "I_FY_at_T0": _at(h, "I_FY", t0),
         "test_accuracy_at_T0": _at(h, "test_accuracy", t0),
         "records_before_T0": int(len(before)),
-        "mu_over_I_FY_before_T0": ratio,
+        "mu_over_I_FY_before_T0": ratio(before),
+        "records_before_T_L_informative": int(len(before_tl)),
+        "mu_over_I_FY_before_T_L": ratio(before_tl),
         "mu_over_I_FY_before_T0_boot": _pct(boot["ratio"]),
         "mu_final": mu_final,
         "I_FY_final": float(h["I_FY"][-1]),
@@ -226,9 +231,10 @@ def run(c: Config, store: StudyDir, *, progress: bool = True, devices: int | Non
     if skipped:
         summary["skipped"] = skipped
     summary["T0_rule"] = (
-        f"first record where the permutation test of I(F;Y|L) = 0 (Miller-Madow statistic, F "
-        f"shuffled within L-strata) rejects at family-wise level {c.alpha} (Bonferroni over the "
-        f"records with I(F;Y) >= {c.t0_min_info}*I(L;Y)); null: never"
+        f"first record where the Miller-Madow I(F;Y|L) exceeds {EXPLAINED_MARGIN}*I(F;Y), among "
+        f"the records with I(F;Y) >= {c.t0_floor:g}/(n ln 2) bits; null: never. "
+        f"T0_significance (reported): the first of the same records where the permutation test "
+        f"of I(F;Y|L) = 0 rejects at family-wise level {c.alpha} (Bonferroni)"
     )
     summary["claims"] = claims(summary, c)
     ds = _dataset(histories, per_run, summary)
