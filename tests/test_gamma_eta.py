@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+import logging
 import math
 from typing import Any
 
@@ -9,6 +10,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 import xarray as xr
 from jax.flatten_util import ravel_pytree
@@ -100,6 +102,10 @@ def test_drops_and_plateau_of_a_two_step_staircase():
     plateau = dyn.plateau_length(t, loss, 1.0)
     assert plateau is not None and 80 < plateau <= 100
     assert dyn.plateau_length(t, np.ones_like(t), 1.0) is None
+    assert dyn.staircase_steps(t, loss, 1.0) == 2
+    # one drop broken by a noisy record (a shallow stretch shorter than a doubling) is one step
+    noisy = np.where((t > 98) & (t < 104), np.interp(98, t, loss), loss)
+    assert len(dyn.detect_drops(t, noisy, 1.0)) == 3 and dyn.staircase_steps(t, noisy, 1.0) == 2
 
 
 def test_collapse_score_zero_for_curves_of_tau_only():
@@ -138,18 +144,42 @@ def _setup():
     )
 
 
-def test_sharpness_replay_matches_the_sweep_and_a_dense_hessian():
-    setup = _setup()
+class _Messages(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.messages: list[str] = []
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())
+
+
+def test_sharpness_replay_is_the_sweep_compiled_once_and_a_dense_hessian_at_init():
+    """With momentum (the setup's `direction`) the replay is the sweep's trajectory (same init,
+    stream and step, float64 both), for every seed; seeds and fixed batches are inputs, so the
+    second seed's call compiles nothing; at init the measure is the top eigenvalue of the dense
+    Hessian of the fixed-batch loss; a γ without a finite η* is NaN."""
+    setup = dataclasses.replace(_setup(), direction=optax.trace(0.9))
     gammas, etas = np.array([0.1, 3.0]), np.array([2e-3, 0.05])
-    fx, fy = _sample(jax.random.key(9), 16)
-    lam, test = sharpness_along(setup, gammas, etas, np.array([0, 7, 30]), fixed_x=fx, fixed_y=fy)
-    # the replay follows the engine's run of seed 0 (same init and stream), float64 both
-    res = sweep(setup, Grid.of(gammas, etas[:, None], [0]), [7, 30], x64=True, progress=False)
-    np.testing.assert_allclose(test[:, 1:], res["test_loss"][:, 0, 0], rtol=1e-9)
-    # at init: the top eigenvalue of the dense Hessian of the fixed-batch loss
-    with jax.enable_x64(True):
+    res = sweep(setup, Grid.of(gammas, etas[:, None], [0, 1]), [7, 30], x64=True, progress=False)
+    compiled = []
+    for seed in (0, 1):
+        fx, fy = _sample(jax.random.key(9 + seed), 16)  # another batch per call: still no compile
+        log = _Messages()
+        logging.getLogger("jax").addHandler(log)
+        try:
+            with jax.log_compiles(True):
+                lam, test = sharpness_along(
+                    setup, gammas, etas, np.array([0, 7, 30]), fixed_x=fx, fixed_y=fy, seed=seed
+                )
+        finally:
+            logging.getLogger("jax").removeHandler(log)
+        compiled.append(sum("Compiling" in m for m in log.messages))
+        np.testing.assert_allclose(test[:, 1:], res["test_loss"][:, 0, seed], rtol=1e-9)
+        assert np.all(np.isfinite(lam))
+    assert compiled[0] > 0 and compiled[1] == 0, compiled
+    with jax.enable_x64(True):  # seed 1's init, its fixed batch
         for g, value in zip(gammas, lam[:, 0], strict=True):
-            model = setup.make_model(jax.random.fold_in(jax.random.key(0), 0), jnp.float64(g))
+            model = setup.make_model(jax.random.fold_in(jax.random.key(1), 0), jnp.float64(g))
             params, rest = partition(model)
             flat, unravel = ravel_pytree(params)
             x64 = jnp.asarray(fx, jnp.float64)
@@ -159,6 +189,10 @@ def test_sharpness_replay_matches_the_sweep_and_a_dense_hessian():
 
             top = jnp.linalg.eigvalsh(jax.hessian(loss)(flat))[-1]
             np.testing.assert_allclose(value, top, rtol=1e-6)
+    lam, _ = sharpness_along(
+        setup, gammas, np.array([np.nan, 0.05]), np.array([0, 7]), fixed_x=fx, fixed_y=fy
+    )
+    assert np.isnan(lam[0]).all() and np.isfinite(lam[1]).all()
 
 
 # ------------------------------------------------------------------ the CNN case
@@ -302,6 +336,7 @@ def test_short_window_below_the_probe_range_runs(tmp_path):
     η and `lat_div[:, probe_k] = probe_marked` raised an IndexError."""
     argv = [*TINY, "--eta-min", "1e-3", "--eta-max", "10", "--eta-per-decade", "1"]
     argv += ["--window-decades", "1", "--gamma-min", "1", "--gamma-max", "1000", "--seeds", "2"]
+    argv += ["--budget-factor", "2"]  # the step-budget control: its row beside claim 2
     assert main(["run", "gamma-eta", *argv, "--out", str(tmp_path)]) == 0
     folder = tmp_path / "gamma-eta"
     summary = json.loads((folder / "summary.json").read_text())
@@ -312,7 +347,8 @@ def test_short_window_below_the_probe_range_runs(tmp_path):
     c = Config(**{k: v for k, v in fields.items() if k in names})
     declared = declare(c)
     assert [r["id"] for r in summary["claims"]] == [d.id for d in declared]
-    assert {d.id.split()[-1] for d in declared} == {"1", "2", "2b", "3a", "3b", "4", "5", "6"}
+    suffixes = [d.id.split()[-1] for d in declared]
+    assert suffixes == ["1", "2", "2-budget", "2b", "3a", "3b", "4", "4b", "5", "6"]
     units = evidence.read_units(folder / evidence.UNITS_FILE)
     for claim, row in zip(declared, summary["claims"], strict=True):
         assert len(units[claim.id]) == 2  # one value per seed
@@ -384,15 +420,20 @@ def test_declared_margins_and_resolutions_come_from_the_theory_and_the_grids():
     assert (L3["6"].kind, L3["6"].theory, L3["6"].resolution) == ("above", 0.0, 0.5)
     toy = collapse.toy_plateau_slope(np.array([10.0, 100.0, 1000.0]), 3)
     assert L3["4"].theory == pytest.approx(toy, abs=1e-4)
-    assert "not the toy's prefactor" in L3["4"].claim
+    assert "toy comparison, not the paper's prediction" in L3["4"].claim
+    assert (L3["4b"].kind, L3["4b"].theory, L3["4b"].margin) == ("above", 1.0, 0.0)
+    assert "2-budget" not in L3  # no budget control unless --budget-factor
     assert rich_margin(3)[0] == pytest.approx(1 / 12) and lazy_margin(2)[0] == 0.5
     # no collapse runs, no claims 4 and 5; the declaration reads the config alone
-    ids = [d.id for d in declare(Config(depth=(2,), collapse=False))]
-    assert [i.split()[-1] for i in ids] == ["1", "2", "2b", "3a", "3b", "6"]
+    ids = [d.id for d in declare(Config(depth=(2,), collapse=False, budget_factor=2.0))]
+    assert [i.split()[-1] for i in ids] == ["1", "2", "2-budget", "2b", "3a", "3b", "4b", "6"]
+    budget = {d.id: d for d in declare(Config(depth=(3,), budget_factor=2.0))}
+    assert budget["teacher mse L=3 2-budget"].theory == 0.0
+    assert budget["teacher mse L=3 2-budget"].margin == pytest.approx(1 / 12)
 
 
 def test_judge_case_measures_per_seed_values():
-    c = Config(depth=(3,), gamma_per_decade=2.0, collapse=False)
+    c = Config(depth=(3,), gamma_per_decade=2.0, collapse=False, budget_factor=1.5)
     claims = declare(c)
     label = "teacher mse L=3"
     s = {
@@ -406,14 +447,21 @@ def test_judge_case_measures_per_seed_values():
             "plateau_flagged_gammas": [[], [1000.0], []],
         },
         "best_gamma_per_seed": [100.0, 1000.0, 100.0],
-    }
+        "budget_control": {
+            "main": [0.7, 0.66, 0.6], "control": [0.68, 0.67, 0.62], "change": [-0.02, 0.01, 0.02],
+            "steps": 4500,
+        },
+        "staircase": {"gamma": 1e3, "eta_per_seed": [1.0, 2.0, 1.0], "steps_per_seed": [1.0] * 3},
+    }  # fmt: skip
     rows = judge_case(claims, label, s, None)
     assert list(rows) == [d.id for d in claims]
     verdicts = {k.split()[-1]: r["verdict"] for k, r in rows.items()}
     assert verdicts == {
-        "1": "agrees", "2": "disagrees", "2b": "undecided", "3a": "agrees", "3b": "agrees",
-        "6": "agrees",
+        "1": "agrees", "2": "disagrees", "2-budget": "agrees", "2b": "undecided", "3a": "agrees",
+        "3b": "agrees", "4b": "disagrees", "6": "agrees",
     }  # fmt: skip
+    assert rows[f"{label} 2-budget"]["samples"] == [-0.02, 0.01, 0.02]
+    assert "at 4500 steps: 0.68, 0.67, 0.62" in rows[f"{label} 2-budget"]["note"]
     r = rows[f"{label} 2b"]
     assert r["measured"]["n"] == 2 and r["samples"][:2] == [0.6, 0.7]  # a seed without a fit
     assert "seed 1: 1" in rows[f"{label} 1"]["note"]  # the flagged γ are named per seed
@@ -421,6 +469,39 @@ def test_judge_case_measures_per_seed_values():
     for claim in claims:
         row = rows[claim.id]
         assert row["measured"] == evidence.measure(claim, row["samples"]).as_dict()
+
+
+def test_budget_control_slopes_by_least_squares():
+    gammas = np.array([0.1, 1.0, 10.0, 100.0, 1000.0])
+    etas = np.tile(10.0 ** np.arange(-3.0, 1.0), (5, 1))  # (γ, η ascending)
+    steps = np.array([10, 50, 90, 100])
+    # control: seed 0's lowest loss at η index 1 for γ ≤ 10, index 2 above; seed 1 always 3
+    loss = np.ones((5, 4, 2, 4))
+    loss[:3, 1, 0], loss[3:, 2, 0], loss[:, 3, 1] = 0.1, 0.1, 0.1
+    control = {"test_loss": loss, "diverged": np.zeros((5, 4, 2), bool)}
+    main = np.array([[1e-3, 1.0]] * 5)
+    main[0, 0] = np.nan  # left out (plateau-flagged)
+    out = ps.budget_change(gammas, etas, main, control, steps, loss0=1.0)
+    star = np.where(np.arange(5)[:, None] < 3, 1e-2, 1e-1)
+    x = np.log10(gammas[2:])  # γ > 1
+    expect = np.polyfit(x, np.log10(star[2:, 0]), 1)[0]
+    np.testing.assert_allclose(out["control"], [expect, 0.0], atol=1e-12)
+    np.testing.assert_allclose(out["main"], [0.0, 0.0], atol=1e-12)
+    np.testing.assert_allclose(out["change"], [expect, 0.0], atol=1e-12)
+    assert math.isnan(ps.rich_line_slopes(gammas[:4], main[:4])[0])  # 2 points above γ = 1
+
+
+def test_sizing_names_declared_claims_and_the_preset_fits_the_budget():
+    from analysis.gamma_eta import PRESETS, sizing
+
+    for name in ("quick", "evidence"):
+        lines, notes = sizing(PRESETS[name])
+        assert set(lines) <= {d.id for d in declare(PRESETS[name])} and lines
+        assert notes and "min" in notes
+    ev = PRESETS["evidence"]
+    assert ev.seeds >= 5 and ev.budget_factor > 1
+    ids = [d.id for d in declare(ev)]
+    assert ids.index("teacher mse L=2 2-budget") == ids.index("teacher mse L=2 2") + 1
 
 
 def test_per_seed_eta_star_and_eta_max_by_brute_force():

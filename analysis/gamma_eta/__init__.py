@@ -30,3 +30,4 @@ from .config import case_label as case_label
 from .config import cases_of as cases_of
 from .config import validate as validate
 from .run import run as run
+from .sizing import sizing as sizing

@@ -12,7 +12,13 @@ from lazyrich.train import log_steps
 from . import dynamics as dyn
 from . import protocol as proto
 from .fits import broken_fit
-from .per_seed import best_gamma_per_seed, eta_star_per_seed, plateau_per_seed, slopes_per_seed
+from .per_seed import (
+    best_gamma_per_seed,
+    budget_change,
+    eta_star_per_seed,
+    plateau_per_seed,
+    slopes_per_seed,
+)
 from .setup import OnlineSetup
 from .sharpness import sharpness_along
 
@@ -114,7 +120,7 @@ def rich_curves(c, gammas, steps, depth, k_win, etas, stable, test_loss, eta_sta
 
 def analyse_case(
     c, setup: OnlineSetup, *, label, arch="mlp", width=None, depth, gammas, steps, probe_k,
-    probe, censored, k_win, etas, main, fixed, loss0,
+    probe, censored, k_win, etas, main, fixed, loss0, budget=None,
 ) -> dict[str, Any]:  # fmt: skip
     """Everything the study reports about one case; arrays for results.nc and figures."""
     marked = proto.divergence_rule(main["diverged"])
@@ -147,20 +153,23 @@ def analyse_case(
     checkpoints = np.unique(checkpoints)
     n_seed = final.shape[-1]
     sharp_s = np.full((gammas.size, n_seed, c.sharpness_points + 1), np.nan)
+    # every seed, every γ (NaN η* masked): equal shapes, so all seeds share one compiled program;
+    # the sweep's precision rule, so the replay is the sweep's trajectory
+    x64 = {"auto": lambda hp: hp["gamma"] < 1e-2, "always": True, "never": False}[c.float64]
     for s in range(n_seed):
-        ok_s = np.nonzero(np.isfinite(star_s[:, s]))[0]
-        if ok_s.size:
+        if np.isfinite(star_s[:, s]).any():
             lam, _ = sharpness_along(
                 setup,
-                gammas[ok_s],
-                star_s[ok_s, s],
+                gammas,
+                star_s[:, s],
                 checkpoints,
                 fixed_x=fixed[0],
                 fixed_y=fixed[1],
                 seed=s,
                 num_iters=c.sharpness_iters,
+                x64=x64,
             )
-            sharp_s[ok_s, s, : lam.shape[1]] = lam
+            sharp_s[:, s, : lam.shape[1]] = lam
     count = np.isfinite(sharp_s).sum(1)  # the seed mean over the seeds measured
     sharp = np.where(count > 0, np.nansum(sharp_s, 1) / np.maximum(count, 1), np.nan)
     ok = np.nonzero(count[:, 0] > 0)[0]
@@ -171,6 +180,33 @@ def analyse_case(
         "eta_max": slopes_per_seed(gammas, max_s_fit),
         "sharpness": slopes_per_seed(gammas, sharp_s_fit),
     }
+
+    # staircases: per seed, the curve at its own η* at the largest rich γ, its drops counted
+    # (drops closer than a doubling of time merged: a plateau between steps must be a plateau)
+    ri = rich_indices(gammas, c.rich_gammas, c.gamma_per_decade)
+    staircase = None
+    if ri:
+        top = ri[-1]
+        counts = [
+            float(dyn.staircase_steps(steps, main["test_loss"][top, idx_s[top, s], s], loss0))
+            if np.isfinite(star_s[top, s])
+            else float("nan")
+            for s in range(n_seed)
+        ]
+        staircase = {
+            "gamma": float(gammas[top]),
+            "eta_per_seed": [float(v) for v in star_s[top]],
+            "steps_per_seed": counts,
+        }
+
+    # the step-budget control (run.py): the same γ ≥ 1 rows at budget_factor × steps
+    control: dict[str, Any] | None = None
+    if budget is not None:
+        rows = budget["rows"]
+        control = budget_change(
+            gammas[rows], etas[rows], star_s_fit[rows], budget["sweep"], budget["steps"], loss0
+        )
+        control["steps"] = int(budget["steps"][-1])
 
     fits, fit_dicts = {}, {}
     sharp_fit = np.where(plateau, np.nan, final_sharp)
@@ -232,6 +268,8 @@ def analyse_case(
             for g, row in zip(gammas[ok], sharp[ok], strict=True)
         },
         "diverged_fraction": float(marked.mean()),
+        "budget_control": control,
+        "staircase": staircase,
         "per_seed": {
             "eta_star": _per_gamma_seed(gammas, star_s),
             "eta_max": _per_gamma_seed(gammas, max_s),

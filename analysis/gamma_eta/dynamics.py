@@ -5,7 +5,8 @@ take the log-log slope s_i = Δ log ℓ / Δ log t between consecutive recording
 maximal run of intervals with s_i < −`drop_slope` over which the loss falls by at least the
 factor `min_drop` (0.8 = by 20%); the stretches between drops are plateaus. The *plateau
 length* is the first recorded step at which the loss is below `plateau_fraction` · ℓ_0 (the
-end of the initial plateau). More than one drop is a staircase.
+end of the initial plateau). More than one drop is a staircase; `staircase_steps` counts its
+steps, merging drops separated by less than a doubling of time.
 
 **Collapse.** Rich-regime theory says the trajectory depends on η, γ and t only through
 τ = η γ^(−2/L) t. `collapse_score` puts the log10-loss curves of several γ on a common grid
@@ -71,6 +72,20 @@ def detect_drops(
             )
         i = j + 1
     return drops
+
+
+def staircase_steps(
+    steps: np.ndarray, loss: np.ndarray, loss0: float, *, min_gap: float = 2.0
+) -> int:
+    """Number of steps of a staircase: the curve's drops (`detect_drops`), with drops whose
+    separating stretch spans less than a factor `min_gap` in time merged into one (a noisy
+    record inside one drop is not a plateau between two)."""
+    n, last_end = 0, None
+    for d in detect_drops(steps, loss, loss0):
+        if last_end is None or d["start"] >= min_gap * last_end:
+            n += 1
+        last_end = d["end"]
+    return n
 
 
 def collapse_score(times: list[np.ndarray], losses: list[np.ndarray], num: int = 64):

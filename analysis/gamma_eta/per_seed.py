@@ -24,6 +24,7 @@ from lazyrich.errors import ConfigError
 from lazyrich.fit import least_squares_broken_power_law
 
 from .dynamics import PLATEAU_FRACTION
+from .protocol import divergence_rule, final_loss
 
 
 def eta_star_per_seed(
@@ -90,3 +91,55 @@ def best_gamma_per_seed(
             continue
         out.append(float(gammas[int(np.argmin(flat[:, s])) // masked.shape[1]]))
     return out
+
+
+def rich_line_slopes(gammas: np.ndarray, values: Float[np.ndarray, "g s"]) -> list[float]:
+    """Per seed the least-squares slope of log10 `values` over log10 γ for γ > 1 (NaN with
+    fewer than 3 finite positive points): the step-budget control's like-for-like estimator."""
+    rich = np.asarray(gammas) > 1
+    out = []
+    for s in range(values.shape[1]):
+        v = values[rich, s]
+        ok = np.isfinite(v) & (v > 0)
+        if ok.sum() < 3:
+            out.append(math.nan)
+            continue
+        x = np.log10(np.asarray(gammas)[rich][ok])
+        out.append(float(np.polyfit(x, np.log10(v[ok]), 1)[0]))
+    return out
+
+
+def budget_change(
+    gammas: np.ndarray,
+    etas: Float[np.ndarray, "g e"],
+    main_star: Float[np.ndarray, "g s"],
+    control: dict[str, np.ndarray],
+    control_steps: np.ndarray,
+    loss0: float,
+) -> dict[str, list]:
+    """The step-budget control: per seed the rich η* slope (`rich_line_slopes`) of the main
+    sweep and of the control's longer runs over the same γ (≥ 1), η windows and seeds, and
+    their difference (control − main). Each side's η* is that seed's own (plateau-flagged γ
+    left out, as in the main read-out).
+
+    **Arguments:**
+
+    - `gammas`, `etas`: the control's γ and their η windows (γ, η ascending).
+    - `main_star`: the main sweep's per-seed η* at those γ, plateau-flagged values NaN.
+    - `control`: the control sweep's `test_loss` (γ, η, seed, step) and `diverged`.
+    - `control_steps`: the control's recording steps. `loss0`: the initial test loss.
+
+    **Returns:** `{"main": [...], "control": [...], "change": [...]}` per seed.
+    """
+    marked = divergence_rule(control["diverged"])
+    final = final_loss(control["test_loss"], control_steps)
+    star, _, idx = eta_star_per_seed(final, marked, etas)
+    star = np.where(plateau_per_seed(control["test_loss"], idx, star, loss0), np.nan, star)
+    main = rich_line_slopes(gammas, main_star)
+    ctrl = rich_line_slopes(gammas, star)
+    return {
+        "main": main,
+        "control": ctrl,
+        "change": [c - m for c, m in zip(ctrl, main, strict=True)],
+        "eta_star_control": [[float(v) for v in row] for row in star],
+    }

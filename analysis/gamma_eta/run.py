@@ -103,6 +103,20 @@ def run(c: Config, store: StudyDir, *, progress: bool = True, devices: int | Non
                 total_steps += cgrid.num_runs * c.steps
                 collapse = col.analyse(steps, gammas[ri], table, cds["test_loss"], loss0, depth)
                 collapse["curves"] = cds["test_loss"].mean(2)
+        budget = None
+        if c.budget_factor:  # the step-budget control: the γ > 1 rows again, longer runs
+            b_rows = np.nonzero(gammas > 1)[0]
+            b_steps = log_steps(int(round(c.budget_factor * c.steps)), c.records)
+            bgrid = Grid.of(gammas[b_rows], etas[b_rows], np.arange(c.seeds))
+            b_chunk = auto_chunk(c, gammas[b_rows], n_win * c.seeds, x64)
+            bds = sweep(
+                setup, bgrid, b_steps, chunk_size=b_chunk, x64=x64, store=store, devices=shard,
+                tag=f"case{ci}-budget", progress=progress,
+                description=f"{label} budget x{c.budget_factor:g}",
+            )  # fmt: skip
+            total_runs += bgrid.num_runs
+            total_steps += bgrid.num_runs * int(b_steps[-1])
+            budget = {"rows": b_rows, "steps": b_steps, "sweep": bds}
         if not lead:
             continue
         fixed = stream.stream.sample(jax.random.key(777), c.sharpness_batch)
@@ -124,6 +138,7 @@ def run(c: Config, store: StudyDir, *, progress: bool = True, devices: int | Non
                 main=main,
                 fixed=fixed,
                 loss0=loss0,
+                budget=budget,
             )
         )
         results[-1]["collapse"] = collapse
@@ -165,6 +180,16 @@ def run(c: Config, store: StudyDir, *, progress: bool = True, devices: int | Non
             "per_seed_rule": "the claims' unit is the seed: per seed η* is the η of its lowest "
             "final loss among the η it survived, η_max the largest such η, the sharpness is "
             "replayed at that η*, and a broken power law (least squares) is fitted per seed",
+            "staircase_rule": "per seed, the test-loss curve at its own η* at the largest rich "
+            "γ; its drops (dynamics.detect_drops) counted, drops separated by less than a "
+            "doubling of time merged (dynamics.staircase_steps)",
+            "budget_control_rule": (
+                f"the γ > 1 rows again at {c.budget_factor:g} × {c.steps} steps, same η windows "
+                "and seeds; per seed the least-squares slope of log η* over log γ (γ > 1) of "
+                "the control minus that of the main sweep"
+                if c.budget_factor
+                else "off (--budget-factor 0)"
+            ),
             "biases": "zero-initialised, inside each layer's scaling, trained"
             if c.bias
             else "none (--no-bias)",
