@@ -12,11 +12,13 @@ import numpy as np
 import pytest
 import xarray as xr
 from jax.flatten_util import ravel_pytree
+from scipy import stats
 
 from analysis import dldr
 from analysis.cli import main
 from lazyrich import evidence
 from lazyrich.data import batch_indices
+from lazyrich.errors import ConfigError
 from lazyrich.models import functional
 from lazyrich.optim import p_sgd
 from lazyrich.train import Grid, cross_entropy, train
@@ -46,12 +48,22 @@ TINY_CONFIG = replace(
 
 
 IDS = [
+    "trajectory_low_dimensional",
+    "trajectory_lower_dimensional_than_matched_walk",
     "pbfgs_matches_tuned_sgd",
-    "pbfgs_fewer_epochs",
     "trajectory_beats_random_subspace",
+    "pbfgs_matches_sgd_continued",
+    "psgd_matches_tuned_sgd",
+    "pbfgs_fewer_epochs",
     "sgd_memorises_noisy_labels",
     "robust_to_label_noise",
 ]
+CONTROLS = {  # each control row follows the claim it controls
+    "trajectory_lower_dimensional_than_matched_walk": "trajectory_low_dimensional",
+    "trajectory_beats_random_subspace": "pbfgs_matches_tuned_sgd",
+    "pbfgs_matches_sgd_continued": "trajectory_beats_random_subspace",
+    "robust_to_label_noise": "sgd_memorises_noisy_labels",
+}
 
 
 def _config(study) -> dldr.Config:
@@ -83,8 +95,29 @@ def test_end_to_end(tmp_path):
     assert summary["label_noise"]["fraction"] == 0.4
     memorised = summary["label_noise"]["sgd_final_train_accuracy"]
     assert units["sgd_memorises_noisy_labels"] == pytest.approx(memorised, abs=1e-12)
-    assert claims[3]["theory"] == 0.9 and claims[3]["kind"] == "above"
+    by = {c["id"]: c for c in claims}
+    row = by["sgd_memorises_noisy_labels"]
+    assert row["theory"] == 0.9 and row["kind"] == "above"
+    for control, claim in CONTROLS.items():  # controls are rows, next to what they control
+        assert IDS.index(control) == IDS.index(claim) + 1
     ds = xr.open_dataset(study / "results.nc", engine="scipy")
+    # the low-dimension rows: the top-4 fraction of 9 samples against the random walks
+    cum = np.cumsum(ds.explained_variance_ratio.values, -1)[:, 3]
+    assert units["trajectory_low_dimensional"] == pytest.approx(cum.tolist(), abs=1e-9)
+    assert by["trajectory_low_dimensional"]["theory"] == pytest.approx(
+        dldr.isotropic_walk_explained_variance(9, 4)
+    )
+    assert ds.step_norm.shape == (2, 8) and bool((ds.step_norm > 0).all())
+    walk = [dldr.walk_explained_variance(n, 4) for n in ds.step_norm.values]
+    got = units["trajectory_lower_dimensional_than_matched_walk"]
+    assert got == pytest.approx((cum - np.asarray(walk)).tolist(), abs=1e-9)
+    # the continued-SGD and P-SGD rows: final test accuracies, per seed
+    pb = ds.pbfgs_test_accuracy.sel(d=4).isel(pbfgs_epoch=-1).values
+    cont = ds.sgd_test_accuracy.isel(sgd_epoch=-1).values
+    assert units["pbfgs_matches_sgd_continued"] == pytest.approx((pb - cont).tolist(), abs=1e-9)
+    psgd = ds.psgd_test_accuracy.sel(d=4).isel(psgd_epoch=-1).values
+    tuned = ds.tuned_test_accuracy.isel(eta=0, tuned_epoch=-1).values
+    assert units["psgd_matches_tuned_sgd"] == pytest.approx((psgd - tuned).tolist(), abs=1e-9)
     assert ds.pbfgs_test_accuracy.shape == (2, 2, 3)  # d, seed, epoch
     assert ds.random_test_accuracy.shape == (2, 3)
     assert ds.tuned_test_accuracy.shape == (1, 2, 4)
@@ -100,7 +133,8 @@ def test_end_to_end(tmp_path):
         eta=0, tuned_epoch=-1
     )
     assert units["pbfgs_matches_tuned_sgd"] == pytest.approx(diff.values.tolist(), abs=1e-9)
-    assert claims[0]["measured"]["value"] == pytest.approx(float(diff.mean()), abs=1e-9)
+    row = by["pbfgs_matches_tuned_sgd"]
+    assert row["measured"]["value"] == pytest.approx(float(diff.mean()), abs=1e-9)
     # every subspace run restarts from its seed's w0: epoch 0 equals SGD's epoch 0
     for name in ("pbfgs", "psgd"):
         v = ds[f"{name}_test_accuracy"].isel({f"{name}_epoch": 0})
@@ -173,12 +207,23 @@ def optax_decay(lr, decay):
     return optax.piecewise_constant_schedule(lr, decay)
 
 
-def _summary(pb, tuned, rnd, e_pb, e_sgd, noisy=None) -> dict:
+def _summary(
+    pb, tuned, rnd, e_pb, e_sgd, noisy=None, ev=(0.999, 0.998), walk=(0.95, 0.96), cont=None,
+    psgd=None,
+) -> dict:  # fmt: skip
     """A summary's headline numbers, as `summarize` writes them, for two seeds and d = 4."""
+    d4 = {
+        "pbfgs_test_accuracy": pb,
+        "pbfgs_epochs_to_target": e_pb,
+        "psgd_test_accuracy": tuned if psgd is None else psgd,
+        "explained_variance": list(ev),
+        "matched_walk_explained_variance": list(walk),
+    }
     s = {
         "tuned_sgd": {"lr": 0.1, "test_accuracy": tuned, "epochs_to_target": e_sgd},
         "random_pbfgs_test_accuracy": rnd,
-        "d": {"4": {"pbfgs_test_accuracy": pb, "pbfgs_epochs_to_target": e_pb}},
+        "sgd_continued_test_accuracy": tuned if cont is None else cont,
+        "d": {"4": d4},
     }
     if noisy is not None:
         train, sgd_test, pb_test = noisy
@@ -217,6 +262,16 @@ def test_claims_are_per_seed_values_under_the_one_rule():
     assert by["sgd_memorises_noisy_labels"]["verdict"] == "agrees"  # above 0.9 + 0.02
     assert by["robust_to_label_noise"]["samples"] == pytest.approx([0.20, 0.17])
     assert by["robust_to_label_noise"]["verdict"] == "agrees"
+    # 9 samples, d = 4: the isotropic walk explains 0.9025; margin (1 − 0.9025)/2 = 0.0488
+    row = by["trajectory_low_dimensional"]
+    assert row["theory"] == pytest.approx(0.9024814926, abs=1e-9)
+    assert row["margin"] == pytest.approx((1 - 0.9024814926) / 2, abs=1e-9)
+    assert row["samples"] == [0.999, 0.998] and row["verdict"] == "agrees"
+    row = by["trajectory_lower_dimensional_than_matched_walk"]
+    assert row["samples"] == pytest.approx([0.049, 0.038])  # within the margin 0.0488
+    assert row["verdict"] == "undecided"
+    assert by["pbfgs_matches_sgd_continued"]["samples"] == pytest.approx([0.005, 0.005])
+    assert by["psgd_matches_tuned_sgd"]["samples"] == [0.0, 0.0]
     for claim, r in zip(dldr.declare(c), rows, strict=True):
         assert evidence.measure(claim, r["samples"]).as_dict() == r["measured"]
     # SGD that did not memorise: the control row disagrees, the robustness row is still judged
@@ -232,8 +287,8 @@ def test_claims_are_per_seed_values_under_the_one_rule():
     # P-BFGS well above the tuned SGD is not "comparable": outside ±0.02
     s = _summary([0.95, 0.96], [0.90, 0.90], [0.5] * 2, [1, 1], [2, 2])
     rows = dldr.judge_claims(s, replace(c, label_noise=0.0))
-    assert [r["id"] for r in rows] == IDS[:3]
-    assert rows[0]["verdict"] == "disagrees"
+    assert [r["id"] for r in rows] == IDS[:7]
+    assert rows[2]["verdict"] == "disagrees"
 
 
 def test_sample_schedule_and_epochs_to():
@@ -262,9 +317,9 @@ def _run_error(capsys, argv):
                 "--depth",
                 "1",
                 "--sample-epochs",
-                "25",
+                "40",
                 "--noise-epochs",
-                "25",
+                "40",
                 "--ds",
                 "70",
             ],
@@ -274,7 +329,7 @@ def _run_error(capsys, argv):
         (["--label-noise", "-0.1"], "--label-noise must be in [0, 1)"),
         (
             ["--sample-epochs", "2", "--samples-per-epoch", "2", "--ds", "5", "10"],
-            "d=5 exceeds samples−1=4",
+            "d=5 needs at least 2d=10 samples, the schedule gives 5",
         ),
         (["--sample-epochs", "0", "--ds", "1"], "yields 1 sample(s); PCA needs at least 2"),
         (["--noise-epochs", "2", "--sample-epochs", "5"], "--noise-epochs 2 is shorter"),
@@ -299,3 +354,50 @@ def test_mnist_without_data_files(capsys, tmp_path, monkeypatch):
     assert code == 2 and err.count("\n") == 0, err
     assert "not found" in err and str(empty) in err and "download it from" in err
     assert not (tmp_path / "dldr").exists()
+
+
+def test_walk_explained_variance_against_explicit_walks(x64):
+    """The random-walk reference against the PCA of explicit walks: orthonormal increments
+    (the many-dimensions limit, exactly), and a long equal-step walk's first component against
+    Antognini & Sohl-Dickstein's 6/π²."""
+    from lazyrich.optim import dldr_subspace
+
+    rng = np.random.default_rng(0)
+    norms = rng.uniform(0.1, 2.0, 12)
+    walk = np.concatenate([np.zeros((1, 12)), np.cumsum(np.diag(norms), 0)])  # (13, 12)
+    walk = walk @ np.linalg.qr(rng.normal(size=(40, 12)))[0].T  # rotated into R^40
+    _, ratio = dldr_subspace(walk, 3)
+    cum = np.cumsum(np.asarray(ratio))
+    for d in (1, 3, 6, 12):
+        assert dldr.walk_explained_variance(norms, d) == pytest.approx(cum[d - 1], abs=1e-10)
+    np.testing.assert_allclose(dldr.step_norms(walk[None]), norms[None], rtol=1e-12)
+    assert dldr.isotropic_walk_explained_variance(13, 12) == pytest.approx(1.0, abs=1e-12)
+    top1 = dldr.isotropic_walk_explained_variance(200, 1)  # → 6/π² as 1/t²
+    assert top1 == pytest.approx(6 / np.pi**2, abs=5e-5)
+    # a high-dimensional Gaussian walk is close to its limit (its PCA by a plain SVD)
+    steps = rng.normal(size=(40, 20_000)) / np.sqrt(20_000)
+    gauss = np.concatenate([np.zeros((1, 20_000)), np.cumsum(steps, 0)])
+    sv = np.linalg.svd(gauss - gauss.mean(0), compute_uv=False) ** 2
+    limit = dldr.walk_explained_variance(dldr.step_norms(gauss), 5)
+    assert float(sv[:5].sum() / sv.sum()) == pytest.approx(limit, abs=0.02)
+    with pytest.raises(ConfigError, match="d=13 must be in 1..12"):
+        dldr.walk_explained_variance(norms, 13)
+
+
+def test_evidence_preset_and_sizing():
+    """The evidence preset samples as the authors (once per epoch, t >= 2d), with their
+    P-BFGS batch and >= 5 seeds; its sizing names declared claims only, with the arithmetic."""
+    c = dldr.PRESETS["evidence"]
+    assert c.samples_per_epoch == 1 and dldr.num_samples(c) >= 2 * max(c.ds)
+    assert c.pbfgs_batch == 1024 and len(c.seeds) >= 5
+    ids = [claim.id for claim in dldr.declare(c)]
+    assert ids == IDS
+    per_claim, notes = dldr.sizing(c)
+    assert set(per_claim) <= set(ids) and "pbfgs_matches_tuned_sgd" in per_claim
+    assert all("t-width" in v and "2 × margin" in v for v in per_claim.values())
+    assert notes and "wall time" in notes
+    # the arithmetic: sd 0.0035 of 3 old seeds, t(0.95, n−1) over n = len(seeds)
+    n = len(c.seeds)
+    sd = float(np.std([-0.006, -0.0075, -0.001], ddof=1))
+    width = 2 * stats.t.ppf(0.95, n - 1) * sd / np.sqrt(n)
+    assert f"= {width:.3g} with {n} seeds" in per_claim["pbfgs_matches_tuned_sgd"]

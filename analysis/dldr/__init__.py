@@ -4,7 +4,8 @@ Modules: `config` (options, presets, validation, data, network), `run` (the engi
 SGD with trajectory sampling, PCA, P-SGD and P-BFGS for every d and seed, the controls),
 `summary` (the results Dataset and per-seed headline numbers), `claims` (`declare`: the claims
 for a config, declared before any run; `judge_claims`: their rows through `lazyrich.evidence`),
-`figures`.
+`figures`, `walk` (the random-walk reference of the low-dimension claims), `sizing`
+(the plan's seed sizing).
 """
 
 from .claims import declare as declare
@@ -30,6 +31,10 @@ from .run import run as run
 from .run import sgd_with_samples as sgd_with_samples
 from .run import subspace_runs as subspace_runs
 from .run import tuned_sgd as tuned_sgd
+from .sizing import sizing as sizing
 from .summary import epochs_to as epochs_to
 from .summary import pick_tuned as pick_tuned
 from .summary import summarize as summarize
+from .walk import isotropic_walk_explained_variance as isotropic_walk_explained_variance
+from .walk import step_norms as step_norms
+from .walk import walk_explained_variance as walk_explained_variance

@@ -11,6 +11,7 @@ from lazyrich.results import StudyDir
 from .. import _plots
 from .config import Config
 from .summary import pick_tuned
+from .walk import isotropic_walk_explained_variance, walk_explained_variance
 
 
 def _band(ax, x, curves, fmt, label):
@@ -29,6 +30,13 @@ def figures(ds: xr.Dataset, store: StudyDir, c: Config) -> None:
         if f"{pre}explained_variance_ratio" in ds:
             cum = np.cumsum(ds[f"{pre}explained_variance_ratio"].values, axis=-1)
             _band(ax, comps, cum, "-", lab)
+            walks = [[walk_explained_variance(n, int(d)) for d in comps]
+                     for n in ds[f"{pre}step_norm"].values]  # fmt: skip
+            _band(ax, comps, np.asarray(walks), ":", f"random walk, {lab}'s step lengths")
+    t = int(ds.attrs["samples"])
+    iso = [isotropic_walk_explained_variance(t, int(d)) for d in comps]
+    ax.plot(comps, iso, "k--", lw=0.8, label="isotropic random walk")
+    ax.axvline(max(c.ds), color="0.6", lw=0.8, ls=":")
     ax.set(xlabel="d (principal directions)", ylabel="explained variance", ylim=(0, 1.02),
            title=f"trajectory PCA, {int(ds.attrs['samples'])} samples, "
                  f"D = {int(ds.attrs['num_params'])}")  # fmt: skip

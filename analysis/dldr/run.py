@@ -34,6 +34,7 @@ from .claims import judge_claims
 from .config import NAME, Config, Network, build_network, load, sample_steps, validate
 from .figures import figures
 from .summary import summarize, to_dataset
+from .walk import step_norms
 
 
 def flat_params(s: Snapshot) -> jax.Array:
@@ -195,6 +196,7 @@ def run_condition(
     out: dict = {
         "sgd": sgd,
         "explained_variance_ratio": np.stack([np.asarray(r, np.float64) for _, r in pcas]),
+        "step_norm": np.stack([step_norms(s) for s in samples]),
         "num_params": samples.shape[-1],
     }
     out["pbfgs"] = subspace_runs(

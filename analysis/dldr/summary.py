@@ -6,6 +6,7 @@ import numpy as np
 import xarray as xr
 
 from .config import NAME, Config, num_samples
+from .walk import isotropic_walk_explained_variance, walk_explained_variance
 
 METRICS = ("test_accuracy", "train_accuracy")
 
@@ -46,7 +47,9 @@ def to_dataset(results: dict, c: Config) -> xr.Dataset:
             coords[ep] = np.arange(r.sizes["step"])
         evr = res["explained_variance_ratio"]
         variables[f"{pre}explained_variance_ratio"] = (("seed", "component"), evr)
+        variables[f"{pre}step_norm"] = (("seed", "increment"), res["step_norm"])
     coords["component"] = np.arange(1, num_samples(c))
+    coords["increment"] = np.arange(1, num_samples(c))
     ds = xr.Dataset(variables).assign_coords(coords)
     ds.attrs.update(
         study=NAME,
@@ -90,10 +93,16 @@ def summarize(ds: xr.Dataset, c: Config, dataset: str) -> dict:
         "d": {},
     }
     target = c.target_fraction * tuned_final
+    norms = ds.step_norm.values  # (seed, increment)
+    t = num_samples(c)
+    out["isotropic_walk_explained_variance"] = {
+        str(d): isotropic_walk_explained_variance(t, d) for d in c.ds
+    }
     for d in c.ds:
         pb = ds.pbfgs_test_accuracy.sel(d=d).values
         out["d"][str(d)] = {
             "explained_variance": _per_seed(cum[:, d - 1]),
+            "matched_walk_explained_variance": [walk_explained_variance(n, d) for n in norms],
             "pbfgs_test_accuracy": _per_seed(pb[:, -1]),
             "psgd_test_accuracy": _per_seed(ds.psgd_test_accuracy.sel(d=d).values[:, -1]),
             "pbfgs_epochs_to_target": [epochs_to(a, t) for a, t in zip(pb, target, strict=True)],
