@@ -49,10 +49,12 @@ SLOPES = ("1", "2", "2b", "3a", "3b")
 # Quiet 2-core rates (run-steps per second, overhead included, so upper bounds on the time):
 # the November budget controls ran 1.98 M run-steps in 55 s (teacher L = 2) and 112 s (mnist1d
 # L = 3) on the same machine with nothing else running; teacher L = 3, 4 are scaled from
-# mnist1d L = 3 by their parameter counts (5.2 k and 9.3 k against 7.3 k).
-RATE = {("teacher", 2): 36_000.0, ("teacher", 3): 24_800.0, ("teacher", 4): 13_900.0}
+# mnist1d L = 3 by the CPU-time rates measured back to back on one sweep (13 γ × 13 η × 600
+# steps, width 64, float32): teacher L = 2, 3, 4 and mnist1d L = 3 at 62.8 k, 26.3 k, 13.6 k and
+# 22.4 k run-steps per CPU second (L = 3: ×1.17, L = 4: ×0.61 of mnist1d).
+RATE = {("teacher", 2): 36_000.0, ("teacher", 3): 20_800.0, ("teacher", 4): 10_800.0}
 RATE_DEFAULT = 17_700.0  # mnist1d L = 3, and any other case
-OVERHEAD_S = 150.0  # NUTS fits, toy theory, sharpness replays and their compiles, figures
+OVERHEAD_S = 250.0  # NUTS fits, toy theory, sharpness replays and their compiles, figures
 
 
 def t_width(sd: float, n: int) -> float:
@@ -184,24 +186,26 @@ def _notes(c: Config) -> str:
         f"η_max, slopes, and sharpness replayed on every seed at its own η*); {budget}. "
         f"Run-steps: {per_case}; total {total / 1e6:.1f} M (the November run: 3.44 M in 309 s "
         "on 2 quiet cores). Expected wall time on 2 quiet cores: Σ run-steps / quiet rate "
-        "(teacher L = 2: 36 k/s, L = 3: 24.8 k/s, L = 4: 13.9 k/s, mnist1d L = 3: 17.7 k/s; "
-        "from the November budget controls, overhead included) = "
+        "(teacher L = 2: 36 k/s, L = 3: 20.8 k/s, L = 4: 10.8 k/s, mnist1d L = 3: 17.7 k/s; "
+        "L = 2 and mnist1d from the November budget controls, overhead included, L = 3, 4 "
+        "scaled from mnist1d by CPU-time rates measured back to back) = "
         f"{secs:.0f} s, plus about {OVERHEAD_S:.0f} s of fits, toy theory, sharpness replays and "
-        f"figures = about {(secs + OVERHEAD_S) / 60:.0f} min. What changed from the November "
-        "run and why: the seed is the unit (issue 25: per-seed η* and slopes, sharpness on "
-        "every seed, 3 → 6 seeds); 1500 → 3000 steps, because that run's own control at 4500 "
-        "steps moved teacher L = 2's rich η* slope from 1.12 to 1.02 and its sharpness slope "
-        "from −1.02 to −1.00, and the control is now computed in the run as a row; margins tell "
-        "adjacent depths apart (half the gap 2/L − 2/(L ± 1): 0.083 for L = 3, 0.05 for L = 4); "
-        "a staircase row (4b) per case; claim 4 is labelled a toy comparison (the paper gives "
-        "the time scaling, not the toy's prefactor). What decides what: the lazy slopes (1, 3a) "
-        "and L = 2's rich slopes have margins (0.5, 0.17) wide against the spreads; the rich "
-        "slopes at L = 3, 4 (2, 3b) need per-seed sd below about 0.1 and 0.06, which the "
-        "November proxies do not promise (see each row): more seeds are not affordable, so "
-        "those rows may stay undecided; 6 (best γ) varies by decades between seeds and is "
-        "expected undecided except on mnist1d. Not run (do not fit in 25 minutes): a "
-        "cross-entropy case (mnist1d ce L = 3 is another ~5.4 M run-steps, about +5 min), the "
-        "CNN (L = 4; conv(64) → conv(128) → fc(512) costs roughly 10× the MLP per step, tens "
-        "of minutes), and the staircase task; the quick preset and `--loss ce`, `--arch cnn`, "
+        f"figures = about {(secs + OVERHEAD_S) / 60:.0f} min (conservative: the rates already "
+        "include the controls' own overhead; 5 seeds would take 1/6 less). What changed from "
+        "the November run and why: the seed is the unit (issue 25: per-seed η* and slopes, "
+        "sharpness on every seed, 3 → 6 seeds); 1500 → 3000 steps, because that run's own "
+        "control at 4500 steps moved teacher L = 2's rich η* slope from 1.12 to 1.02 and its "
+        "sharpness slope from −1.02 to −1.00, and the control is now computed in the run as a "
+        "row; margins tell adjacent depths apart (half the gap 2/L − 2/(L ± 1): 0.083 for L = "
+        "3, 0.05 for L = 4); a staircase row (4b) per case; claim 4 is labelled a toy "
+        "comparison (the paper gives the time scaling, not the toy's prefactor). What decides "
+        "what: the lazy slopes (1, 3a) and L = 2's rich slopes have margins (0.5, 0.17) wide "
+        "against the spreads; the rich slopes at L = 3, 4 (2, 3b) need per-seed sd below about "
+        "0.1 and 0.06, which the November proxies do not promise (see each row): more seeds "
+        "are not affordable, so those rows may stay undecided; 6 (best γ) varies by decades "
+        "between seeds and is expected undecided except on mnist1d. Not run (do not fit in 25 "
+        "minutes): a cross-entropy case (mnist1d ce L = 3 is another ~5.4 M run-steps, about "
+        "+5 min), the CNN (L = 4; conv(64) → conv(128) → fc(512) costs roughly 10× the MLP per "
+        "step, tens of minutes), and the staircase task; `--loss ce`, `--arch cnn` and "
         "`--task staircase` run them outside the plan."
     )
