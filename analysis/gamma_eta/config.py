@@ -44,7 +44,10 @@ DESCRIPTION = (
     "readout by 1/(8N); η = η0·N) runs on mnist1d, its 40-long signals taken as one-channel "
     "1-D images, at L = 4 (conv, conv, fc, readout; the pools add no weights), as the authors "
     "run it; 2/L is the MLP law applied by counting weight layers, a prediction to test for "
-    "convolutions, not a derivation."
+    "convolutions, not a derivation. Staircases: per seed, the curve at its own η* at the "
+    "largest rich γ, its drops counted (drops closer than a doubling of time merged). With "
+    "--budget-factor F the γ > 1 rows run again at F × --steps: the per-seed change of the rich "
+    "η* slope is the step-budget control, a claim row beside the slope it controls."
 )
 
 Task = Literal["teacher", "single-index", "staircase", "mnist1d"]
