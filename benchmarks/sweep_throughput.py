@@ -5,7 +5,8 @@ Config (issues 2, 9, 29): centred μP MLP D=784, N hidden (widths 256 and 512 in
 online Gaussian inputs with a linear teacher, plain SGD at η·N. Per width, in one process, in
 run-steps per second (runs × steps / s):
 
-- `engine`: the training engine (`engine_way`, today `lazyrich.train.run_sweep`), which does
+- `engine`: the training engine (`engine_way`, `lazyrich.train.train` on the online `Stream`
+  with the step θ ← θ − η·N·∇L as `optax.chain(identity, scale(-η·N))`), which does
   the work that depends only on the seed once per seed (the batch, the frozen initial copy's
   forward pass) and the first layer as one product over a seed's runs;
 - `plain-scan`: a hand-written `jax.jit(lax.scan(vmap(step)))` of the same step, data drawn
@@ -47,9 +48,10 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 
 from lazyrich.models import MLP, partition, scaled
-from lazyrich.train import Grid, OnlineSetup, mse, run_sweep
+from lazyrich.train import Factory, Grid, Stream, mse, train
 
 from ._machine import add_out, default_peak_n, matmul_peak_way, write
 
@@ -58,15 +60,28 @@ SMALL = dict(dim=32, width="32", depth=2, batch=16, runs=4, steps=20, loop_steps
 SHARED = ("engine", "plain-shared", "kernel-ceiling")  # ways that share a seed's work
 
 
-def engine_way(setup: OnlineSetup, grid: Grid, steps: int):
-    """`measure() -> run-steps/s` of the training engine on `grid` (compiled here, by a 1-step
-    sweep). The one place that names the engine: swap these lines when `lazyrich.train`
-    changes."""
-    run_sweep(setup, grid, [1], progress=False)
+class GammaMLP(Factory):
+    """The benchmark's centred μP MLP at the run's `hp["gamma"]` (a `Factory`: equal fields,
+    shared compiled programs)."""
+
+    dim: int
+    width: int
+    depth: int
+
+    def __call__(self, key, hp):
+        return scaled(MLP(self.dim, self.width, self.depth, 1, key=key), gamma=hp["gamma"])
+
+
+def engine_way(model: Factory, data: Stream, grid: Grid, steps: int, *, batch: int, n: int):
+    """`measure() -> run-steps/s` of the training engine (`lazyrich.train.train`) on `grid`,
+    SGD at η·`n` (compiled here, by a 1-step call). The one place that names the engine: swap
+    these lines when `lazyrich.train` changes."""
+    step = lambda hp: optax.chain(optax.identity(), optax.scale(-hp["eta"] * n))  # noqa: E731
+    train(model, step, data, grid=grid, record_at=[1], batch=batch, progress=False)
 
     def measure():
         t0 = time.perf_counter()
-        run_sweep(setup, grid, [steps], progress=False)
+        train(model, step, data, grid=grid, record_at=[steps], batch=batch, progress=False)
         return grid.num_runs * steps / (time.perf_counter() - t0)
 
     return measure
@@ -236,7 +251,7 @@ def one_width(args, width: int) -> dict:
         return x, (x @ teacher)[:, None]
 
     make = lambda k, g: scaled(MLP(D, N, args.depth, 1, key=k), gamma=g)
-    setup = OnlineSetup(make, sample, *sample(jax.random.key(1), 256), batch=B, lr_multiplier=N)
+    model, stream = GammaMLP(D, N, args.depth), Stream(sample, *sample(jax.random.key(1), 256))
     side = max(1, int(np.sqrt(args.runs)))
     grid = Grid.of(
         np.logspace(-1, 2, side).tolist(),
@@ -266,7 +281,7 @@ def one_width(args, width: int) -> dict:
     # the engine's own step); the per-run ways do that of `plain-scan`
     flops = {"shared": dot_flops(shared_jaxpr) / R, "per_run": dot_flops(plain_jaxpr) / R}
     ways = {  # each compiled here, then measured once per round
-        "engine": engine_way(setup, grid, args.steps),
+        "engine": engine_way(model, stream, grid, args.steps, batch=B, n=N),
         "plain-scan": plain_scan_way(params, rest, lr, si, draw, args.steps),
         "plain-shared": shared_way,
         "vmapped-loop": vmapped_loop_way(params, rest, lr, si, draw, args.steps),

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 from lazyrich.errors import ConfigError
-from lazyrich.train import Grid, run_sweep
+from lazyrich.train import Grid
 from lazyrich.train._distributed import default_devices
-from tests.test_sweep import make_setup
+from tests.test_sweep import sweep
 
 
 def test_sharded_over_four_devices_equals_one_device():
@@ -16,12 +16,9 @@ def test_sharded_over_four_devices_equals_one_device():
     losses of order 0.1); divergence flags, accuracies and steps are identical."""
     assert len(jax.devices()) == 4, "conftest forces 4 host devices"
     grid = Grid.of([0.3, 3.0, 30.0], [0.01, 0.1], [0, 1])
-    one = run_sweep(
-        make_setup(), grid, [3, 12], chunk_size=8, devices=jax.devices()[:1], progress=False
-    )
-    four = run_sweep(
-        make_setup(), grid, [3, 12], chunk_size=8, devices=jax.devices(), progress=False
-    )
+    one = sweep(grid, [3, 12], chunk_size=8, devices=jax.devices()[:1])
+    four = sweep(grid, [3, 12], chunk_size=8, devices=jax.devices())
+    assert (one.attrs["devices"], four.attrs["devices"]) == (1, 4)
     for k in ("diverged", "diverged_step", "test_accuracy", "step"):
         np.testing.assert_array_equal(one[k], four[k], err_msg=k)
     for k in ("train_loss", "test_loss"):

@@ -21,7 +21,7 @@ from lazyrich.data import batch_indices
 from lazyrich.errors import ConfigError
 from lazyrich.models import functional
 from lazyrich.optim import p_sgd
-from lazyrich.train import Grid, cross_entropy, train
+from lazyrich.train import Grid, cross_entropy, final_params, train
 from tests._oracles import init_p_bfgs, p_bfgs_params, p_bfgs_step
 
 TINY = [
@@ -164,9 +164,8 @@ def test_padded_subspaces_equal_separate_runs():
     }
     for name, cc in steps.items():
         step = dldr.psgd_step(p_all, cc, data) if name == "psgd" else dldr.pbfgs_step(p_all, cc)
-        _, params = dldr.subspace_runs(
-            network, data, cc, step, d_all, return_params=True, progress=False
-        )
+        res = dldr.subspace_runs(network, data, cc, step, d_all, keep_params=True, progress=False)
+        params = final_params(res, network)
         runs[name] = flat(params).reshape(len(d_all), len(seeds), -1)
     n = data.n_train
     nb = n // c.batch
@@ -179,11 +178,12 @@ def test_padded_subspaces_equal_separate_runs():
         for i, d in enumerate(d_all):
             p = p_all[j, :d]
             lr = jax.numpy.asarray(c.psgd_lr)
-            _, ref = train(
+            fit = train(
                 model, p_sgd(optax_decay(lr, decay), p), data,
                 record_at=[c.subspace_epochs * nb], grid=Grid.product(seed=[s]),
-                batch=c.batch, loss="ce", return_params=True, progress=False,
+                batch=c.batch, loss="ce", keep_params=True, progress=False,
             )  # fmt: skip
+            ref = final_params(fit, model)
             np.testing.assert_allclose(runs["psgd"][i, j], flat(ref)[0], atol=2e-5)
             for fallback in ("smallest", "zero"):
 

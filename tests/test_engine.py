@@ -12,7 +12,7 @@ from lazyrich.data import Dataset, batch_indices
 from lazyrich.errors import ConfigError
 from lazyrich.models import MLP, functional
 from lazyrich.results import StudyDir
-from lazyrich.train import Grid, Stream, cross_entropy, train
+from lazyrich.train import Grid, Stream, cross_entropy, final_params, train
 
 D, N, K = 6, 12, 3
 
@@ -120,10 +120,22 @@ def test_measures_params0_and_returned_params(x64):
         return {"dist": jnp.sqrt(sum(jax.tree.leaves(sq))), "step": snap.step * 1.0}
 
     grid = Grid.product(eta=[0.0, 0.1])
-    ds, params = train(
+    ds = train(
         model, _optimizer("sgd"), data, grid=grid, record_at=[0, 4], batch=None, loss="ce",
-        measures={"w": moved}, keep_initial=True, return_params=True, progress=False,
+        measures={"w": moved}, keep_initial=True, keep_params=True, progress=False,
     )  # fmt: skip
+    params = final_params(ds, model)
+    np.testing.assert_array_equal(  # a selection of runs selects their params too
+        jax.tree.leaves(final_params(ds.isel(eta=[1]), model))[0][0], jax.tree.leaves(params)[0][1]
+    )
+    from_factory = final_params(ds, _make)  # the factory gives the same structure
+    assert jax.tree.structure(from_factory) == jax.tree.structure(params)
+    kept = [k for k in ds.data_vars if str(k).startswith("params.")]
+    with pytest.raises(ConfigError, match="pass keep_params=True to train"):
+        final_params(ds.drop_vars(kept), model)
+    wider = MLP(D, N + 1, 2, K, parameterization="standard", key=jax.random.key(0))
+    with pytest.raises(ConfigError, match="pass the model .or factory. that was trained"):
+        final_params(ds, wider)
     np.testing.assert_array_equal(ds.w_step.values, [[0, 4], [0, 4]])
     assert ds.w_dist.values[0].tolist() == [0.0, 0.0]  # η = 0 never moves
     leaves = jax.tree.leaves(params)

@@ -11,7 +11,7 @@ from lazyrich.data import Dataset, batch_indices
 from lazyrich.models import MLP, functional
 from lazyrich.optim import PLWS, layer_mask, lws_value_and_grad, masked, plws_coin
 from lazyrich.optim._lws import init_plws, plws_step
-from lazyrich.train import Grid, get_loss, step_key, train
+from lazyrich.train import Grid, final_params, get_loss, step_key, train
 
 N, BATCH, STEPS, SEEDS = 24, 6, 9, (0, 1)
 
@@ -51,8 +51,9 @@ def test_engine_plws_equals_a_loop_of_single_runs():
     opt = optax.sgd(0.3, momentum=0.5)
     ps = (0.3, 0.7)
     grid = Grid.product(seed=list(SEEDS), p=list(ps))
-    _, got = train(model, PLWS(opt, p="p"), data, grid=grid, batch=BATCH, loss="ce",
-                   record_at=[STEPS], return_params=True, progress=False)  # fmt: skip
+    ds = train(model, PLWS(opt, p="p"), data, grid=grid, batch=BATCH, loss="ce",
+               record_at=[STEPS], keep_params=True, progress=False)  # fmt: skip
+    got = final_params(ds, model)
 
     mask = layer_mask(params0, "top")
     loss_fn = lambda q, xb, yb: loss(apply(q, xb), yb)  # noqa: E731
@@ -78,8 +79,9 @@ def test_engine_single_plws_run_equals_loop():
     params0, apply = functional(model)
     loss = get_loss("ce")
     opt = optax.sgd(0.3)
-    _, got = train(model, PLWS(opt, p=0.5), data, grid=Grid.product(seed=[3]), batch=BATCH,
-                   loss="ce", record_at=[STEPS], return_params=True, progress=False)  # fmt: skip
+    ds = train(model, PLWS(opt, p=0.5), data, grid=Grid.product(seed=[3]), batch=BATCH,
+               loss="ce", record_at=[STEPS], keep_params=True, progress=False)  # fmt: skip
+    got = final_params(ds, model)
     mask = layer_mask(params0, "top")
     params, state = params0, init_plws(opt, params0, mask)
     for t in range(STEPS):
@@ -96,9 +98,10 @@ def test_engine_top_only_lws_equals_a_loop_of_single_runs():
     mask = layer_mask(params0, "top")
     lrs = (0.1, 0.5)
     grid = Grid.product(seed=list(SEEDS), lr=list(lrs))
-    ds, got = train(model, lambda hp: masked(optax.sgd(hp["lr"]), mask), data, grid=grid,
-                    batch=BATCH, loss="ce", record_at=[STEPS], return_params=True,
-                    progress=False)  # fmt: skip
+    ds = train(model, lambda hp: masked(optax.sgd(hp["lr"]), mask), data, grid=grid,
+               batch=BATCH, loss="ce", record_at=[STEPS], keep_params=True,
+               progress=False)  # fmt: skip
+    got = final_params(ds, model)
     value_and_grad = lws_value_and_grad(lambda q, xb, yb: loss(apply(q, xb), yb), mask)
     want = []
     for seed in SEEDS:

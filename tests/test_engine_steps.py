@@ -20,7 +20,7 @@ from jax.flatten_util import ravel_pytree
 from lazyrich.data import Dataset, batch_indices
 from lazyrich.models import RevMLP, partition
 from lazyrich.optim import exact_gauss_newton, p_bfgs
-from lazyrich.train import Apply, Grid, get_loss, train
+from lazyrich.train import Apply, Grid, final_params, get_loss, train
 
 N, BATCH, STEPS, D_IN = 16, 4, 6, 6
 RECORD = [0, 2, 4, 6]
@@ -81,9 +81,10 @@ def _check(model, make_opt, model_of, etas, bad_eta=None, chunk_rtol=1e-12):
     data = _data()
     grid = Grid.product(eta=etas, seed=[0, 1])
     kw = dict(grid=grid, batch=BATCH, record_at=RECORD, threshold=THRESHOLD, x64=True)
-    ds, params = train(model, make_opt, data, return_params=True, progress=False, **kw)
+    ds = train(model, make_opt, data, keep_params=True, progress=False, **kw)
+    params = final_params(ds, model)
     chunked = train(model, make_opt, data, chunk_size=1, progress=False, **kw)
-    for name in ds.data_vars:  # chunk_size=1 equals unchunked (to rounding with chunk_rtol)
+    for name in chunked.data_vars:  # chunk_size=1 equals unchunked (to rounding with chunk_rtol)
         if chunk_rtol:
             np.testing.assert_allclose(
                 chunked[name].values, ds[name].values, rtol=chunk_rtol, err_msg=name

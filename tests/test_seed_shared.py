@@ -4,10 +4,10 @@ Oracle: the previous engine's results, written here as a plain `vmap` over runs 
 run builds its own model (frozen copy included) and draws its own batch from its seed, so
 nothing is shared. The engine, which groups runs by seed and computes the batch, the frozen
 copy's outputs and the first layer's product once per seed, must equal it in float64 (≤ 1e-12)
-for a centred μP MLP (`run_sweep`), a CNN (epochs over a dataset, uneven chunks padded) and an
-`eqx.nn.MLP` (sharded over two devices). A structural check counts the matmul FLOPs of one
-engine step: the frozen copy's forward pass appears once per seed, and every product with the
-shared batch is one product over the seed's runs.
+for a centred μP MLP (`train` on a `Stream`, SGD at η·N), a CNN (epochs over a dataset, uneven
+chunks padded) and an `eqx.nn.MLP` (sharded over two devices). A structural check counts the
+matmul FLOPs of one engine step: the frozen copy's forward pass appears once per seed, and every
+product with the shared batch is one product over the seed's runs.
 """
 
 import math
@@ -17,14 +17,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-import xarray as xr
 
 from lazyrich.data import Dataset, batch_indices
 from lazyrich.models import CNN, MLP, Frozen, functional, scaled
-from lazyrich.train import Grid, OnlineSetup, Stream, mse, run_sweep, train
+from lazyrich.train import Factory, Grid, Stream, final_params, mse, train
 from lazyrich.train._programs import Spec, _advance, init_program
 from lazyrich.train._seeds import seed_layout, seed_only
-from lazyrich.train._sweep import ScaledDirection, _GammaModel
+from lazyrich.train._steps import OptaxStep
 
 D, N, B = 5, 12, 8
 
@@ -36,6 +35,18 @@ def sample(key, n):
 
 def _mup(key, gamma):
     return scaled(MLP(D, N, 2, 1, key=key), gamma=gamma)
+
+
+class _Mup(Factory):
+    """The run's centred μP MLP at its γ."""
+
+    def __call__(self, key, hp):
+        return _mup(key, hp["gamma"])
+
+
+def _mup_step(hp):
+    """SGD at η·N as the engine takes it: θ ← θ − η·N·direction(∇L), direction the identity."""
+    return optax.chain(optax.identity(), optax.scale(-hp["eta"] * N))
 
 
 def _reference(make, opt_of, batch_of, test, grid, steps):
@@ -79,15 +90,15 @@ def _check(test_loss, train_loss, ref, record, params=None):
 def test_centred_mup_mlp_sweep_equals_per_run_engine(x64):
     grid = Grid.of([0.5, 2.0], [0.02, 0.05], [0, 3, 5])  # 4 runs per seed
     test = sample(jax.random.key(99), 32)
-    setup = OnlineSetup(_mup, sample, *test, batch=B, lr_multiplier=float(N))
-    res = run_sweep(setup, grid, [3, 7], progress=False)
+    res = train(_Mup(), _mup_step, Stream(sample, *test), grid=grid, record_at=[3, 7], batch=B,
+                progress=False)  # fmt: skip
     ref = _reference(
         lambda k, hp: _mup(k, hp["gamma"]),
         lambda hp: optax.sgd(hp["eta"] * N),
         lambda key, t: sample(jax.random.fold_in(jax.random.fold_in(key, 1), t), B),
         test, grid, 7,
     )  # fmt: skip
-    _check(res["test_loss"], res["train_loss"], ref, [3, 7])
+    _check(res.test_loss.values, res.train_loss.values, ref, [3, 7])
     assert not res["diverged"].any()
 
 
@@ -100,19 +111,17 @@ def test_cnn_epochs_with_uneven_chunks_equal_per_run_engine(x64):
     opt_of = lambda hp: optax.sgd(hp["eta"])  # noqa: E731
     grid = Grid.product(gamma=[0.5, 2.0], eta=[0.02, 0.05], seed=[0, 1])
     # chunks of 5 and 3 runs: 3 + 2 and 2 + 1 runs of the two seeds, groups padded
-    out = train(
+    ds = train(
         make, opt_of, data, grid=grid, record_at=[2, 6], batch=6, chunk_size=5,
-        return_params=True, progress=False,
+        keep_params=True, progress=False,
     )  # fmt: skip
-    assert isinstance(out, tuple)
-    ds, params = out
+    params = final_params(ds, make)
 
     def batch_of(key, t):
         idx = batch_indices(jax.random.fold_in(key, 1), 24, 6, t)
         return data.x_train[idx], data.y_train[idx]
 
     ref = _reference(make, opt_of, batch_of, (data.x_test, data.y_test), grid, 6)
-    assert isinstance(ds, xr.Dataset)
     _check(ds.test_loss.values, ds.train_loss.values, ref, [2, 6], params)
 
 
@@ -121,18 +130,16 @@ def test_eqx_mlp_sharded_equals_per_run_engine(x64):
     opt_of = lambda hp: optax.sgd(hp["eta"])  # noqa: E731
     grid = Grid.product(gamma=[0.5, 2.0], eta=[0.1, 0.3], seed=[1, 2, 7])
     test = sample(jax.random.key(98), 16)
-    out = train(
+    ds = train(
         make, opt_of, Stream(sample, *test), grid=grid, record_at=[2, 5], batch=B,
-        devices=jax.devices()[:2], return_params=True, progress=False,
+        devices=jax.devices()[:2], keep_params=True, progress=False,
     )  # fmt: skip
-    assert isinstance(out, tuple)
-    ds, params = out
+    params = final_params(ds, make)
     ref = _reference(
         make, opt_of,
         lambda key, t: sample(jax.random.fold_in(jax.random.fold_in(key, 1), t), B),
         test, grid, 5,
     )  # fmt: skip
-    assert isinstance(ds, xr.Dataset)
     _check(ds.test_loss.values, ds.train_loss.values, ref, [2, 5], params)
 
 
@@ -170,7 +177,6 @@ def test_seed_only_is_read_from_the_factory_not_from_frozen(x64):
         _gamma_in_frozen, optax.sgd(0.3), Stream(sample, *test), grid=grid, record_at=[4],
         batch=B, progress=False,
     )  # fmt: skip
-    assert isinstance(ds, xr.Dataset)
     ref = _reference(
         _gamma_in_frozen, lambda hp: optax.sgd(0.3),
         lambda key, t: sample(jax.random.fold_in(jax.random.fold_in(key, 1), t), B),
@@ -220,7 +226,7 @@ def test_one_engine_step_does_the_centring_forward_once_per_seed():
     spec = Spec(
         model=None, data=Stream(sample, *sample(jax.random.key(1), 4)),
         seed_keys=jax.vmap(jax.random.key)(jnp.asarray(seeds, jnp.uint32)),
-        step=ScaledDirection(optax.identity(), float(N)), make_model=_GammaModel(_mup),
+        step=OptaxStep(_mup_step), make_model=_Mup(),
         loss="mse", batch=B, measures=(), threshold=1e6, eval_chunk=64, keep_initial=False,
         mesh=None,
     )  # fmt: skip

@@ -1,4 +1,5 @@
-"""The vmapped sweep engine against plain single runs; divergence masking; results store."""
+"""γ × η × seed sweeps of online SGD through the engine (`train` on a `Stream`) against plain
+single runs; divergence masking; per-γ precision; results store."""
 
 import jax
 import jax.numpy as jnp
@@ -9,7 +10,7 @@ import pytest
 from lazyrich.errors import ConfigError
 from lazyrich.models import MLP, functional, scaled
 from lazyrich.results import StudyDir, read_dataset, write_dataset
-from lazyrich.train import Grid, OnlineSetup, Stream, half_mse, log_steps, mse, run_sweep, train
+from lazyrich.train import Grid, Stream, half_mse, log_steps, mse, train
 
 D, N = 5, 16
 W_TEACHER = jnp.linspace(-1.0, 1.0, D)
@@ -20,18 +21,28 @@ def sample(key, n):
     return x, jnp.tanh(x @ W_TEACHER)[:, None]
 
 
-def make_setup(**kw):
-    tx, ty = sample(jax.random.key(99), 64)
-    net = lambda k: MLP(D, N, 2, 1, key=k)
-    return OnlineSetup(
-        make_model=lambda k, g: scaled(net(k), gamma=g),
-        sample=sample,
-        test_x=tx,
-        test_y=ty,
-        batch=8,
-        lr_multiplier=float(N),
-        **kw,
-    )
+METRICS = ("train_loss", "test_loss", "test_accuracy")
+
+
+def stream():
+    """The online stream; its test set drawn in the current precision (as the reference's)."""
+    return Stream(sample, *sample(jax.random.key(99), 64))
+
+
+def model(key, hp):
+    """The run's μP MLP at its γ (a factory: each seed its own init)."""
+    return scaled(MLP(D, N, 2, 1, key=key), gamma=hp["gamma"])
+
+
+def step(hp):
+    """SGD at learning rate η·N: θ ← θ − η·N·∇L (the μP multiplier, the run's η)."""
+    return optax.chain(optax.identity(), optax.scale(-hp["eta"] * N))
+
+
+def sweep(grid, record_at, **kw):
+    """The engine on the online stream: every run of `grid`, batches of 8."""
+    return train(model, step, stream(), grid=grid, record_at=record_at, batch=8, progress=False,
+                 **kw)  # fmt: skip
 
 
 def reference_run(gamma, eta, seed, steps):
@@ -54,7 +65,7 @@ def reference_run(gamma, eta, seed, steps):
 def test_vmapped_sweep_equals_single_runs(x64):
     grid = Grid.of([0.3, 3.0], [0.05, 0.2], [0, 1])
     steps = [3, 10]
-    res = run_sweep(make_setup(), grid, steps, chunk_size=3, progress=False)
+    res = sweep(grid, steps, chunk_size=3)
     assert res["test_loss"].shape == (2, 2, 2, 2)
     for gi, g in enumerate(grid.gammas):
         for ei, e in enumerate(grid.etas):
@@ -69,14 +80,15 @@ def test_vmapped_sweep_equals_single_runs(x64):
 
 def test_chunking_does_not_change_results():
     grid = Grid.of([0.5, 2.0], [0.01, 0.1, 1.0], [3])
-    a = run_sweep(make_setup(), grid, [5, 20], chunk_size=2, progress=False)
-    b = run_sweep(make_setup(), grid, [5, 20], chunk_size=6, progress=False)
+    a = sweep(grid, [5, 20], chunk_size=2)
+    b = sweep(grid, [5, 20], chunk_size=6)
     np.testing.assert_allclose(a["test_loss"], b["test_loss"], rtol=1e-5)
 
 
 def test_divergent_runs_are_frozen_and_marked_others_unaffected():
     grid = Grid.of([1.0], [1e-3, 1e-2, 1e3, 1e6], [0])
-    res = run_sweep(make_setup(threshold=1e3), grid, log_steps(40, 6), progress=False)
+    ds = sweep(grid, log_steps(40, 6), threshold=1e3)
+    res = {k: ds[k].values for k in ("diverged", "diverged_step", "step", *METRICS)}
     div = res["diverged"][0, :, 0]
     assert div.tolist() == [False, False, True, True]
     assert np.all(res["diverged_step"][0, 2:, 0] >= 0) and np.all(
@@ -84,26 +96,21 @@ def test_divergent_runs_are_frozen_and_marked_others_unaffected():
     )
     # every cell recorded; stable runs have finite, decreasing-ish losses
     assert np.all(np.isfinite(res["test_loss"][0, :2, 0]))
-    alone = run_sweep(
-        make_setup(threshold=1e3),
-        Grid.of([1.0], [1e-3, 1e-2], [0]),
-        log_steps(40, 6),
-        progress=False,
-    )
+    alone = sweep(Grid.of([1.0], [1e-3, 1e-2], [0]), log_steps(40, 6), threshold=1e3)
     np.testing.assert_allclose(res["test_loss"][0, :2], alone["test_loss"][0], rtol=1e-5)
     # one convention: every record after a run's divergence is NaN, records before it are not
     for j in (2, 3):
         after = res["step"] > res["diverged_step"][0, j, 0]
         assert after.any()
-        for name in ("train_loss", "test_loss", "test_accuracy"):
+        for name in METRICS:
             assert np.all(np.isnan(res[name][0, j, 0][after]))
             assert np.all(np.isfinite(res[name][0, j, 0][~after]))
 
 
 def test_float64_per_gamma():
     # η ∝ γ² in the lazy regime: a per-γ η table keeps γ = 1e-3 stable
-    grid = Grid.of([1e-3, 1.0], [[1e-10], [1e-4]], [0])
-    res = run_sweep(make_setup(), grid, [4], x64=lambda g: bool(g.min() < 1e-2), progress=False)
+    grid = Grid.of([1e-3, 1.0], np.array([[1e-10], [1e-4]]), [0])
+    res = sweep(grid, [4], x64=lambda hp: hp["gamma"] < 1e-2)
     assert not res["diverged"].any()
     assert np.all(np.isfinite(res["test_loss"]))
 
@@ -113,8 +120,8 @@ def test_grid_validation():
         Grid.of([], [0.1], [0])
     with pytest.raises(ConfigError, match="eta values must be > 0"):
         Grid.of([1.0], [0.0], [0])
-    with pytest.raises(ConfigError, match="batch size must be >= 1"):
-        make_setup().__class__(**{**make_setup().__dict__, "batch": 0})
+    with pytest.raises(ConfigError, match="batch must be an int >= 1"):
+        train(model, step, stream(), record_at=[1], batch=0, progress=False)
 
 
 def test_results_roundtrip_and_atomic_chunks(tmp_path):
@@ -133,7 +140,8 @@ def test_results_roundtrip_and_atomic_chunks(tmp_path):
     assert back.div.values.tolist() == [1, 0]
     store = StudyDir(tmp_path, "s").prepare()
     store.save_chunk(0, {"a": np.ones(3)})
-    assert store.load_chunk(0)["a"].tolist() == [1, 1, 1]
+    saved = store.load_chunk(0)
+    assert saved is not None and saved["a"].tolist() == [1, 1, 1]
     assert store.load_chunk(1) is None
     store.chunk_path(2).write_bytes(b"truncated")  # a corrupt chunk is recomputed, not trusted
     assert store.load_chunk(2) is None
@@ -144,12 +152,11 @@ def test_stream_records_step_zero_and_half_mse_is_half_of_mse():
     """An online run recorded at step 0 (the initial model; no batch loss yet), and the loss
     "half_mse" = ½ "mse" both in the recorded losses and in the training dynamics (the same
     run at half the loss and twice the step size follows the same trajectory)."""
-    setup = make_setup()
-    stream = Stream(setup.sample, setup.test_x, setup.test_y)
-    model = lambda key, hp: scaled(MLP(D, N, 2, 1, key=key), gamma=0.5)
+    data = stream()
+    fixed = lambda key, hp: scaled(MLP(D, N, 2, 1, key=key), gamma=0.5)
     runs = {
         loss: train(
-            model, optax.sgd(lr), stream, record_at=[0, 5], batch=8, loss=loss, progress=False
+            fixed, optax.sgd(lr), data, record_at=[0, 5], batch=8, loss=loss, progress=False
         )
         for loss, lr in (("mse", 0.05), ("half_mse", 0.1))
     }
@@ -157,7 +164,7 @@ def test_stream_records_step_zero_and_half_mse_is_half_of_mse():
     assert np.isnan(mse_run.train_loss.values[0, 0])
     # a centred model outputs 0 at init: the step-0 test loss is the mean square target
     np.testing.assert_allclose(
-        mse_run.test_loss.values[0, 0], float(jnp.mean(setup.test_y**2)), rtol=1e-6
+        mse_run.test_loss.values[0, 0], float(jnp.mean(data.y_test**2)), rtol=1e-6
     )
     np.testing.assert_allclose(half.test_loss.values, 0.5 * mse_run.test_loss.values, rtol=1e-5)
     np.testing.assert_allclose(

@@ -18,8 +18,6 @@ that cannot be matched at run time is NaN).
 from __future__ import annotations
 
 import functools
-import importlib
-import inspect
 from typing import Any
 
 import jax
@@ -45,7 +43,7 @@ from lazyrich.measures import (
 )
 from lazyrich.optim import PLWS, layer_mask, masked, plws_coin
 from lazyrich.results import StudyDir, write_dataset
-from lazyrich.train import Grid, accuracy, default_devices, step_key, train
+from lazyrich.train import Grid, accuracy, default_devices, final_params, step_key, train
 
 from .claims import claims
 from .config import (
@@ -78,13 +76,8 @@ def engine_run(c: Config, model, step, data: Dataset, *, steps: int, grid: Grid 
     grid = grid or Grid.product(seed=[c.seed if seed is None else seed])
     kw: dict[str, Any] = dict(grid=grid, batch=c.batch, loss="ce", record_at=record_at or [steps],
                               progress=False, devices=default_devices(devices))  # fmt: skip
-    if "keep_params" in inspect.signature(train).parameters:  # the engine's one return type
-        rec = train(model, step, data, keep_params=True, **kw)
-        assert isinstance(rec, xr.Dataset)
-        return rec, importlib.import_module("lazyrich.train").final_params(rec, model)
-    out = train(model, step, data, return_params=True, **kw)  # pyright: ignore[reportCallIssue]
-    assert isinstance(out, tuple)
-    return out
+    rec = train(model, step, data, keep_params=True, **kw)
+    return rec, final_params(rec, model)
 
 
 def record(rec: xr.Dataset, name: str, step: int = -1) -> float:

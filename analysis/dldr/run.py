@@ -149,7 +149,7 @@ def subspace_runs(network: Network, data: Dataset, c: Config, step: Subspace, ds
         loss="ce",
         **kw,
     )
-    return res  # with return_params=True, (dataset, params)
+    return res  # with keep_params=True, lazyrich.train.final_params(res, network): the params
 
 
 def random_subspace(size: int, d: int, seed: int) -> Float[Array, "d D"]:

@@ -124,7 +124,6 @@ def sweep(
         threshold=setup.threshold,
         **kw,
     )
-    assert not isinstance(ds, tuple)
     out = {k: ds[k].values for k in SWEPT}
     out["step"] = ds["step"].values
     return out

@@ -184,7 +184,6 @@ def lazy_vs_network(
         progress=progress,
         description=description,
     )
-    assert isinstance(ds, xr.Dataset)
     ds = ds.isel(eta=0, drop=True)
     step_dims = ("gamma", "step")
     out = xr.Dataset(

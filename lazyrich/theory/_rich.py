@@ -122,7 +122,6 @@ def rich_vs_network(
             progress=progress,
             description=f"rich vs network, width {n}",
         )
-        assert isinstance(ds, xr.Dataset)
         ds = ds.isel(eta=0, drop=True)
         train_l.append(ds["train_loss_full"].transpose("gamma", "seed", "step").values)
         test_l.append(ds["test_loss"].transpose("gamma", "seed", "step").values)

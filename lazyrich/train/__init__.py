@@ -12,6 +12,7 @@ from ._losses import cross_entropy as cross_entropy
 from ._losses import get_loss as get_loss
 from ._losses import half_mse as half_mse
 from ._losses import mse as mse
+from ._params import final_params as final_params
 from ._programs import Apply as Apply
 from ._programs import Factory as Factory
 from ._programs import Snapshot as Snapshot
@@ -21,5 +22,3 @@ from ._schedule import log_steps as log_steps
 from ._steps import OptaxStep as OptaxStep
 from ._steps import Step as Step
 from ._steps import as_step as as_step
-from ._sweep import OnlineSetup as OnlineSetup
-from ._sweep import run_sweep as run_sweep

@@ -57,11 +57,11 @@ from tqdm.auto import tqdm
 
 from ..data import Dataset, num_batches
 from ..errors import require
-from ..models import partition
 from ..results import StudyDir
 from ._distributed import default_devices, run_sharding
 from ._grid import Grid
 from ._losses import get_loss
+from ._params import PARAMS_PREFIX
 from ._programs import (
     Snapshot,
     Spec,
@@ -118,7 +118,7 @@ def train(
     evaluate_at: Sequence[int] | None = None,
     threshold: float = 1e6,
     eval_chunk: int = 4096,
-    return_params: bool = False,
+    keep_params: bool = False,
     chunk_size: int | None = None,
     x64: bool | Callable[[dict[str, float]], bool] | None = None,
     store: StudyDir | None = None,
@@ -127,7 +127,7 @@ def train(
     process: tuple[int, int] | None = None,
     progress: bool = True,
     description: str = "train",
-) -> xr.Dataset | tuple[xr.Dataset, Any]:
+) -> xr.Dataset:
     """Train every cell of `grid` and record metrics at the steps `record_at`.
 
     **Arguments:**
@@ -154,8 +154,9 @@ def train(
       once per epoch).
     - `threshold`: a batch loss above this (or non-finite) marks the run diverged.
     - `eval_chunk`: examples per piece of the train/test evaluation (bounds memory).
-    - `return_params`: also return the final trainable params, stacked over runs in grid
-      (C) order, as NumPy arrays.
+    - `keep_params`: keep each run's final trainable params in the Dataset, one variable
+      `params.<i>` per leaf (dimensions: the grid's, then the leaf's own); read them back as
+      the model's pytree with `lazyrich.train.final_params(ds, model)`.
     - `chunk_size`: runs per compiled program (default: all). A chunk's runs are laid out
       in groups of one seed, each group of the same size, padded by repeating runs.
     - `x64`: float64 for `True`, float32 for `False`, the current setting for `None`, or a
@@ -175,8 +176,9 @@ def train(
     attribute `step_seconds`: wall time spent in the training steps of the chunks this call
     computed (blocked on the result; it includes compilation on a first call of a structure,
     excludes initialisation and evaluation, and is 0 for chunks loaded from `store`) and
-    `devices` (how many devices the run axis was sharded over); with `return_params`,
-    `(dataset, params)`.
+    `devices` (how many devices the run axis was sharded over); with `keep_params`, the final
+    params (`final_params`). Always a Dataset: one return type, so the final params, like every
+    other per-run result, travel with the grid's coordinates (`ds.sel(...)` selects them too).
     """
     grid = grid if grid is not None else Grid.product(seed=[0])
     record = np.asarray(record_at, dtype=np.int64)
@@ -315,7 +317,7 @@ def train(
             per_run = lambda a: np.asarray(a).reshape((slots.size,) + a.shape[2:])[first]  # noqa: E731
             saved["diverged"] = per_run(state.diverged)
             saved["diverged_step"] = per_run(state.diverged_step).astype(np.int64)
-            if return_params:
+            if keep_params:
                 for i, leaf in enumerate(jax.tree.leaves(state.params)):
                     saved[f"param:{i}"] = per_run(leaf)
         return saved
@@ -355,21 +357,7 @@ def train(
     ds = _to_dataset(grid, record, merged, data, batch)
     ds.attrs["step_seconds"] = step_seconds[0]
     ds.attrs["devices"] = len(devices)
-    if not return_params:
-        return ds
-    params = _stack_params(model, merged, runs)
-    return ds, params
-
-
-def _stack_params(model, merged: dict[str, np.ndarray], runs: dict[str, np.ndarray]):
-    """The final params as a pytree of `(num_runs, ...)` arrays."""
-    if not is_factory(model):
-        template = partition(model)[0]
-    else:
-        hp0 = {k: jnp.asarray(v[0]) for k, v in runs.items()}
-        template = eqx.filter_eval_shape(lambda: partition(model(jax.random.key(0), hp0))[0])
-    leaves, treedef = jax.tree.flatten(template)
-    return jax.tree.unflatten(treedef, [merged[f"param:{i}"] for i in range(len(leaves))])
+    return ds
 
 
 def _to_dataset(grid: Grid, record, merged, data, batch) -> xr.Dataset:
@@ -385,9 +373,11 @@ def _to_dataset(grid: Grid, record, merged, data, batch) -> xr.Dataset:
         coords["epoch"] = ("step", record / num_batches(data.n_train, batch or data.n_train))
     variables = {}
     for k, v in merged.items():
-        if k.startswith("param:"):
-            continue
         v = v.reshape(shape + v.shape[1:])
+        if k.startswith("param:"):  # a final param leaf: no step axis
+            k = PARAMS_PREFIX + k.removeprefix("param:")
+            variables[k] = (dims + tuple(f"{k}_{i}" for i in range(v.ndim - len(shape))), v)
+            continue
         extra = tuple(f"{k}_{i}" for i in range(v.ndim - len(shape) - 1))
         vdims = dims if k in ("diverged", "diverged_step") else dims + ("step",) + extra
         variables[k] = (vdims, v)

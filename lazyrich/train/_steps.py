@@ -72,6 +72,11 @@ class OptaxStep(Step):
     also receives `value`, `grad`, `value_fn` (the batch loss as a function of params),
     `x`, `y` and `apply`.
 
+    A swept learning rate times a fixed multiplier applied to any direction, θ ← θ −
+    η·N·direction(∇L) with η = `hp["eta"]` (μP's width N; `direction` e.g. `optax.identity()`
+    for SGD, `optax.trace(0.9)` for momentum), is
+    `lambda hp: optax.chain(direction, optax.scale(-hp["eta"] * N))`.
+
     **Fields:**
 
     - `optimizer`: the transformation, or a function `hp -> transformation`.
