@@ -26,6 +26,7 @@ STUDIES: dict[str, str] = {
     "exact-gn": "analysis.exact_gn",
     "lazy-limit": "analysis.lazy_limit",
     "active-params": "analysis.active_params",
+    "kernel-limits": "analysis.kernel_limits",
 }
 
 # The order in which `lazyrich demo` runs the quick presets.
