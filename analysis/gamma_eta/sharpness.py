@@ -109,6 +109,5 @@ def sharpness_along(
         process=(0, 1),  # the replay is the lead process's alone, not split over processes
         progress=False,
     )
-    assert not isinstance(ds, tuple)
     pick = lambda k: np.where(ok[:, None], ds[k].values[:, 0, 0], np.nan)  # (γ, η, seed, step)
     return pick("sharpness"), pick("test_loss")

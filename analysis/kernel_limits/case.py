@@ -149,7 +149,6 @@ def run_case(c: Config, name: str, seed: int, *, progress: bool, devices) -> dic
             progress=progress,
             description=f"kernel-limits {name} seed {seed} N={width}",
         )
-        assert not isinstance(ds, tuple)
         ds = ds.isel(eta=0, seed=0, drop=True).transpose("gamma", "step")
         net["train_loss"].append(ds["train_loss_full"].values)
         net["test_loss"].append(ds["test_loss"].values)
