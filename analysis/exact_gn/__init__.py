@@ -7,7 +7,7 @@ setting (the first `full_batch` training examples, one step per epoch), a mini-b
 a ReLU first block). Modules: `config` (options, presets, data, model), `run` (the engine calls and
 measures), `summary` (headline numbers, matched-loss comparison, saturation ratio), `claims`
 (`declare`: the claims for a config, declared before any run; `judge_claims`: their rows
-through `lazyrich.evidence`), `figures`.
+through `lazyrich.evidence`), `figures`, `sizing` (the plan's seed sizing and wall time).
 """
 
 from .claims import declare as declare
@@ -24,8 +24,11 @@ from .config import validate as validate
 from .run import learning_rates as learning_rates
 from .run import relative_change as relative_change
 from .run import run as run
+from .sizing import sizing as sizing
 from .summary import MATCH_TOLERANCE as MATCH_TOLERANCE
+from .summary import common_level as common_level
 from .summary import epochs_to_level as epochs_to_level
 from .summary import matched_train_loss as matched_train_loss
+from .summary import mismatch as mismatch
 from .summary import saturation_ratio as saturation_ratio
 from .summary import summarize as summarize

@@ -9,7 +9,8 @@ Records at every step give the per-step batch-loss change: the engine's `train_l
 measure `batch_after` the loss on the same batch after it. The train and test sets are
 evaluated only at epoch ends (`evaluate_at`). NTK similarity, kernel distance and CKA are
 measures that compute only at the measured epochs (a `lax.cond` on the step; NaN elsewhere),
-from the run's params and its initial params (`keep_initial=True`). For GN in the full-batch
+from the run's params and its seed's initial probe quantities (computed once per seed before
+the engine call, `initial_probes`). For GN in the full-batch
 and rank settings, `gn_fit` = ⟨J·Δθ_raw, ε⟩/(L·‖ε‖²) at initialisation on the whole batch (1
 when every half-layer has full row rank, so that J·Δθ_raw = L·ε).
 """
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 from typing import Literal, cast
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -26,6 +28,7 @@ import xarray as xr
 
 from lazyrich.data import Dataset, batch_indices, num_batches
 from lazyrich.kernels import kernel_distance, linear_cka, ntk_probe_similarity, ntk_vector_product
+from lazyrich.models import functional
 from lazyrich.optim import exact_gauss_newton, exact_gn_direction, output_error
 from lazyrich.results import StudyDir, write_dataset
 from lazyrich.train import Grid, Snapshot, default_devices, get_loss, train
@@ -56,10 +59,12 @@ def setting_epochs(c: Config, setting: str) -> int:
     return c.epochs_mini if setting == "mini" and c.epochs_mini else c.epochs
 
 
-def measure_epochs(c: Config, epochs: int | None = None) -> np.ndarray:
-    """Epochs with NTK / CKA measurements: every `measure_every`, and the last."""
+def measure_epochs(c: Config, epochs: int | None = None, setting: str = "full") -> np.ndarray:
+    """Epochs with NTK / CKA measurements: every `measure_every` (mini: `measure_every_mini`
+    when set), and the last."""
     e = c.epochs if epochs is None else epochs
-    return np.unique(np.r_[np.arange(0, e + 1, c.measure_every), e])
+    every = c.measure_every_mini if setting == "mini" and c.measure_every_mini else c.measure_every
+    return np.unique(np.r_[np.arange(0, e + 1, every), e])
 
 
 def _probe(apply, params, x, v, batch_size: int):
@@ -76,22 +81,54 @@ def _probe(apply, params, x, v, batch_size: int):
     return kv, cols, model(params).blocks_forward(x)
 
 
-def make_measures(
-    c: Config, data: Dataset, batch: int | None, m_steps: np.ndarray, size: int, *, fit=False
-):
-    """`batch_after` (the loss after each step on that step's batch), `lazy` (NTK
-    similarity, kernel distance, per-block CKA to initialisation, at the steps `m_steps`) and
-    with `fit` `gnfit` (⟨J·Δθ_raw, ε⟩/(L·‖ε‖²) on the whole training set, at step 0)."""
-    loss_fn = get_loss(c.loss)
-    n = int(data.x_train.shape[0])
+def _probe_batch(c: Config, data: Dataset) -> tuple[jax.Array, jax.Array]:
+    """The probe batch (the first `c.probe` training examples) and its fixed random vector."""
     probe_x = data.x_train[: c.probe]
     probe_v = jax.random.normal(
         jax.random.fold_in(jax.random.key(c.seed), 2), (c.probe, NUM_CLASSES), probe_x.dtype
     )
+    return probe_x, probe_v
+
+
+def _tangent_batch(size: int, probe_v) -> int:
     # NTK-vector products run `batch_size` at a time; bound their parameter-sized tangents to
     # 5e7 floats per run: the engine vmaps this over a chunk's runs (at 5e8, 9 runs of the
     # evidence preset's full-batch Adam held 17.4 GB)
-    batch_size = int(max(1, min(probe_v.size, 5e7 // size)))
+    return int(max(1, min(probe_v.size, 5e7 // size)))
+
+
+def initial_probes(c: Config, factory: RevFactory, data: Dataset, size: int) -> dict:
+    """Per seed of `c`, the probe quantities at initialisation (`K0 v`, the full `K0`, each
+    block's output), computed once per seed instead of at every measurement: the model the
+    engine starts a run of seed `s` from is `factory(fold_in(key(s), 0), {})`."""
+    x, v = _probe_batch(c, data)
+    out = []
+    for sd in seeds(c):
+        model = factory(jax.random.fold_in(jax.random.key(sd), 0), {})
+        params, apply = functional(model)
+        out.append(eqx.filter_jit(_probe)(apply, params, x, v, _tangent_batch(size, v)))
+    stacked = jax.tree.map(lambda *a: jnp.stack(a), *out)
+    return {"seeds": jnp.asarray(seeds(c), jnp.int32), "probe": stacked}
+
+
+def make_measures(
+    c: Config,
+    data: Dataset,
+    batch: int | None,
+    m_steps: np.ndarray,
+    size: int,
+    *,
+    initial: dict,
+    fit=False,
+):
+    """`batch_after` (the loss after each step on that step's batch), `lazy` (NTK
+    similarity, kernel distance, per-block CKA to initialisation — `initial`, from
+    `initial_probes`, per seed — at the steps `m_steps`) and with `fit` `gnfit`
+    (⟨J·Δθ_raw, ε⟩/(L·‖ε‖²) on the whole training set, at step 0)."""
+    loss_fn = get_loss(c.loss)
+    n = int(data.x_train.shape[0])
+    probe_x, probe_v = _probe_batch(c, data)
+    batch_size = _tangent_batch(size, probe_v)
     steps = jnp.asarray(m_steps, jnp.int32)
 
     def batch_after(s: Snapshot):
@@ -109,7 +146,8 @@ def make_measures(
         x, v = probe_x.astype(s.data.x_train.dtype), probe_v.astype(s.data.x_train.dtype)
 
         def compute(_):
-            kv0, k0, f0 = _probe(s.apply, s.params0, x, v, batch_size)
+            i = jnp.argmax(initial["seeds"] == s.hp["seed"])
+            kv0, k0, f0 = jax.tree.map(lambda a: a[i].astype(x.dtype), initial["probe"])
             kv, kt, ft = _probe(s.apply, s.params, x, v, batch_size)
             out = {"ntk": ntk_probe_similarity(kv0, kv), "kdist": kernel_distance(k0, kt)}
             for i, (a, b) in enumerate(zip(f0, ft, strict=True)):
@@ -210,7 +248,7 @@ def run(c: Config, store: StudyDir, *, progress: bool = True, devices: int | Non
     opts = [o for o in ORDER if o in present]
     sd = seeds(c)
     ep = {s: setting_epochs(c, s) for s in settings}
-    me_all = np.unique(np.concatenate([measure_epochs(c, e) for e in ep.values()]))
+    me_all = np.unique(np.concatenate([measure_epochs(c, e, s) for s, e in ep.items()]))
     spe = {
         s: num_batches(c.n_train, c.batch) if s == "mini" else 1 for s in settings
     }  # full and rank: one step per epoch
@@ -226,16 +264,23 @@ def run(c: Config, store: StudyDir, *, progress: bool = True, devices: int | Non
     n_lr = max([len(learning_rates(c, o, "full")) for o in tune_opts] or [1])
     tune_lr, tune_final = nan(max(len(tune_opts), 1), n_lr), nan(max(len(tune_opts), 1), n_lr, nk)
 
+    initial: dict = {}  # probe quantities at initialisation, per first block and probe size
     for s, o in calls:
         si = settings.index(s)
         sdata, batch = _setting_data(c, data, s)
-        steps, m_ep = ep[s] * spe[s], measure_epochs(c, ep[s])
+        steps, m_ep = ep[s] * spe[s], measure_epochs(c, ep[s], s)
         fit = o.startswith("gn") and s != "mini"
-        measures = make_measures(c, sdata, batch, m_ep * spe[s], size, fit=fit)
+        factory = RevFactory(d, c.blocks, c.hidden, c.sigma, linear_first=o != "gn_relu")
+        key = (factory.linear_first, min(c.probe, int(sdata.x_train.shape[0])))
+        if key not in initial:  # the probe batch is a prefix of every setting's training set
+            initial[key] = initial_probes(c, factory, sdata, size)
+        measures = make_measures(
+            c, sdata, batch, m_ep * spe[s], size, initial=initial[key], fit=fit
+        )
         rates = learning_rates(c, "gn" if o == "gn_relu" else o, s)
         axes: dict = {"seed": sd} if o.startswith("gn") else {"seed": sd, "eta": rates}
         ds = train(
-            RevFactory(d, c.blocks, c.hidden, c.sigma, linear_first=o != "gn_relu"),
+            factory,
             _step(c, "gn" if o == "gn_relu" else o, s),
             sdata,
             record_at=list(range(steps + 1)),
@@ -244,7 +289,6 @@ def run(c: Config, store: StudyDir, *, progress: bool = True, devices: int | Non
             batch=batch,
             loss=c.loss,
             measures=measures,
-            keep_initial=True,
             progress=progress,
             devices=default_devices(devices),
             description=f"{NAME} {s} {o}",

@@ -100,6 +100,53 @@ MATCH_RULE = (
     "to the level, if within {tol:.0%} of it (else no match for that optimizer and seed); "
     "level = {level}"
 )
+COMMON_LEVEL = (
+    "per seed, the lowest train loss at which every optimizer has a measured epoch >= 1 within "
+    "{tol:.0%} of it (searched on a log grid over their losses' range); where there is none, "
+    "the level whose worst optimizer comes closest (and that optimizer has no match)"
+)
+LEVEL_GRID = 4096  # log-spaced candidate levels: spacing well below the 2% tolerance
+
+
+def mismatch(losses: dict[str, np.ndarray], level: float) -> dict[str, float]:
+    """Per optimizer, the relative distance `|loss/level − 1|` of its closest finite loss.
+
+    **Arguments:**
+
+    - `losses`: per optimizer, its train losses at the measured epochs that may match.
+    - `level`: the train-loss level (> 0).
+
+    **Returns:** `{optimizer: distance}` (`inf` for an optimizer without a finite loss).
+    """
+    out = {}
+    for o, v in losses.items():
+        v = v[np.isfinite(v)]
+        out[o] = float(np.min(np.abs(v / level - 1.0))) if v.size else np.inf
+    return out
+
+
+def common_level(losses: dict[str, np.ndarray], tol: float = MATCH_TOLERANCE) -> float:
+    """The lowest level at which every optimizer has a loss within `tol` (relative) of it;
+    if no level has, the level that minimises the worst optimizer's distance.
+
+    **Arguments:**
+
+    - `losses`: per optimizer, its train losses at the measured epochs that may match.
+    - `tol`: the relative tolerance.
+
+    **Returns:** the level (NaN when some optimizer has no finite positive loss).
+    """
+    finite = [v[np.isfinite(v) & (v > 0)] for v in losses.values()]
+    if not finite or any(v.size == 0 for v in finite):
+        return np.nan
+    lo = min(float(v.min()) for v in finite) / (1 + tol)  # every level within tol of a loss
+    hi = max(float(v.max()) for v in finite) / (1 - tol)
+    grid = np.geomspace(lo, hi, LEVEL_GRID)
+    worst = np.max(
+        [np.min(np.abs(v[None, :] / grid[:, None] - 1.0), axis=1) for v in finite], axis=0
+    )
+    ok = np.nonzero(worst <= tol)[0]
+    return float(grid[ok[0]] if ok.size else grid[int(np.argmin(worst))])
 
 
 def matched_train_loss(ds: xr.Dataset, c: Config, opts=("gn", "adam", "sgd")) -> dict:
@@ -111,8 +158,7 @@ def matched_train_loss(ds: xr.Dataset, c: Config, opts=("gn", "adam", "sgd")) ->
     out: dict = {
         "rule": MATCH_RULE.format(
             tol=MATCH_TOLERANCE,
-            level="the highest of the optimizers' lowest train losses over those epochs "
-            "(every optimizer with a finite loss reaches it)"
+            level=COMMON_LEVEL.format(tol=MATCH_TOLERANCE)
             if common
             else f"{c.match_fraction} × the initial train loss",
         )
@@ -128,18 +174,12 @@ def matched_train_loss(ds: xr.Dataset, c: Config, opts=("gn", "adam", "sgd")) ->
             rs = ds.sel(setting=s).isel(seed=k)
             initial = float(rs.train_loss.sel(optimizer=names[0]).values[0])
             losses = {o: rs.train_loss.sel(optimizer=o, epoch=me).values for o in names}
-            lowest = {
-                o: float(np.min(v[later & np.isfinite(v)]))
-                for o, v in losses.items()
-                if np.isfinite(v[later]).any()
-            }
-            level = (
-                (max(lowest.values()) if lowest else np.nan)
-                if common
-                else (c.match_fraction * initial)
-            )
+            present = {o: v[later] for o, v in losses.items() if np.isfinite(v[later]).any()}
+            level = common_level(present) if common else c.match_fraction * initial
             res: dict = {"seed": int(ds.seed.values[k]), "level": _f(level)}
             res["initial_train_loss"] = initial
+            dist = mismatch(present, level) if np.isfinite(level) and level > 0 else {}
+            res["worst_mismatch"] = _f(max(dist.values())) if dist else None
             for o, v in losses.items():
                 res[o] = _match(rs.sel(optimizer=o), v, me, later, level)
             per_seed.append(res)
