@@ -50,7 +50,8 @@ LAZY_MAX = 1e-2
 GAMMA_MARGIN = 0.5
 WIDTH_MARGIN = 0.25
 # Per-seed standard deviations of the slopes in the committed 8-seed control
-# (docs/evidence/before-plans/lazy-limit/control-8-seeds: widths 64 … 1024, γ = 1e-3 … 1e-2, N = 1024).
+# (docs/evidence/before-plans/lazy-limit/control-8-seeds: widths 64 … 1024,
+# γ = 1e-3 … 1e-2, N = 1024).
 CONTROL_SD = {"7": 0.268, "8": 0.378}
 
 
