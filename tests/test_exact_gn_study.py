@@ -36,6 +36,7 @@ TINY = [
     "--n-train", "64", "--n-test", "40", "--hidden", "48", "--full-batch", "32", "--batch", "16",
     "--epochs", "3", "--probe", "8", "--measure-every", "2", "--seeds", "2",
     "--adam-grid", "1e-3", "--settings", "full", "mini", "rank", "--rank-batch", "16",
+    "--match", "nearest",
 ]  # fmt: skip
 
 

@@ -150,6 +150,11 @@ class Config:
     measure_every_mini: int = 0
     """Epochs between NTK / CKA measurements in the mini-batch setting (0: --measure-every);
     no claim compares the mini-batch runs at a matched loss."""
+    match: Literal["interpolate", "nearest"] = "interpolate"
+    """How the matched-train-loss comparison reads each optimizer at the level: interpolate
+    (between the two consecutive measured epochs whose train losses bracket it, linearly in log
+    train loss; needs --measure-every 1) or nearest (its measured epoch closest to the level, if
+    within 2% of it; the first preregistered evidence run, where it matched 2 of 5 seeds)."""
     match_fraction: float = 0.0
     """Level of the matched-train-loss comparison. 0: the common level, the highest of the
     optimizers' lowest train losses over the measured epochs >= 1 (each optimizer reaches it);
@@ -185,6 +190,7 @@ PRESETS = {
         adam_grid=(1e-3,),
         sgd_grid=(1e-1,),
         probe=16,
+        match="nearest",
     ),
     "paper": Config(
         dataset="mnist",
@@ -282,6 +288,15 @@ def validate(c: Config) -> None:
         f"--match-fraction must be in [0, 1) (0: the common level), got {c.match_fraction}",
     )
     require(c.seed >= 0, f"--seed must be >= 0, got {c.seed}")
+    require(
+        c.match in ("interpolate", "nearest"),
+        f"--match {c.match!r} is unknown: pass interpolate or nearest",
+    )
+    require(
+        c.match != "interpolate" or c.measure_every == 1,
+        f"--match interpolate reads NTK and CKA at the two epochs that bracket the matched loss, "
+        f"but --measure-every is {c.measure_every}: pass --measure-every 1 (or --match nearest)",
+    )
     require(len(c.settings) >= 1, "--settings needs at least one of: full mini rank")
     require(
         set(c.settings) <= set(ALL_SETTINGS),

@@ -84,6 +84,90 @@ def cpu_seconds(c: Config) -> tuple[float, str]:
     return cpu, f"per seed: {'; '.join(parts)} CPU-s; × {n} seeds + {OVERHEAD_CPU} = {cpu:.0f}"
 
 
+# Per-seed values of the first preregistered run (plan 09fec75, seeds 0–4, every full-batch
+# epoch measured) with the interpolated match computed post hoc from its results.nc (`summarize`
+# with match = "interpolate"): for sizing only; that run's verdicts stay those of its own plan.
+FIRST_RUN: dict[str, tuple[list[float], str]] = {
+    "full_batch_gn_fewer_epochs": (
+        [2.0, 2.0, 1.0, 2.0, 3.0],
+        "faster baseline's epochs minus GN's",
+    ),
+    "matched_gap_interpolation_span": (
+        [0.0339, 0.0171, 0.0134, 0.0163, 0.0040],
+        "GN's + the better baseline's gap change across the bracket",
+    ),
+    "gn_generalises_worse_at_matched_loss": (
+        [0.1590, 0.1139, 0.1480, 0.1383, 0.1074],
+        "interpolated gap, GN minus the better baseline",
+    ),
+    "matched_similarity_interpolation_span": (
+        [0.0119, 0.0140, 0.0133, 0.0118, 0.0125],
+        "GN's + Adam's NTK-similarity / CKA change across the bracket",
+    ),
+    "gn_lazier_ntk_at_matched_loss": (
+        [-0.0172, -0.0069, -0.0200, -0.0107, 0.0058],
+        "interpolated NTK similarity GN − Adam",
+    ),
+    "gn_lazier_cka_at_matched_loss": (
+        [0.0196, 0.0236, 0.0248, 0.0386, 0.0229],
+        "interpolated block CKA GN − Adam",
+    ),
+}
+FIRST_RUN_MARGINS = {
+    "full_batch_gn_fewer_epochs": EPOCH_MARGIN,
+    "matched_gap_interpolation_span": ACCURACY_MARGIN,
+    "gn_generalises_worse_at_matched_loss": ACCURACY_MARGIN,
+    "matched_similarity_interpolation_span": SIMILARITY_MARGIN,
+    "gn_lazier_ntk_at_matched_loss": SIMILARITY_MARGIN,
+    "gn_lazier_cka_at_matched_loss": SIMILARITY_MARGIN,
+}
+
+
+def _interpolated_sizing(c: Config) -> tuple[dict[str, str], str]:
+    """The sizing of a plan with the interpolated match, from the first preregistered run."""
+    n = c.seeds
+    ids = {claim.id for claim in declare(c)}
+    out = {
+        cid: _line(values, what, n, FIRST_RUN_MARGINS[cid]).replace(
+            "in the committed evidence", "in the first preregistered run (interpolated post hoc)"
+        )
+        for cid, (values, what) in FIRST_RUN.items()
+        if cid in ids
+    }
+    for cid in ids - set(out):  # the mini-batch rows, when the plan runs them
+        values, what = OLD_EVIDENCE.get(cid, ([], ""))
+        out[cid] = (
+            _line(values, what, n, 0.2 * c.plateau_tol)
+            if values
+            else "no per-seed spread needed: the first preregistered run measured 0.031 "
+            f"[0.031, 0.032] against {FITS_BATCH} − its margin (decided by its mean)"
+        )
+    cpu, arithmetic = cpu_seconds(c)
+    notes = (
+        f"{c.dataset} (the 8,000/2,000 MNIST of ../shared/data: LAZYRICH_DATA or --data-dir), "
+        f"RevMLP h = {c.hidden}, {c.blocks} blocks, cross-entropy, raw GN step; settings "
+        f"{', '.join(c.settings)}; seeds {c.seed}–{c.seed + n - 1} ({n}). Why a second plan: the "
+        "first preregistered run (plan 09fec75, seeds 0–4) matched the train loss at measured "
+        "epochs within 2% and found such epochs for only 2 of 5 seeds (one full-batch step is one "
+        "epoch, and Adam and SGD step past GN's levels), so its matched rows had n = 2. This plan "
+        "reads every optimizer at the level by interpolation between the two epochs that bracket "
+        "it (linear in log train loss, every epoch measured), at the lowest loss every optimizer "
+        "reaches; two control rows bound what the interpolation can change (the change of each "
+        "measure across its bracket, against the row's margin). New seeds (5 onwards), not the "
+        "first run's, so that the rows are an independent replication; the sizing spreads come "
+        "from the first run's data with this estimator applied post hoc (for sizing only: that "
+        "run keeps its own plan's verdicts)."
+        + (
+            ""
+            if "mini" in c.settings
+            else " The mini-batch rows are not rerun (the first run decided them with 5 seeds)."
+        )
+        + " Expected wall time on 2 quiet cores: "
+        f"{arithmetic} CPU-s / {CORES_USED} cores = {cpu / CORES_USED / 60:.0f} min."
+    )
+    return out, notes
+
+
 def sizing(c: Config) -> tuple[dict[str, str], str | None]:
     """Per claim, the expected interval width against 2 × margin; and the plan's notes.
 
@@ -93,6 +177,8 @@ def sizing(c: Config) -> tuple[dict[str, str], str | None]:
 
     **Returns:** `({claim id: sentence}, notes)`.
     """
+    if c.match == "interpolate":
+        return _interpolated_sizing(c)
     n = c.seeds
     ids = {claim.id for claim in declare(c)}
     margins = {

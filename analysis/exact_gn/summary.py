@@ -149,11 +149,67 @@ def common_level(losses: dict[str, np.ndarray], tol: float = MATCH_TOLERANCE) ->
     return float(grid[ok[0]] if ok.size else grid[int(np.argmin(worst))])
 
 
+INTERPOLATE_RULE = (
+    "per setting and seed, each optimizer's test loss and accuracies, train accuracy, NTK "
+    "similarity, kernel distance and CKA interpolated to the level between the two consecutive "
+    "measured epochs whose train losses bracket it (its first crossing: loss[j − 1] > level >= "
+    "loss[j]), linearly in log train loss (so the train loss itself matches exactly); level = "
+    "{level}"
+)
+CROSSING_LEVEL = (
+    "per seed, the lowest train loss every optimizer reaches: the largest over the optimizers of "
+    "their lowest train loss at a measured epoch >= 1"
+)
+
+
+def crossing_level(losses: dict[str, np.ndarray]) -> float:
+    """The lowest train loss every optimizer reaches: the largest of their lowest losses.
+
+    **Arguments:**
+
+    - `losses`: per optimizer, its train losses at the measured epochs >= 1.
+
+    **Returns:** the level (NaN when some optimizer has no finite positive loss).
+    """
+    finite = [v[np.isfinite(v) & (v > 0)] for v in losses.values()]
+    if not finite or any(v.size == 0 for v in finite):
+        return np.nan
+    return float(max(v.min() for v in finite))
+
+
+def bracket(loss: np.ndarray, level: float) -> tuple[int, float] | str:
+    """Where a train-loss curve first crosses `level`, and the interpolation weight there.
+
+    **Arguments:**
+
+    - `loss`: train losses at consecutive measured epochs (index 0: initialisation).
+    - `level`: the level (> 0).
+
+    **Returns:** `(j, w)` with `loss[j − 1] > level >= loss[j]` (the first such `j >= 1`) and
+    `w = (log loss[j − 1] − log level) / (log loss[j − 1] − log loss[j])` in (0, 1], so that
+    `(1 − w)·m[j − 1] + w·m[j]` is a measure `m` interpolated to the level linearly in log
+    loss; or a sentence saying why there is no crossing.
+    """
+    if not (np.isfinite(level) and level > 0):
+        return f"no level to match (level {level:.4g})"
+    for j in range(1, loss.size):
+        a, b = loss[j - 1], loss[j]
+        if not (np.isfinite(a) and np.isfinite(b)):
+            return f"its train loss is not finite at a measured epoch before reaching {level:.4g}"
+        if b <= level < a:
+            return j, float((np.log(a) - np.log(level)) / (np.log(a) - np.log(b)))
+    return f"never reaches the level {level:.4g} at a measured epoch after initialisation"
+
+
 def matched_train_loss(ds: xr.Dataset, c: Config, opts=("gn", "adam", "sgd")) -> dict:
     """Per setting and seed: the laziness measures, test loss and accuracies of each optimizer
-    in `opts` at a train loss all of them reach (see Config's `match_fraction`): at its measured
-    epoch >= 1 whose train loss is closest to the level, if within `MATCH_TOLERANCE` of it
-    (relative), or a sentence saying that it never comes that close."""
+    in `opts` at a train loss all of them reach (see Config's `match` and `match_fraction`).
+    With `match = "interpolate"` each is interpolated to the level between the measured epochs
+    that bracket it (`bracket`); with `"nearest"`, taken at the measured epoch >= 1 whose train
+    loss is closest to the level, if within `MATCH_TOLERANCE` of it (relative). Where an
+    optimizer has no match, a sentence saying why."""
+    if c.match == "interpolate":
+        return _matched_interpolated(ds, c, opts)
     common = c.match_fraction == 0
     out: dict = {
         "rule": MATCH_RULE.format(
@@ -232,3 +288,86 @@ def saturation_ratio(ds: xr.Dataset) -> np.ndarray:
     steps = (e - half) * spe
     full = 1.0 - (tl[:, e] / tl[:, half]) ** (1.0 / steps)
     return full / batch_drop_second_half(ds)
+
+
+def _consecutive(me: np.ndarray) -> bool:
+    return bool(np.all(np.diff(me) == 1) and me[0] == 0)
+
+
+def _matched_interpolated(ds: xr.Dataset, c: Config, opts) -> dict:
+    common = c.match_fraction == 0
+    level_text = CROSSING_LEVEL if common else f"{c.match_fraction} × the initial train loss"
+    out: dict = {"rule": INTERPOLATE_RULE.format(level=level_text)}
+    me = ds.measure_epoch.values
+    names = [o for o in opts if o in ds.optimizer.values]
+    for s in map(str, ds.setting.values):
+        if s == "rank":
+            continue
+        e_s = int(ds.epochs.sel(setting=s))
+        m_s = me[me <= e_s]
+        per_seed = []
+        for k in range(ds.sizes["seed"]):
+            rs = ds.sel(setting=s).isel(seed=k)
+            initial = float(rs.train_loss.sel(optimizer=names[0]).values[0])
+            losses = {o: rs.train_loss.sel(optimizer=o, epoch=m_s).values for o in names}
+            present = {o: v[1:] for o, v in losses.items() if np.isfinite(v[1:]).any()}
+            if len(present) < len(names) or not _consecutive(m_s):
+                level = np.nan
+            else:
+                level = crossing_level(present) if common else c.match_fraction * initial
+            res: dict = {"seed": int(ds.seed.values[k]), "level": _f(level)}
+            res["initial_train_loss"] = initial
+            for o, v in losses.items():
+                if not _consecutive(m_s):
+                    res[o] = (
+                        "interpolation needs a measurement at every epoch: pass --measure-every 1"
+                    )
+                    continue
+                where = bracket(v, level)
+                r = rs.sel(optimizer=o)
+                if isinstance(where, str):
+                    res[o] = where
+                elif not np.isfinite(r.ntk_similarity.sel(measure_epoch=[*_pair(where)])).all():
+                    res[o] = (
+                        f"no NTK / CKA measurement at epochs {where[0] - 1} and {where[0]}: "
+                        "pass --measure-every 1"
+                    )
+                else:
+                    res[o] = _interp(r, *where)
+            per_seed.append(res)
+        out[s] = per_seed
+    return out
+
+
+def _pair(where: tuple[int, float]) -> tuple[int, int]:
+    return where[0] - 1, where[0]
+
+
+def _interp(r: xr.Dataset, j: int, w: float) -> dict:
+    """One optimizer's record interpolated between measured epochs `j − 1` and `j` (weight `w`
+    on `j`), with each measure's change across the bracket (`span`)."""
+    a, b = r.sel(epoch=j - 1), r.sel(epoch=j)
+    ma, mb = r.sel(measure_epoch=j - 1), r.sel(measure_epoch=j)
+    mix = lambda x, y: _f((1 - w) * float(x) + w * float(y))  # noqa: E731
+    cka = [mix(x, y) for x, y in zip(ma.cka.values, mb.cka.values, strict=True)]
+    return {
+        "epoch": j - 1 + w,
+        "bracket": [j - 1, j],
+        "train_loss": float(np.exp((1 - w) * np.log(a.train_loss) + w * np.log(b.train_loss))),
+        "test_loss": mix(a.test_loss, b.test_loss),
+        "train_accuracy": mix(a.train_accuracy, b.train_accuracy),
+        "test_accuracy": mix(a.test_accuracy, b.test_accuracy),
+        "ntk_similarity": mix(ma.ntk_similarity, mb.ntk_similarity),
+        "kernel_distance": mix(ma.kernel_distance, mb.kernel_distance),
+        "cka": cka,
+        "span": {
+            "ntk_similarity": _f(abs(float(mb.ntk_similarity) - float(ma.ntk_similarity))),
+            "cka": _f(abs(float(np.mean(mb.cka.values)) - float(np.mean(ma.cka.values)))),
+            "gap": _f(
+                abs(
+                    float(b.train_accuracy - b.test_accuracy)
+                    - float(a.train_accuracy - a.test_accuracy)
+                )
+            ),
+        },
+    }
