@@ -173,6 +173,11 @@ def test_sizing_names_declared_claims_and_the_evidence_arithmetic():
     assert list(sizes) == ids and notes and "25 min" in notes
     # claim 8: 12 seeds at the control's sd 0.378 give 2·t·sd/√n = 0.39 < 2 × 0.25
     assert "= 0.39 with 12 seeds, against 2 × margin = 0.50" in sizes["teacher 8"]
+    # the second plan (erf): sized from the first preregistered run's spreads, 0.381 for claim 8
+    erf = dataclasses.replace(c, activation="erf")
+    sizes, notes = lazy_limit.sizing(erf)
+    assert list(sizes) == ids and notes and "activation erf" in notes
+    assert "= 0.40 with 12 seeds, against 2 × margin = 0.50" in sizes["teacher 8"]
 
 
 @pytest.mark.parametrize(
