@@ -272,3 +272,56 @@ def test_bad_input_is_one_line():
             dmft(xtr, ytr, xte, **{**base, **change})
     with pytest.raises(ConfigError, match="one output"):
         dmft(xtr, np.stack([ytr, ytr], 1), xte, **base)
+
+
+def test_rich_vs_network_measures_are_the_runs_own(x64):
+    """A measure recorded through `rich_vs_network` equals the same quantity computed on the
+    network trained here by hand (init key `fold_in(key(seed), 0)`, GD at η0·N), at every
+    (γ, N, seed, step); a dict measure is named `name_key`; a clashing name is refused."""
+    import itertools
+
+    import equinox as eqx
+
+    from lazyrich.models import functional, scaled
+
+    xtr, ytr, xte, yte = problem(seed=3)
+    gammas, eta0s, steps, widths, seeds = [0.5, 2.0], [0.3, 1.2], [0, 1, 3, 6], [8, 16], [0, 1]
+    measures = {
+        "pred": lambda s: s.apply(s.params, s.data.x_train)[:, 0],
+        "stats": lambda s: {"sq": sum(jnp.sum(a**2) for a in jax.tree.leaves(s.params))},
+    }
+    ds = rich_vs_network(
+        xtr, ytr, xte, yte, depth=2, activation="linear", gamma=gammas, eta0=eta0s, steps=steps,
+        widths=widths, seeds=seeds, measures=measures,
+    )  # fmt: skip
+    assert ds.pred.dims[:4] == ("gamma", "width", "seed", "step")
+    assert ds.pred.shape == (2, 2, 2, 4, len(ytr)) and ds.stats_sq.shape == (2, 2, 2, 4)
+    np.testing.assert_allclose(ds.pred.values[..., 0, :], 0.0, atol=1e-12)  # centred output
+
+    @eqx.filter_jit
+    def gd_step(params, apply, lr):
+        loss = lambda p: 0.5 * jnp.mean((apply(p, jnp.asarray(xtr))[:, 0] - ytr) ** 2)
+        return jax.tree.map(lambda a, b: a - lr * b, params, jax.grad(loss)(params))
+
+    runs = itertools.product(enumerate(gammas), enumerate(widths), enumerate(seeds))
+    for (i, g), (j, n), (k, s) in runs:
+        net = MLP(3, n, 1, 1, activation="linear", parameterization="mup",
+                  key=jax.random.fold_in(jax.random.key(s), 0))  # fmt: skip
+        params, apply = functional(scaled(net, gamma=g, centre=True))
+        for t in range(steps[-1] + 1):
+            if t in steps:
+                r = steps.index(t)
+                pred = np.asarray(apply(params, jnp.asarray(xtr))[:, 0])
+                sq = sum(float(jnp.sum(a**2)) for a in jax.tree.leaves(params))
+                np.testing.assert_allclose(ds.pred.values[i, j, k, r], pred, rtol=1e-9, atol=1e-12)
+                np.testing.assert_allclose(ds.stats_sq.values[i, j, k, r], sq, rtol=1e-10)
+                np.testing.assert_allclose(
+                    ds.train_loss.values[i, j, k, r], 0.5 * np.mean((pred - ytr) ** 2), rtol=1e-9
+                )
+            params = gd_step(params, apply, eta0s[i] * n)
+    assert float(np.abs(ds.pred.values[..., -1, :]).max(-1).min()) > 1e-2  # every run moved
+    with pytest.raises(ConfigError, match="clashes"):
+        rich_vs_network(
+            xtr, ytr, xte, yte, depth=2, activation="linear", gamma=1.0, eta0=0.1, steps=[0, 1],
+            widths=[8], seeds=[0], measures={"ntk_gap": measures["pred"]},
+        )  # fmt: skip

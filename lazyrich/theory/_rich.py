@@ -6,13 +6,16 @@ trained by full-batch GD on `half_mse` at the rate `η0 · N` through the traini
 it: the DMFT at the same (γ, η0, step) (`lazyrich.theory.dmft`, the N → ∞ limit at fixed γ) and
 the lazy theory (`kernel_gd_predictions` with the infinite-width NTK K and rate η0/γ², the
 γ → 0 limit). Conventions are those of `lazyrich.theory._dmft`; the network's output is
-centred, so every curve starts at `½ mean y²`.
+centred, so every curve starts at `½ mean y²`. Optional `measures` (as in `train`) are recorded
+on every network run beside the losses.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -23,9 +26,40 @@ from jax.typing import ArrayLike
 from ..data import Dataset
 from ..errors import require
 from ..models import MLP, scaled
-from ..train import Grid, train
+from ..train import Factory, Grid, Snapshot, train
 from ._dmft import _as_inputs, _as_targets, _check, dmft, infinite_ntk
 from ._lazy import kernel_gd_predictions
+
+# variables of the engine's output that are not measures
+_ENGINE_VARS = frozenset(
+    {"train_loss", "test_loss", "test_accuracy", "train_loss_full", "train_accuracy"}
+    | {"diverged", "diverged_step"}
+)
+
+
+class _CentredMLP(Factory):
+    """`scaled(MLP(D, N, L − 1, 1, μP), gamma=γ, centre=True)` for a run's γ. A `Factory`:
+    equal fields share the engine's compiled programs across calls (seeds, datasets)."""
+
+    dim: int = eqx.field(static=True)
+    width: int = eqx.field(static=True)
+    depth: int = eqx.field(static=True)
+    activation: str = eqx.field(static=True)
+
+    def __call__(self, key, hp):
+        """**Arguments:** `key` (the initialisation), `hp` (the run's `gamma`).
+
+        **Returns:** the centred, γ-scaled μP MLP."""
+        net = MLP(
+            self.dim,
+            self.width,
+            self.depth - 1,
+            1,
+            activation=self.activation,
+            parameterization="mup",
+            key=key,
+        )
+        return scaled(net, gamma=hp["gamma"], centre=True)
 
 
 def rich_vs_network(
@@ -47,6 +81,10 @@ def rich_vs_network(
     key: jax.Array | None = None,
     x64: bool | Callable[[dict[str, float]], bool] | None = True,
     progress: bool = False,
+    measures: Mapping[str, Callable[[Snapshot], Any]] | None = None,
+    threshold: float = 1e6,
+    devices: Sequence[Any] | None = None,
+    description: str = "rich vs network",
 ) -> xr.Dataset:
     """Train μP networks at every width and seed and set them beside the DMFT and the NTK.
 
@@ -62,9 +100,17 @@ def rich_vs_network(
     - `solver`, `samples`, `batches`, `key`: passed to `dmft`.
     - `x64`, `progress`: the networks' precision and a progress bar, as in
       `lazyrich.train.train`.
+    - `measures`: `name -> fn(snapshot)`, evaluated on every network run at every recorded
+      step, as in `lazyrich.train.train` (e.g. the kernel-target alignment of the run's
+      empirical NTK); a measure's shape must not depend on the width. Names must not be those
+      of the returned variables.
+    - `threshold`: a train loss above this (or non-finite) marks a run diverged.
+    - `devices`: devices to shard the runs over (default: the engine's).
+    - `description`: the progress bar's label (the width is appended).
 
     **Returns:** an `xarray.Dataset`: the network's `train_loss` and `test_loss` over
-    `(gamma, width, seed, step)` (NaN after a divergence) and `diverged` over
+    `(gamma, width, seed, step)` (NaN after a divergence), each measure's variables (named as
+    `train` names them) over `(gamma, width, seed, step, ...)` and `diverged` over
     `(gamma, width, seed)`; over `(gamma, step)` the DMFT's `dmft_train_loss`,
     `dmft_test_loss` (with `*_mc_error` for the sampling solver) and the lazy theory's
     `ntk_train_loss`, `ntk_test_loss`; `eta0` per γ.
@@ -78,6 +124,13 @@ def rich_vs_network(
         and bool(np.all(wid >= 1)),
         f"widths must be a list of integers >= 1, got {widths}",
     )
+    measures = dict(measures or {})
+    for m in measures:
+        require(
+            m not in ("train_loss", "test_loss", "diverged", "eta0")
+            and not m.startswith(("dmft_", "ntk_")),
+            f"measure name {m!r} clashes with a returned variable: rename the measure",
+        )
     xtr, xte = _as_inputs(x_train, "x_train"), _as_inputs(x_test, "x_test")
     p, d = xtr.shape
     ytr = _as_targets(y_train, p, "y_train")
@@ -104,28 +157,37 @@ def rich_vs_network(
             num_classes=0,
         )
     train_l, test_l, diverged = [], [], []
+    measured: dict[str, list[np.ndarray]] = {}
+    measure_dims: dict[str, tuple[str, ...]] = {}
     for n in wid.tolist():
-
-        def make_model(key, hp, n=n):
-            net = MLP(d, n, depth - 1, 1, activation=activation, parameterization="mup", key=key)
-            return scaled(net, gamma=hp["gamma"], centre=True)
-
         ds = train(
-            make_model,
+            _CentredMLP(d, n, depth, activation),
             lambda hp: optax.sgd(hp["eta"]),
             data,
             grid=Grid.product(gamma=gammas, eta=(eta0s * n)[:, None], seed=list(seeds)),
             record_at=[int(t) for t in record],
             batch=None,
             loss="half_mse",
+            measures=measures,
+            threshold=threshold,
             x64=x64,
+            devices=devices,
             progress=progress,
-            description=f"rich vs network, width {n}",
+            description=f"{description}, width {n}",
         )
         ds = ds.isel(eta=0, drop=True)
         train_l.append(ds["train_loss_full"].transpose("gamma", "seed", "step").values)
         test_l.append(ds["test_loss"].transpose("gamma", "seed", "step").values)
         diverged.append(ds["diverged"].transpose("gamma", "seed").values)
+        for var in ds.data_vars:
+            name = str(var)
+            if name in _ENGINE_VARS or not any(
+                name == m or name.startswith(f"{m}_") for m in measures
+            ):
+                continue
+            value = ds[name].transpose("gamma", "seed", "step", ...)
+            measure_dims[name] = ("gamma", "width", *map(str, value.dims[1:]))
+            measured.setdefault(name, []).append(value.values)
     net_dims = ("gamma", "width", "seed", "step")
     out = xr.Dataset(
         {
@@ -137,6 +199,8 @@ def rich_vs_network(
         coords={"gamma": gammas, "width": wid, "seed": np.asarray(seeds), "step": record},
         attrs={**theory.attrs, "network": "centred muP MLP, full-batch GD at eta0 * width"},
     )
+    for name, values in measured.items():
+        out[name] = (measure_dims[name], np.stack(values, axis=1))
     for name in theory.data_vars:
         if str(name).endswith("loss") or str(name).endswith("loss_mc_error"):
             out[f"dmft_{name}"] = theory[name]
