@@ -1,6 +1,7 @@
 """The γ–η study: η protocol, read-outs, dynamics detectors, sharpness replay, toy, CLI errors."""
 
 import dataclasses
+import importlib
 import json
 import logging
 import math
@@ -567,3 +568,53 @@ def test_collapse_note_names_the_gamma_that_never_leaves_its_plateau():
     text = _unaligned({"gammas": [10.0, 1000.0], "align_step": [[1.0, 2.0], [None, 3.0]]})
     assert "γ = 1000 in 1 of 2 seeds" in text and "γ = 10 " not in text
     assert _unaligned({"gammas": [10.0], "align_step": [[1.0, 2.0]]}) == ""
+
+
+def test_evidence_ce_cnn_preset_runs_the_two_new_cases_and_sizes_every_claim():
+    """The second plan's preset: exactly mnist1d ce at L = 3 (MLP) and the CNN (L = 4); every
+    claim sized from a proxy of the first plan's run, with the t-width and run-step arithmetic
+    recomputed here by hand; the first plan's `evidence` preset unchanged."""
+    from scipy import stats
+
+    from analysis.gamma_eta import PRESETS, sizing
+
+    sz = importlib.import_module("analysis.gamma_eta.sizing")  # the module, not the function
+    c = PRESETS["evidence-ce-cnn"]
+    assert cases_of(c) == [("mnist1d", "ce", "mlp", 3), ("mnist1d", "ce", "cnn", 4)]
+    assert c.seeds >= 5 and c.fit_method == "nuts"
+    assert sz.proxy_of("mnist1d", "ce", "mlp", 3) == "mnist1d mse L=3"
+    assert sz.proxy_of("mnist1d", "ce", "cnn", 4) == "teacher mse L=4"
+    lines, notes = sizing(c)
+    assert notes is not None and set(lines) == {d.id for d in declare(c)}
+    assert all("proxy" in v for v in lines.values())
+    # the CNN's rich η* slope: sd 0.0523 of teacher mse L=4, × √(6/3) for 3 γ above 1
+    sd = 0.0523 * math.sqrt(6 / 3)
+    width = 2 * stats.t.ppf(0.95, c.seeds - 1) * sd / math.sqrt(c.seeds)
+    line = lines["mnist1d ce CNN L=4 2"]
+    assert f"per-seed sd {sd:.3g}" in line and f"= {width:.3g}" in line
+    assert "expected undecided" in line and "2 × margin = 0.1" in line
+    assert "decidable" in lines["mnist1d ce CNN L=4 1"]
+    # run-steps by hand: probe (7 γ × 45 η × 100) + main (7 γ × 13 η × 5 seeds × 2000) +
+    # collapse (3 rich γ × 3 schedules × 5 seeds × 2000), per case
+    per_case = 7 * 45 * 100 + 7 * 13 * 5 * 2000 + 3 * 3 * 5 * 2000
+    assert sz.run_steps(c) == {"mnist1d ce L=3": per_case, "mnist1d ce CNN L=4": per_case}
+    mlp = sz.RATE_DEFAULT * sz.CE_OVER_MSE
+    assert c.float64 == "never"  # float32 throughout: no float64 share to cost
+    secs = per_case / mlp + per_case / sz.CNN_RATE[8]
+    assert f"total {secs:.0f} s" in notes
+    assert f"about {(secs + sz.OVERHEAD_S) / 60:.0f} min" in notes
+    # the first plan's preset, as its plan ran it
+    ev = PRESETS["evidence"]
+    assert (ev.task, ev.depth, ev.loss, ev.arch) == (
+        ("teacher", "mnist1d"),
+        (2, 3, 4),
+        ("mse",),
+        ("mlp",),
+    )
+    assert (ev.steps, ev.seeds, ev.width, ev.budget_factor, ev.gamma_per_decade) == (
+        3000,
+        6,
+        64,
+        1.5,
+        2.0,
+    )
