@@ -600,7 +600,8 @@ def test_evidence_ce_cnn_preset_runs_the_two_new_cases_and_sizes_every_claim():
     assert sz.run_steps(c) == {"mnist1d ce L=3": per_case, "mnist1d ce CNN L=4": per_case}
     mlp = sz.RATE_DEFAULT * sz.CE_OVER_MSE
     assert c.float64 == "never"  # float32 throughout: no float64 share to cost
-    secs = per_case / mlp + per_case / sz.CNN_RATE[8]
+    replay = 5 * 7 * 2000  # the sharpness replays: every γ at its η*, per seed
+    secs = (per_case + replay) / mlp + (per_case + replay) / sz.CNN_RATE[8]
     assert f"total {secs:.0f} s" in notes
     assert f"about {(secs + sz.OVERHEAD_S) / 60:.0f} min" in notes
     # the first plan's preset, as its plan ran it
