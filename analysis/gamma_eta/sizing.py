@@ -90,7 +90,8 @@ SIDE["2-budget"] = "large"
 # runs on one core (its wall rate under load was 0.95× its CPU rate), so its CPU rate is taken
 # as its quiet wall rate; the MLP's cross-entropy case is the quiet mse rate scaled by the
 # CPU-time ratio ce/mse measured back to back.
-CNN_RATE = {8: 951.0}  # mnist1d, float32; other widths scaled by (8/N)² (conv2 and fc ∝ N²)
+# mnist1d, float32 (N = 16: 500 steps, load 5.7); other widths scaled from the nearest by (N0/N)²
+CNN_RATE = {8: 951.0, 16: 244.0}
 # float64: the same measurement did not finish in 600 s (compile + 2 × 60 k run-steps against
 # 79 s + 66 s in float32), so at least ~4.5× the float32 cost: a lower bound
 CNN_X64_SLOWDOWN = 4.5
@@ -348,8 +349,8 @@ def _notes_new(c: Config) -> str:
         "21.5 M run-steps in 19.4 min for four cases). The CNN costs ~20× the "
         "width-64 MLP per run-step even at N = 8 (measured; im2col in place of lax.conv "
         "gained only ~1.2× on its bare gradient, so the convolution itself is not the fix); "
-        "at N = 16 its bare "
-        "gradient is 3.2× slower again, so N = 8, 1 γ per decade, "
+        "at N = 16 its bare gradient is 3.2× slower again and the sweep 3.9× (244 run-steps "
+        "per CPU second), so N = 8, 1 γ per decade, "
         f"{c.steps} steps and no budget control are what fit. Step budget: a check before "
         "the plan (the CNN with ce, 1 seed, 2000 steps, η0 from 1 to 3e4 at 2 per decade) "
         "reached 0.9× the initial loss at step 539 at γ = 1000 (η0 = 100) and at step 245 at "
