@@ -3,6 +3,7 @@
 #
 #   bash benchmarks/device_suite.sh               # on the GPU machine (see DESIGN.md)
 #   bash benchmarks/device_suite.sh --cpu-smoke   # the same steps at tiny sizes on CPU (~1 min)
+#   bash benchmarks/device_suite.sh --cpu-smoke --only ntk   # one step (the tests run each apart)
 #
 # Each step is `python3 -m benchmarks.X ...` under `timeout`; a failing or timed-out step is
 # reported and the suite goes on. Every JSON goes to $OUT (default benchmarks/results/device,
@@ -16,12 +17,21 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 
 SMOKE=0
-case "${1:-}" in
-  --cpu-smoke) SMOKE=1 ;;
-  "") ;;
-  -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
-  *) echo "device_suite.sh: unknown option '$1': pass --cpu-smoke or nothing" >&2; exit 2 ;;
-esac
+ONLY=
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --cpu-smoke) SMOKE=1 ;;
+    --only)
+      if [ -z "${2:-}" ]; then
+        echo "device_suite.sh: --only needs a step name, e.g. --only ntk" >&2; exit 2
+      fi
+      ONLY=$2; shift ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    *) echo "device_suite.sh: unknown option '$1': pass --cpu-smoke, --only STEP or nothing" >&2
+       exit 2 ;;
+  esac
+  shift
+done
 
 PY=${PYTHON:-python3}
 if [ "$SMOKE" = 1 ]; then
@@ -47,6 +57,7 @@ printf 'step\tstatus\tseconds\tjson\n' > "$SUMMARY"
 # (never past the suite's budget), log it, print its result lines, record a summary row.
 step() {
   local name=$1 limit=$2 module=$3; shift 3
+  [ -n "$ONLY" ] && [ "$name" != "$ONLY" ] && return
   local left=$(( BUDGET - ($(date +%s) - START) ))
   (( limit > left )) && limit=$left
   if (( limit < 5 )); then
@@ -87,6 +98,10 @@ else
   step lws 50 lws --width 2048 --batch 1024 --cnn-width 64 --image 32
   step gamma_eta_timing 170 gamma_eta_timing --timeout 80
   step dmft 90 dmft --paper --timeout 28
+fi
+
+if [ -n "$ONLY" ] && [ "$(wc -l < "$SUMMARY")" = 1 ]; then
+  echo "device_suite.sh: --only '$ONLY' is not a step: pass one of the names in $0" >&2; exit 2
 fi
 
 echo

@@ -14,6 +14,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 SUITE = ROOT / "benchmarks" / "device_suite.sh"
 
@@ -33,32 +35,83 @@ def test_smoke_runs_every_gpu_step():
     assert suite_steps("smoke") == gpu
 
 
-def test_device_suite_cpu_smoke(tmp_path):
+def _check_sweep_throughput(out: Path) -> None:
+    sweep = json.loads((out / "sweep_throughput.json").read_text())
+    for way in ("engine", "plain-scan", "vmapped-loop", "single-loop"):
+        r = sweep["results"][way]
+        assert r["run_steps_per_s"] > 0 and 0 < r["fraction_of_peak"], way
+
+
+def _check_gamma_eta_timing(out: Path) -> None:
+    timing = json.loads((out / "gamma_eta_timing.json").read_text())
+    assert [r["rc"] for r in timing["runs"]] == [0]  # one study run end to end (no fit)
+    assert (out / "gamma_eta_runs").is_dir()
+
+
+EXTRA_CHECKS = {
+    "sweep_throughput": _check_sweep_throughput,
+    "gamma_eta_timing": _check_gamma_eta_timing,
+}
+
+
+def _run_suite(out: Path, *args: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != "LAZYRICH_BENCH_OUT"}
-    env |= {"OUT": str(tmp_path), "PYTHON": sys.executable}
-    proc = subprocess.run(
-        ["bash", str(SUITE), "--cpu-smoke"],
+    env |= {"OUT": str(out), "PYTHON": sys.executable}
+    return subprocess.run(
+        ["bash", str(SUITE), "--cpu-smoke", *args],
         cwd=ROOT,
         env=env,
         capture_output=True,
         text=True,
         timeout=1800,
     )
+
+
+# One test per step, each its own xdist group (tests/conftest.py), so that the two workers
+# share the steps (136 s in one test before). Costs: seconds per step on the loaded 2-core
+# machine, for the scheduler's order; a step missing here costs 20.
+STEP_COST = {"gamma_eta_timing": 50, "dldr": 30, "sweep_throughput": 27, "ntk": 9}
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(
+            name,
+            marks=[
+                pytest.mark.xdist_group(f"device_suite_{name}"),
+                pytest.mark.cost(STEP_COST.get(name, 20)),
+            ],
+        )
+        for name in suite_steps("smoke")
+    ],
+)
+def test_device_suite_cpu_smoke_step(tmp_path, name):
+    """`device_suite.sh --cpu-smoke --only NAME` runs that step alone: exit 0, one summary row
+    (ok), and JSON that records a CPU machine."""
+    proc = _run_suite(tmp_path, "--only", name)
     log = proc.stdout[-4000:] + proc.stderr[-2000:]
     assert proc.returncode == 0, log
     rows = [r.split("\t") for r in (tmp_path / "suite_summary.tsv").read_text().splitlines()[1:]]
-    assert [r[0] for r in rows] == suite_steps("smoke"), log
-    assert all(r[1] == "ok" for r in rows), log
-    for name in suite_steps("smoke"):
-        data = json.loads((tmp_path / f"{name}.json").read_text())
-        assert data["machine"]["jax"] and data["machine"]["device"].startswith("cpu"), name
-    sweep = json.loads((tmp_path / "sweep_throughput.json").read_text())
-    for way in ("engine", "plain-scan", "vmapped-loop", "single-loop"):
-        r = sweep["results"][way]
-        assert r["run_steps_per_s"] > 0 and 0 < r["fraction_of_peak"], way
-    timing = json.loads((tmp_path / "gamma_eta_timing.json").read_text())
-    assert [r["rc"] for r in timing["runs"]] == [0]  # one study run end to end (no fit)
-    assert (tmp_path / "gamma_eta_runs").is_dir()
+    assert [r[0] for r in rows] == [name], log
+    assert rows[0][1] == "ok", log
+    data = json.loads((tmp_path / f"{name}.json").read_text())
+    assert data["machine"]["jax"] and data["machine"]["device"].startswith("cpu"), name
+    if name in EXTRA_CHECKS:
+        EXTRA_CHECKS[name](tmp_path)
+
+
+def test_device_suite_bad_options(tmp_path):
+    """An unknown step or option is one line on stderr and exit 2, before any step runs."""
+    for args, text in (
+        (["--only", "nope"], "--only 'nope' is not a step"),
+        (["--only"], "--only needs a step name"),
+        (["--fast"], "unknown option '--fast'"),
+    ):
+        proc = _run_suite(tmp_path, *args)
+        assert proc.returncode == 2 and text in proc.stderr, proc.stderr
+        assert proc.stderr.count("\n") == 1, proc.stderr
+    assert not (tmp_path / "logs").exists() or not any((tmp_path / "logs").iterdir())
 
 
 def test_benchmarks_import_only_public_names():
