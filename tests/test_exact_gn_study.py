@@ -22,6 +22,8 @@ from lazyrich.models import RevMLP, functional
 from lazyrich.optim import exact_gauss_newton
 from lazyrich.train import mse
 
+pytestmark = pytest.mark.cost(120)  # seconds, loaded 2-core machine: scheduled first
+
 OPTS = ("gn", "adam", "sgd")
 IDS = [
     "full_batch_gn_fewer_epochs",

@@ -28,6 +28,8 @@ import lazyrich.results._store as store_module
 from analysis.cli import main
 from lazyrich.results import StudyLock
 
+pytestmark = pytest.mark.cost(100)  # seconds, loaded 2-core machine: scheduled first
+
 TINY = [
     "--dim", "4", "--width", "8", "--depth", "2", "--batch", "4", "--steps", "300",
     "--gamma-min", "0.1", "--gamma-max", "10", "--eta-min", "0.01", "--eta-max", "1",
