@@ -33,37 +33,27 @@ def x64():
 def pytest_configure(config):
     config.addinivalue_line(
         "markers",
-        "cost(seconds): the test's (or its group's) rough duration on a loaded 2-core machine; "
-        "costly groups are handed to the xdist workers first",
+        "cost(seconds): the file's rough duration on a loaded 2-core machine; costly files are "
+        "handed to the xdist workers first",
     )
-
-
-def _group(item: pytest.Item) -> str:
-    mark = item.get_closest_marker("xdist_group")
-    assert mark is not None  # every item gets one below
-    return str(mark.args[0] if mark.args else mark.kwargs.get("name", "default"))
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
-    """Schedule for `--dist loadgroup --no-loadscope-reorder` (pyproject's addopts).
+    """Hand files to the xdist workers costliest first (pyproject: `--dist loadfile
+    --no-loadscope-reorder`), by their `cost` mark.
 
-    A test without its own `xdist_group` mark joins its file's group, so each file runs on one
-    worker as under `--dist loadfile` (its module fixtures are computed once). A slow file
-    whose tests share nothing gives each test its own group, so both workers share it. Groups
-    are then ordered by their `cost` mark, costliest first (the default order puts files with
-    few tests, often the slowest, last: the run ends with one worker idle). The sort is stable
-    and moves whole groups, so a file's tests stay together and in order.
+    xdist's default order sorts files by their number of tests, which put the slow files with
+    few tests last and ended the run on one worker. The sort is stable and moves whole files,
+    so a file's tests stay together and in order (its module fixtures are computed once).
+    (`--dist loadgroup` would spread single tests, but xdist 3.8 cannot tag pytest 9.2's node
+    ids with their group, so it schedules every test alone.)
     """
-    for item in items:
-        if item.get_closest_marker("xdist_group") is None:
-            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
     cost: dict[str, float] = {}
     first: dict[str, int] = {}
     for i, item in enumerate(items):
-        group = _group(item)
+        path = item.nodeid.split("::", 1)[0]
         mark = item.get_closest_marker("cost")
-        seconds = float(mark.args[0]) if mark is not None else 0.0
-        cost[group] = max(cost.get(group, 0.0), seconds)
-        first.setdefault(group, i)
-    items.sort(key=lambda item: (-cost[_group(item)], first[_group(item)]))
+        cost[path] = max(cost.get(path, 0.0), float(mark.args[0]) if mark is not None else 0.0)
+        first.setdefault(path, i)
+    items.sort(key=lambda item: (-cost[p := item.nodeid.split("::", 1)[0]], first[p]))

@@ -67,25 +67,11 @@ def _run_suite(out: Path, *args: str) -> subprocess.CompletedProcess:
     )
 
 
-# One test per step, each its own xdist group (tests/conftest.py), so that the two workers
-# share the steps (136 s in one test before). Costs: seconds per step on the loaded 2-core
-# machine, for the scheduler's order; a step missing here costs 20.
-STEP_COST = {"gamma_eta_timing": 50, "dldr": 30, "sweep_throughput": 27, "ntk": 9}
+pytestmark = pytest.mark.cost(200)  # seconds, loaded 2-core machine: scheduled first
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(
-            name,
-            marks=[
-                pytest.mark.xdist_group(f"device_suite_{name}"),
-                pytest.mark.cost(STEP_COST.get(name, 20)),
-            ],
-        )
-        for name in suite_steps("smoke")
-    ],
-)
+# One test per step (the steps' seconds on a loaded 2-core machine: 9 to 56).
+@pytest.mark.parametrize("name", suite_steps("smoke"))
 def test_device_suite_cpu_smoke_step(tmp_path, name):
     """`device_suite.sh --cpu-smoke --only NAME` runs that step alone: exit 0, one summary row
     (ok), and JSON that records a CPU machine."""
