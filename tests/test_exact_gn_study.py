@@ -166,7 +166,12 @@ def test_claims_recomputed_from_results(tiny_run):
 
 
 def test_declared_claims_follow_the_settings_and_optimizers():
-    quick = exact_gn.PRESETS["quick"]
+    # the interpolated match (the default) swaps the nearest match's control row for two span
+    # controls, each right before the rows it controls (tests/test_exact_gn_match.py)
+    interpolated = [c.id for c in exact_gn.declare(exact_gn.PRESETS["quick"])]
+    assert interpolated == [IDS[0], "matched_gap_interpolation_span", IDS[2],
+                            "matched_similarity_interpolation_span", *IDS[3:]]  # fmt: skip
+    quick = dataclasses.replace(exact_gn.PRESETS["quick"], match="nearest")
     assert [c.id for c in exact_gn.declare(quick)] == IDS
     assert [c.id for c in exact_gn.declare(exact_gn.PRESETS["evidence"])] == IDS
     only_mini = dataclasses.replace(quick, settings=("mini",))
