@@ -6,13 +6,26 @@ Compilation dominates the suite's time on CPU (the tests run many small, differe
 about twice as fast and the tiny test programs run about as fast. Floating-point semantics are
 unchanged (no fast-math either way); bit-for-bit comparisons are between runs compiled with the
 same flags (the CLI tests pass them on to their child processes).
+
+One persistent compilation cache per test session (a fresh temporary folder, shared by the
+xdist workers and the child processes they start, removed at the end): the same study program
+compiled by several tests, workers or processes compiles once. A cache hit returns the
+executable the compile would have produced; JAX still reports each `backend_compile` event, so
+the tests that count compilations see the same counts.
 """
 
 import os
+import shutil
+import tempfile
+from pathlib import Path
 
 os.environ.setdefault(
     "XLA_FLAGS", "--xla_force_host_platform_device_count=4 --xla_backend_optimization_level=0"
 )
+if "JAX_COMPILATION_CACHE_DIR" not in os.environ:  # the controller; workers inherit it
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = tempfile.mkdtemp(prefix="lazyrich-tests-jax-")
+    os.environ["LAZYRICH_TESTS_OWN_CACHE"] = os.environ["JAX_COMPILATION_CACHE_DIR"]
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.3")
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 import jax  # noqa: E402
@@ -57,3 +70,10 @@ def pytest_collection_modifyitems(config, items):
         cost[path] = max(cost.get(path, 0.0), float(mark.args[0]) if mark is not None else 0.0)
         first.setdefault(path, i)
     items.sort(key=lambda item: (-cost[p := item.nodeid.split("::", 1)[0]], first[p]))
+
+
+def pytest_sessionfinish(session):
+    """The session's own compilation cache goes with it (only the process that made it)."""
+    own = os.environ.get("LAZYRICH_TESTS_OWN_CACHE")
+    if own and not hasattr(session.config, "workerinput") and Path(own).is_dir():
+        shutil.rmtree(own, ignore_errors=True)
