@@ -70,9 +70,12 @@ def _read_json(path: Path) -> Any:
 
 
 def _load(out: Path, name: str) -> _Study:
+    parts = Path(name).parts  # a control or a later plan's run: OUT/STUDY/FOLDER/STUDY
     try:
-        module = get_study(name)
+        module = get_study(parts[-1])
         title, desc = module.TITLE, module.DESCRIPTION
+        if len(parts) > 1:
+            title = f"{title} — {' / '.join(parts[1:-1]) or parts[0]}"
     except ConfigError:
         title, desc = name, ""
     path = out / name

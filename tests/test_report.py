@@ -268,3 +268,15 @@ def test_evidence_without_a_plan_is_marked_not_preregistered(tmp_path):
     row = next(r for r in md.splitlines() if r.startswith("| gamma-eta | **e1**"))
     assert "**undecided** (not preregistered: no plan.json); width" in row
     assert "seeds to fit the band" in row
+
+
+def test_a_later_plans_run_sits_under_its_study_with_its_title(out):
+    """OUT/STUDY/FOLDER/STUDY (a second plan's run, `--out docs/evidence/STUDY/rerun-2`): listed
+    right after its study, titled by the study's title and the folder, figures linked."""
+    _study(out / "gamma-eta" / "rerun-2", "gamma-eta", [_claim(5, "agrees")])
+    md = write_markdown(out).read_text(encoding="utf-8")
+    heads = [line for line in md.splitlines() if line.startswith("## ")]
+    i = next(k for k, h in enumerate(heads) if h.endswith("(`gamma-eta`)"))
+    assert heads[i + 1].endswith("— rerun-2 (`gamma-eta/rerun-2/gamma-eta`)"), heads
+    assert heads[i + 1].startswith(heads[i].removesuffix(" (`gamma-eta`)"))
+    assert "(gamma-eta/rerun-2/gamma-eta/figures/eta_star.png)" in md
