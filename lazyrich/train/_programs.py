@@ -336,6 +336,19 @@ def _per_example(spec: Spec, apply, params, x: Array, y: Array) -> tuple[Array, 
     return lv.reshape(-1)[:n], av.reshape(-1)[:n]
 
 
+def _per_run(y: Array, zero: Array) -> Array:
+    """The run's own copy of the targets `y` (`zero`: a per-run 0 XLA cannot fold).
+
+    With the targets shared by every run, XLA:CPU (jax 0.10.2) computed the softmax
+    cross-entropy of runs 64 onwards of one vmapped evaluation from the logits of runs 0, 1, …
+    (a per-example loss of shared integer labels under the run vmap; the losses of fewer than
+    65 runs and the squared losses were right). A per-run copy avoids the bad fusion
+    (`tests/test_engine_eval.py` checks > 64 runs against each run evaluated alone).
+    """
+    safe = jnp.where(jnp.isfinite(zero), zero, 0)  # NaN for a diverged run: keep y intact
+    return y + safe.astype(y.dtype)
+
+
 def _evaluate(spec: Spec, state: State, step: Array, full: bool) -> dict[str, Array]:
     data = spec.data
 
@@ -348,12 +361,16 @@ def _evaluate(spec: Spec, state: State, step: Array, full: bool) -> dict[str, Ar
         out = {"train_loss": jnp.where(count > 0, loss_sum / jnp.maximum(count, 1), jnp.nan)}
         if full:
             tl, ta = _per_example(
-                spec, apply, params, data.x_test + zero.astype(data.x_test.dtype), data.y_test
+                spec,
+                apply,
+                params,
+                data.x_test + zero.astype(data.x_test.dtype),
+                _per_run(data.y_test, zero),
             )
             out["per_example:test_loss"], out["per_example:test_accuracy"] = tl, ta
         if full and isinstance(data, Dataset):
             x = data.x_train + zero.astype(data.x_train.dtype)
-            fl, fa = _per_example(spec, apply, params, x, data.y_train)
+            fl, fa = _per_example(spec, apply, params, x, _per_run(data.y_train, zero))
             out["per_example:train_loss_full"], out["per_example:train_accuracy"] = fl, fa
         snap = Snapshot(params, params0, apply, hp_r, data, step)
         for name, fn in spec.measures:
